@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# test.sh — the project's test command (README.md; CI runs it via .ci/run).
+#  1. installs missing Debian packages (scripts/install-deps.sh) and the
+#     Python reference environment (scripts/setup-python.sh, .venv/);
+#  2. builds with warnings as errors and runs every CTest test except the
+#     `bench` label (GPU tests skip themselves with exit 77 without a GPU);
+#  3. builds the CPU-only code with AddressSanitizer + UBSan and runs the
+#     `unit` tests once more.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=$(nproc)
+
+bash scripts/install-deps.sh
+if [ -f scripts/setup-python.sh ]; then
+  bash scripts/setup-python.sh
+fi
+
+echo "== build (warnings are errors)"
+bash scripts/build.sh build-ci -DLMSENS_WERROR=ON
+echo "== tests"
+ctest --test-dir build-ci -LE bench --output-on-failure -j"$jobs" --timeout 1800
+
+echo "== unit tests under ASan + UBSan"
+bash scripts/build.sh build-asan -DLMSENS_WERROR=ON -DLMSENS_SANITIZE=ON -DLMSENS_CUDA=OFF -DLMSENS_MPI=OFF -DCMAKE_BUILD_TYPE=Debug
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 1800

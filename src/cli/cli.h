@@ -1,0 +1,30 @@
+/* cli.h — the subcommands of the lmsens executable.
+ *
+ * Each subcommand lives in src/cli/cmd_<name>.c as
+ *   int lms_cmd_<name>(int argc, char **argv);   argv[0] is the command name
+ * returning a process exit code (0 ok, 1 runtime failure, 2 user error), and
+ * prints its own --help. main.c holds the table. Anything that is not a known
+ * subcommand is the main job: Hydra-style overrides and flags (lms_cmd_run). */
+#ifndef LMS_CLI_CLI_H
+#define LMS_CLI_CLI_H
+
+#include <stdio.h>
+
+#include "core/status.h"
+
+struct lms_command {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+/* Prints the last error (error: / hint:) and returns the exit code for st. */
+int lms_cli_fail(enum lms_status st);
+
+/* True when arg is "-h" or "--help". */
+int lms_cli_is_help(const char *arg);
+
+int lms_cmd_run(int argc, char **argv);
+int lms_cmd_version(int argc, char **argv);
+
+#endif

@@ -1,0 +1,60 @@
+/* main.c — lmsens entry point: dispatches to a subcommand or runs the main job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+
+static const struct lms_command g_commands[] = {
+	{"version", "print the version", lms_cmd_version},
+};
+
+#define N_COMMANDS (sizeof g_commands / sizeof g_commands[0])
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"lmsens %s — per-layer quantization sensitivity of transformer language models\n\n"
+		"usage: lmsens [flags] [key=value ...]     run the sensitivity job(s) of the config\n"
+		"       lmsens <command> [args]            run a command\n\n"
+		"commands:\n",
+		LMSENS_VERSION);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", g_commands[i].name, g_commands[i].summary);
+	fprintf(f, "\n'lmsens <command> --help' describes a command; 'lmsens --help' and the\n"
+		   "manual in docs/ describe the job's flags and configuration.\n");
+}
+
+int lms_cli_is_help(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+int lms_cli_fail(enum lms_status st)
+{
+	lms_log_last_error();
+	return lms_status_exit_code(st);
+}
+
+int main(int argc, char **argv)
+{
+	lms_log_init_from_env();
+	if (argc >= 2) {
+		if (strcmp(argv[1], "--version") == 0) {
+			printf("lmsens %s\n", LMSENS_VERSION);
+			return 0;
+		}
+		if (strcmp(argv[1], "help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		for (size_t i = 0; i < N_COMMANDS; i++)
+			if (strcmp(argv[1], g_commands[i].name) == 0)
+				return g_commands[i].run(argc - 1, argv + 1);
+		if (lms_cli_is_help(argv[1])) {
+			usage(stdout);
+			return 0;
+		}
+	}
+	return lms_cmd_run(argc, argv);
+}
