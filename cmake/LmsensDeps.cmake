@@ -17,6 +17,12 @@ target_link_libraries(lmsens_deps INTERFACE
 target_include_directories(lmsens_deps INTERFACE ${HDF5_C_INCLUDE_DIRS})
 target_compile_definitions(lmsens_deps INTERFACE ${HDF5_C_DEFINITIONS})
 
+# OpenMP (optional): the CPU backend's loops use it when present.
+find_package(OpenMP COMPONENTS C)
+if(OpenMP_C_FOUND)
+  target_link_libraries(lmsens_deps INTERFACE OpenMP::OpenMP_C)
+endif()
+
 # --- CUDA ---------------------------------------------------------------
 set(LMSENS_HAVE_CUDA OFF)
 if(NOT LMSENS_CUDA STREQUAL "OFF")

@@ -1,6 +1,6 @@
 /* backend.h — the op table that the engine is written against, implemented
  * once in plain C (src/backend/cpu*.c, the reference) and once in CUDA
- * (src/backend/*_cuda.c + kernels/*.cu).
+ * (src/backend/<name>_cuda.c + kernels/<op>.cu).
  *
  * Conventions shared by every op (the contract a new backend must meet):
  *
@@ -288,7 +288,7 @@ LMS_NODISCARD enum lms_status lms_backend_cpu_init(const struct lms_cpu_options 
 						   struct lms_backend **out);
 
 #ifdef LMS_HAVE_CUDA
-/* New CUDA backend on device `device` (written in src/backend/*_cuda.c). */
+/* New CUDA backend on device `device` (written in src/backend/<name>_cuda.c). */
 LMS_NODISCARD enum lms_status lms_backend_cuda_init(int device, struct lms_backend **out);
 #endif
 
