@@ -7,6 +7,7 @@
 
 static const struct lms_command g_commands[] = {
 	{"version", "print the version", lms_cmd_version},
+	{"tokenize", "encode lines with a tokenizer.json (one JSON id array per line)", lms_cmd_tokenize},
 };
 
 #define N_COMMANDS (sizeof g_commands / sizeof g_commands[0])
