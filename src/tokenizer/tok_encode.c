@@ -102,8 +102,7 @@ static size_t utf8_len(const unsigned char *s, size_t n, size_t *consumed)
 	return len;
 }
 
-/* Offset of the first invalid byte, or n when s is valid UTF-8. */
-static size_t utf8_check(const char *s, size_t n)
+size_t lms_utf8_check(const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
@@ -486,7 +485,7 @@ static enum lms_status segment(struct lms_tokenizer *tok, int normalized, const 
 enum lms_status lms_tokenizer_encode(struct lms_tokenizer *tok, const char *text, size_t len,
 				     struct lms_tokens *out)
 {
-	size_t bad = utf8_check(text, len);
+	size_t bad = lms_utf8_check(text, len);
 	if (bad < len)
 		return lms_fail(LMS_ERR_INPUT, "the text must be UTF-8",
 				"invalid UTF-8 at byte %zu (0x%02x)", bad, (unsigned char)text[bad]);

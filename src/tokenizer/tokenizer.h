@@ -84,6 +84,11 @@ size_t lms_tokenizer_vocab_size(const struct lms_tokenizer *tok);
 size_t lms_tokenizer_n_merges(const struct lms_tokenizer *tok);
 size_t lms_tokenizer_n_added(const struct lms_tokenizer *tok);
 
+/* Offset of the first byte of s[0..n) that does not start a valid UTF-8
+ * sequence (overlong forms, surrogates and code points above U+10FFFF are
+ * invalid), or n when all of s is valid. */
+size_t lms_utf8_check(const char *s, size_t n);
+
 /* 1 when the regex pre-tokenizer runs with PCRE2's JIT, else 0. */
 int lms_tokenizer_uses_jit(const struct lms_tokenizer *tok);
 
