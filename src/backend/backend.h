@@ -74,15 +74,17 @@ enum lms_backend_op {
 /* Short stable name of an op ("gemm", "rmsnorm_forward", ...). */
 const char *lms_backend_op_name(enum lms_backend_op op);
 
-enum lms_dtype {
-	LMS_DTYPE_BF16 = 0,
-	LMS_DTYPE_F32 = 1,
+/* Output type of a GEMM (named apart from src/model/'s enum lms_dtype of
+ * checkpoint dtypes). */
+enum lms_gemm_out {
+	LMS_GEMM_OUT_BF16 = 0,
+	LMS_GEMM_OUT_F32 = 1,
 };
 
 /* GEMM, row-major:  C = alpha · op(A) · op(B) + beta · C,
  *   op(A) is (m, k): A[i·lda + p] when trans_a == 0, A[p·lda + i] when 1;
  *   op(B) is (k, n): B[p·ldb + j] when trans_b == 0, B[j·ldb + p] when 1;
- *   C is (m, n):     C[i·ldc + j], dtype c_dtype.
+ *   C is (m, n):     C[i·ldc + j], type c_dtype.
  * A and B are bf16; products are accumulated in fp32 (the order is the
  * backend's own: CPU and CUDA differ by accumulation-order noise). The result
  * alpha·acc + beta·C_old is formed in fp32 and, for a bf16 C, rounded once.
@@ -102,7 +104,7 @@ struct lms_gemm_args {
 	int ldb, trans_b;
 	void *d_c;
 	int ldc;
-	enum lms_dtype c_dtype;
+	enum lms_gemm_out c_dtype;
 	float alpha, beta;
 	int batch;
 	int64_t stride_a, stride_b, stride_c;

@@ -81,7 +81,7 @@ static void store_tile(const struct lms_gemm_args *g, void *cbase, const float *
 	for (int i = 0; i < ib; i++) {
 		const float *src = acc + (size_t)i * CPU_GEMM_NB;
 		int64_t off = (int64_t)(i0 + i) * g->ldc + j0;
-		if (g->c_dtype == LMS_DTYPE_F32) {
+		if (g->c_dtype == LMS_GEMM_OUT_F32) {
 			float *c = (float *)cbase + off;
 			for (int j = 0; j < nb; j++)
 				c[j] = g->alpha * src[j] + (g->beta != 0.0f ? g->beta * c[j] : 0.0f);
@@ -101,7 +101,7 @@ static void gemm_tile(const struct lms_gemm_args *g, int bidx, int i0, int j0, f
 {
 	const lms_bf16 *a = g->d_a + (g->batch > 1 ? (int64_t)bidx * g->stride_a : 0);
 	const lms_bf16 *b = g->d_b + (g->batch > 1 ? (int64_t)bidx * g->stride_b : 0);
-	size_t esz = g->c_dtype == LMS_DTYPE_F32 ? sizeof(float) : sizeof(lms_bf16);
+	size_t esz = g->c_dtype == LMS_GEMM_OUT_F32 ? sizeof(float) : sizeof(lms_bf16);
 	char *c = (char *)g->d_c + (g->batch > 1 ? (int64_t)bidx * g->stride_c : 0) * (int64_t)esz;
 	int ib = g->m - i0 < CPU_GEMM_IB ? g->m - i0 : CPU_GEMM_IB;
 	int nb = g->n - j0 < CPU_GEMM_NB ? g->n - j0 : CPU_GEMM_NB;

@@ -1,0 +1,309 @@
+/* engine_pass.c — the Qwen3 decoder's forward and backward over one batch,
+ * as straight-line calls into the backend (reference qwen3-vl-lm.md §3–5).
+ *
+ * Forward, per layer (letters: N tokens, C hidden, F intermediate):
+ *   a = RMSNorm(x; w_in)            q = a·Wqᵀ  k = a·Wkᵀ  v = a·Wvᵀ
+ *   qr = RoPE(RMSNorm_D(q; w_qn))   kr = RoPE(RMSNorm_D(k; w_kn))
+ *   att = Attention(qr, kr, v)      o = att·Woᵀ      x_mid = x + o
+ *   b = RMSNorm(x_mid; w_post)      gate = b·Wgᵀ  up = b·Wuᵀ
+ *   m = silu(gate)·up               down = m·Wdᵀ     x_out = x_mid + down
+ * then h = RMSNorm(x_L; w_final), logits = h·lm_headᵀ, per-row CE losses.
+ *
+ * Backward walks the same steps in reverse, computing dY of each linear and
+ * the gradient of its input (dX = dY·W), never a weight gradient. Where the
+ * autograd of HF's bf16 graph sums several bf16 gradients (the residual
+ * stream, b's two consumers, a's three) it is one bf16 add per term, in the
+ * order autograd adds them (v, k, q for a).
+ *
+ * Position ids (cos/sin tables, built here on the host in fp32 and rounded
+ * to bf16 as HF does): Qwen3-VL uses cumsum(mask) − 1 with 1 at padded
+ * positions (get_rope_index); plain Qwen3 uses 0..T−1 whatever the mask. */
+#include <math.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+#define OPS (e->be->ops)
+#define CTX (e->be->ctx)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static enum lms_status linear_fwd(struct lms_engine *e, lms_bf16 *y, const lms_bf16 *x,
+				  const lms_bf16 *w, int M, int in, int out)
+{
+	struct lms_gemm_args g = {
+		.m = M, .n = out, .k = in, .d_a = x, .lda = in, .trans_a = 0, .d_b = w,
+		.ldb = in, .trans_b = 1, .d_c = y, .ldc = out, .c_dtype = LMS_GEMM_OUT_BF16,
+		.alpha = 1.0f, .beta = 0.0f, .batch = 1,
+	};
+	return OPS.gemm(CTX, &g);
+}
+
+/* dx (M, in) = dy (M, out) · W (out, in); beta = 1 accumulates in bf16. */
+static enum lms_status linear_bwd(struct lms_engine *e, lms_bf16 *dx, const lms_bf16 *dy,
+				  const lms_bf16 *w, int M, int in, int out)
+{
+	struct lms_gemm_args g = {
+		.m = M, .n = in, .k = out, .d_a = dy, .lda = out, .trans_a = 0, .d_b = w,
+		.ldb = in, .trans_b = 0, .d_c = dx, .ldc = in, .c_dtype = LMS_GEMM_OUT_BF16,
+		.alpha = 1.0f, .beta = 0.0f, .batch = 1,
+	};
+	return OPS.gemm(CTX, &g);
+}
+
+static enum lms_status fire(const struct lms_engine *e, const struct lms_linear_hook *hooks,
+			    int backward, int layer, enum lms_linear_kind kind, const lms_bf16 *x,
+			    const lms_bf16 *w, const lms_bf16 *y, const lms_bf16 *dy, int in, int out)
+{
+	if (!hooks)
+		return LMS_OK;
+	enum lms_status (*fn)(void *, const struct lms_linear_event *) =
+		backward ? hooks->on_backward : hooks->on_forward;
+	if (!fn)
+		return LMS_OK;
+	int index = kind == LMS_LINEAR_LM_HEAD ? LMS_LINEARS_PER_LAYER * e->L
+					       : layer * LMS_LINEARS_PER_LAYER + (int)kind;
+	struct lms_linear_event ev = {
+		.layer = layer, .kind = kind, .index = index, .name = e->names[index],
+		.B = e->B, .T = e->T, .M = e->B * e->T, .in = in, .out = out,
+		.d_x = x, .d_w = w, .d_y = y, .d_dy = dy, .d_mask = e->d_mask,
+	};
+	return fn(hooks->user, &ev);
+}
+
+static struct lms_attn_dims attn_dims(const struct lms_engine *e)
+{
+	struct lms_attn_dims d = {e->B, e->T, e->H, e->G, e->D, 1.0f / sqrtf((float)e->D)};
+	return d;
+}
+
+/* ---- batch setup ---------------------------------------------------------- */
+
+static enum lms_status stage_batch(struct lms_engine *e, const struct lms_batch *bt)
+{
+	const int B = bt->B, T = bt->T, V = e->V, half = e->D / 2;
+	const int64_t N = (int64_t)B * T;
+	if (B < 1 || T < 1 || B > e->max_B || T > e->max_T)
+		return lms_fail(LMS_ERR_INPUT, "the engine was created for a smaller batch shape",
+				"batch shape %d x %d exceeds the engine's maximum %d x %d", B, T,
+				e->max_B, e->max_T);
+	for (int64_t n = 0; n < N; n++) {
+		if (bt->ids[n] < 0 || bt->ids[n] >= V)
+			return lms_fail(LMS_ERR_INPUT, "token ids must be below the model's vocab_size",
+					"token id %d at batch row %d, position %d is outside [0, %d)",
+					(int)bt->ids[n], (int)(n / T), (int)(n % T), V);
+		e->h_mask[n] = bt->mask ? (bt->mask[n] != 0) : 1;
+	}
+	/* Shifted targets: row (b, t) is scored against labels[b, t+1]. */
+	e->n_valid = 0;
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++) {
+			int64_t n = (int64_t)b * T + t;
+			int32_t y = -100;
+			if (t + 1 < T) {
+				int64_t nx = n + 1;
+				y = bt->labels ? bt->labels[nx] : (e->h_mask[nx] ? bt->ids[nx] : -100);
+			}
+			if (y != -100 && (y < 0 || y >= V))
+				return lms_fail(LMS_ERR_INPUT, "labels must be -100 or a token id",
+						"label %d at batch row %d, position %d is outside [0, %d)",
+						(int)y, b, t + 1, V);
+			e->h_targets[n] = y;
+			e->n_valid += y != -100;
+		}
+	/* Positions, then cos/sin tables (fp32, rounded to bf16). */
+	for (int b = 0; b < B; b++) {
+		int run = 0;
+		for (int t = 0; t < T; t++) {
+			int64_t n = (int64_t)b * T + t;
+			int pos = t;
+			if (e->cfg.family == LMS_MODEL_QWEN3_VL) {
+				run += e->h_mask[n];
+				pos = e->h_mask[n] ? run - 1 : 1;
+			}
+			for (int j = 0; j < half; j++) {
+				float f = (float)pos * e->h_inv_freq[j];
+				e->h_cos[n * half + j] = lms_f32_to_bf16(cosf(f));
+				e->h_sin[n * half + j] = lms_f32_to_bf16(sinf(f));
+			}
+		}
+	}
+	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_ids, bt->ids, (size_t)N * sizeof(int32_t)));
+	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_mask, e->h_mask, (size_t)N * sizeof(int32_t)));
+	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_targets, e->h_targets, (size_t)N * sizeof(int32_t)));
+	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_cos, e->h_cos, (size_t)N * half * sizeof(lms_bf16)));
+	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_sin, e->h_sin, (size_t)N * half * sizeof(lms_bf16)));
+	e->B = B;
+	e->T = T;
+	return LMS_OK;
+}
+
+/* ---- forward ------------------------------------------------------------- */
+
+enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_layer_acts *A,
+				      lms_bf16 *x_out, const struct lms_linear_hook *hooks)
+{
+	const struct eng_layer_w *W = &e->lw[l];
+	const int N = e->B * e->T, C = e->C, F = e->F, HD = e->H * e->D, GD = e->G * e->D;
+	const float eps = (float)e->cfg.rms_norm_eps;
+	struct lms_attn_dims dm = attn_dims(e);
+
+	LMS_TRY(OPS.rmsnorm_forward(CTX, A->a, A->rstd_in, A->x_in, W->input_norm, N, C, eps));
+	LMS_TRY(linear_fwd(e, A->q, A->a, W->q, N, C, HD));
+	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_Q, A->a, W->q, A->q, NULL, C, HD));
+	LMS_TRY(linear_fwd(e, A->k, A->a, W->k, N, C, GD));
+	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_K, A->a, W->k, A->k, NULL, C, GD));
+	LMS_TRY(linear_fwd(e, A->v, A->a, W->v, N, C, GD));
+	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_V, A->a, W->v, A->v, NULL, C, GD));
+
+	LMS_TRY(OPS.rmsnorm_forward(CTX, A->qr, A->rstd_q, A->q, W->q_norm, N * e->H, e->D, eps));
+	LMS_TRY(OPS.rmsnorm_forward(CTX, A->kr, A->rstd_k, A->k, W->k_norm, N * e->G, e->D, eps));
+	LMS_TRY(OPS.rope_forward(CTX, A->qr, e->d_cos, e->d_sin, N, e->H, e->D));
+	LMS_TRY(OPS.rope_forward(CTX, A->kr, e->d_cos, e->d_sin, N, e->G, e->D));
+	LMS_TRY(OPS.attention_forward(CTX, A->att, A->lse, A->qr, A->kr, A->v, e->d_mask, &dm,
+				      e->d_work, e->mem.workspace));
+
+	LMS_TRY(linear_fwd(e, A->o, A->att, W->o, N, HD, C));
+	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_O, A->att, W->o, A->o, NULL, HD, C));
+	LMS_TRY(OPS.add(CTX, A->x_mid, A->x_in, A->o, (size_t)N * C));
+
+	LMS_TRY(OPS.rmsnorm_forward(CTX, A->b, A->rstd_post, A->x_mid, W->post_norm, N, C, eps));
+	LMS_TRY(linear_fwd(e, A->gate, A->b, W->gate, N, C, F));
+	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, NULL, C, F));
+	LMS_TRY(linear_fwd(e, A->up, A->b, W->up, N, C, F));
+	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_UP, A->b, W->up, A->up, NULL, C, F));
+	LMS_TRY(OPS.swiglu_forward(CTX, A->m, A->gate, A->up, (size_t)N * F));
+	LMS_TRY(linear_fwd(e, A->down, A->m, W->down, N, F, C));
+	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_DOWN, A->m, W->down, A->down, NULL, F, C));
+	return OPS.add(CTX, x_out, A->x_mid, A->down, (size_t)N * C);
+}
+
+static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linear_hook *hooks,
+				    double *loss)
+{
+	const int N = e->B * e->T, C = e->C, V = e->V;
+	LMS_TRY(OPS.embedding(CTX, e->acts[0].x_in, e->embed, e->d_ids, N, C, V));
+	for (int l = 0; l < e->L; l++)
+		LMS_TRY(lms_eng_layer_forward(e, l, &e->acts[l], e->acts[l + 1].x_in, hooks));
+	LMS_TRY(OPS.rmsnorm_forward(CTX, e->h, e->rstd_final, e->acts[e->L].x_in, e->final_norm, N,
+				    C, (float)e->cfg.rms_norm_eps));
+	LMS_TRY(linear_fwd(e, e->logits, e->h, e->lm_head, N, C, V));
+	LMS_TRY(fire(e, hooks, 0, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, NULL, C, V));
+
+	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, NULL, e->logits, e->d_targets, N, V, 1.0f));
+	LMS_TRY(OPS.memcpy_d2h(CTX, e->h_losses, e->d_losses, (size_t)N * sizeof(float)));
+	LMS_TRY(OPS.sync(CTX));
+	double sum = 0.0;
+	for (int n = 0; n < N; n++)
+		sum += e->h_losses[n];
+	if (e->opts.loss_reduction == LMS_LOSS_SUM)
+		*loss = sum;
+	else
+		*loss = e->n_valid ? sum / (double)e->n_valid : NAN;
+	return LMS_OK;
+}
+
+enum lms_status lms_engine_forward(struct lms_engine *e, const struct lms_batch *batch,
+				   const struct lms_linear_hook *hooks, double *loss)
+{
+	e->have_forward = 0;
+	*loss = NAN;
+	LMS_TRY(stage_batch(e, batch));
+	LMS_TRY(forward_pass(e, hooks, loss));
+	e->have_forward = 1;
+	return LMS_OK;
+}
+
+/* ---- backward ------------------------------------------------------------ */
+
+/* Attention block backward: from dx_mid (the gradient at the residual after
+ * attention, which is also dY of o_proj) to the gradient of a in gr.t1. */
+static enum lms_status attn_backward(struct lms_engine *e, int l, const struct eng_layer_acts *A,
+				     const lms_bf16 *dx_mid, const struct lms_linear_hook *hooks)
+{
+	const struct eng_layer_w *W = &e->lw[l];
+	struct eng_grads *g = &e->gr;
+	const int N = e->B * e->T, C = e->C, HD = e->H * e->D, GD = e->G * e->D;
+	const float eps = (float)e->cfg.rms_norm_eps;
+	struct lms_attn_dims dm = attn_dims(e);
+
+	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_O, A->att, W->o, A->o, dx_mid, HD, C));
+	LMS_TRY(linear_bwd(e, g->datt, dx_mid, W->o, N, HD, C));
+	LMS_TRY(OPS.attention_backward(CTX, g->dq, g->dk, g->dv, g->datt, A->qr, A->kr, A->v,
+				       A->att, A->lse, e->d_mask, &dm, e->d_work,
+				       e->mem.workspace));
+	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_V, A->a, W->v, A->v, g->dv, C, GD));
+	/* RoPE and q/k norm backward, in place: dq, dk become dY of q_proj, k_proj. */
+	LMS_TRY(OPS.rope_backward(CTX, g->dk, e->d_cos, e->d_sin, N, e->G, e->D));
+	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dk, g->dk, A->k, W->k_norm, A->rstd_k, N * e->G,
+				     e->D, eps));
+	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_K, A->a, W->k, A->k, g->dk, C, GD));
+	LMS_TRY(OPS.rope_backward(CTX, g->dq, e->d_cos, e->d_sin, N, e->H, e->D));
+	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dq, g->dq, A->q, W->q_norm, A->rstd_q, N * e->H,
+				     e->D, eps));
+	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_Q, A->a, W->q, A->q, g->dq, C, HD));
+	/* da = (dv·Wv + dk·Wk) + dq·Wq, each term bf16, as autograd adds them. */
+	LMS_TRY(linear_bwd(e, g->t1, g->dv, W->v, N, C, GD));
+	LMS_TRY(linear_bwd(e, g->t2, g->dk, W->k, N, C, GD));
+	LMS_TRY(OPS.add(CTX, g->t1, g->t1, g->t2, (size_t)N * C));
+	LMS_TRY(linear_bwd(e, g->t2, g->dq, W->q, N, C, HD));
+	return OPS.add(CTX, g->t1, g->t1, g->t2, (size_t)N * C);
+}
+
+/* One layer's backward: gr.dx holds dLoss/dx_out on entry and dLoss/dx_in
+ * on return. */
+static enum lms_status layer_backward(struct lms_engine *e, int l, const struct eng_layer_acts *A,
+				      const struct lms_linear_hook *hooks)
+{
+	const struct eng_layer_w *W = &e->lw[l];
+	struct eng_grads *g = &e->gr;
+	const int N = e->B * e->T, C = e->C, F = e->F;
+	const size_t NC = (size_t)N * C;
+	const float eps = (float)e->cfg.rms_norm_eps;
+
+	/* MLP: x_out = x_mid + down(m); dY(down) = dx. */
+	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_DOWN, A->m, W->down, A->down, g->dx, F, C));
+	LMS_TRY(linear_bwd(e, g->dm, g->dx, W->down, N, F, C));
+	LMS_TRY(OPS.swiglu_backward(CTX, g->dgate, g->dup, g->dm, A->gate, A->up, (size_t)N * F));
+	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_UP, A->b, W->up, A->up, g->dup, C, F));
+	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, g->dgate, C, F));
+	LMS_TRY(linear_bwd(e, g->t1, g->dup, W->up, N, C, F));
+	LMS_TRY(linear_bwd(e, g->t2, g->dgate, W->gate, N, C, F));
+	LMS_TRY(OPS.add(CTX, g->t1, g->t1, g->t2, NC)); /* db */
+	LMS_TRY(OPS.rmsnorm_backward(CTX, g->t1, g->t1, A->x_mid, W->post_norm, A->rstd_post, N, C,
+				     eps));
+	LMS_TRY(OPS.add(CTX, g->dx2, g->dx, g->t1, NC)); /* dx_mid */
+
+	/* Attention: x_mid = x_in + o(att); dY(o) = dx_mid. */
+	LMS_TRY(attn_backward(e, l, A, g->dx2, hooks)); /* da in t1 */
+	LMS_TRY(OPS.rmsnorm_backward(CTX, g->t1, g->t1, A->x_in, W->input_norm, A->rstd_in, N, C,
+				     eps));
+	return OPS.add(CTX, g->dx, g->dx2, g->t1, NC); /* dx_in */
+}
+
+enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linear_hook *hooks)
+{
+	if (e->opts.forward_only)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "engine: backward on a forward_only engine");
+	if (!e->have_forward)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "engine: backward without a successful forward");
+	struct eng_grads *g = &e->gr;
+	const int N = e->B * e->T, C = e->C, V = e->V;
+	float scale = 1.0f;
+	if (e->opts.loss_reduction == LMS_LOSS_MEAN)
+		scale = e->n_valid ? 1.0f / (float)e->n_valid : 0.0f;
+
+	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, g->dlogits, e->logits, e->d_targets, N, V, scale));
+	LMS_TRY(fire(e, hooks, 1, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, g->dlogits,
+		     C, V));
+	LMS_TRY(linear_bwd(e, g->dh, g->dlogits, e->lm_head, N, C, V));
+	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dx, g->dh, e->acts[e->L].x_in, e->final_norm,
+				     e->rstd_final, N, C, (float)e->cfg.rms_norm_eps));
+	for (int l = e->L - 1; l >= 0; l--) {
+		struct eng_layer_acts *A = &e->acts[l];
+		if (e->opts.recompute) /* refill the shared working set; hooks fired already */
+			LMS_TRY(lms_eng_layer_forward(e, l, A, g->t2, NULL));
+		LMS_TRY(layer_backward(e, l, A, hooks));
+	}
+	return OPS.sync(CTX);
+}
