@@ -1,0 +1,493 @@
+/* attention.cu — causal GQA attention with a key padding mask, forward and
+ * backward, flash-style: the (B, H, T, T) score/probability tensor is never
+ * stored; scores are recomputed from Q and K tile by tile.
+ *
+ * Numerics are those of src/backend/backend.h (HF eager in bf16):
+ *   S = bf16(bf16(q·k)·scale), P = exp(S − m)/l in fp32 with m the row max
+ *   and l = Σ exp(S − m), out = bf16(Σ_j bf16(P)·v).
+ * To reproduce that exactly (rather than an online-softmax variant whose
+ * rounding differs), each kernel makes separate passes over the keys: one
+ * for m, one for l, then the pass that uses P. The forward and the backward
+ * run the same code for m and l, so the backward sees bit-identical P.
+ *
+ * Backward: kernel 1 (one block per 16 query rows of one head) recomputes
+ * m, l, forms delta_i = Σ_j P·dPb (dPb = bf16(dO·vᵀ)) and dQ, and stores
+ * m, l, delta in the workspace; kernel 2 (one block per 16 key rows of one
+ * KV head) walks the group's query heads and accumulates dK, dV per head in
+ * fp32, rounds each head's term to bf16 and sums the heads in fp32 (the
+ * contract's GQA rule).
+ *
+ * Layout of work: lane `lane` of a warp owns the head dimensions lane + 32·c
+ * (c < DPL, DPL = ceil(D/32)); in score passes lane `lane` owns one key (or
+ * one query in kernel 2). Tiles are fp32 in shared memory, rows read by one
+ * lane each are padded to D + 1 floats (odd stride: no bank conflicts).
+ * Sums over keys (out, dQ) and over queries (dK, dV) run in ascending index
+ * order, like the CPU's loops; only the fp32 row sums (l, delta) and the
+ * dot products' bracketing are reduction-order noise.
+ *
+ * Not here: the speed work (tensor cores, online softmax) — a later issue;
+ * this is the correctness-first version. */
+#include "common.cuh"
+#include "kernels.h"
+
+#define NWARPS 4
+#define RPW 4                 /* rows (queries or keys) per warp */
+#define ROWS (NWARPS * RPW)   /* rows per block */
+#define KT 32                 /* keys (kernel 1) / queries (kernel 2) per tile */
+
+struct attn_shape {
+	int T, H, G, D;
+	float scale;
+};
+
+static __device__ __forceinline__ long long qk_index(int b, int t, int heads, int h, int T, int D)
+{
+	return (((long long)b * T + t) * heads + h) * D;
+}
+
+/* Loads rows [r0, r0 + nrows) of head h of x (B,T,heads,D) into dst with
+ * row stride `stride`; rows past T are zero. */
+static __device__ void load_rows(float *dst, int stride, const uint16_t *x, int b, int r0,
+				 int nrows, int heads, int h, int T, int D)
+{
+	for (int idx = threadIdx.x; idx < nrows * D; idx += blockDim.x) {
+		int r = idx / D, d = idx % D, t = r0 + r;
+		dst[r * stride + d] = t < T ? bf2f(x[qk_index(b, t, heads, h, T, D) + d]) : 0.0f;
+	}
+}
+
+/* Scores of this lane's key (row `lane` of Ks, stride D + 1) against the
+ * warp's RPW query rows of Qs (stride D). */
+static __device__ __forceinline__ void scores4(float s[RPW], const float *Qs, const float *Ks,
+					       int D, float scale, int warp, int lane)
+{
+	float acc[RPW];
+#pragma unroll
+	for (int r = 0; r < RPW; r++)
+		acc[r] = 0.0f;
+	const float *kr = Ks + lane * (D + 1);
+	const float *q0 = Qs + warp * RPW * D;
+	for (int d = 0; d < D; d++) {
+		float kd = kr[d];
+#pragma unroll
+		for (int r = 0; r < RPW; r++)
+			acc[r] += q0[r * D + d] * kd;
+	}
+#pragma unroll
+	for (int r = 0; r < RPW; r++)
+		s[r] = rbf(rbf(acc[r]) * scale);
+}
+
+/* Visibility of key j (tile-local `lane`, flag Ms[lane]) for query i. */
+static __device__ __forceinline__ int visible(int i, int j, int T, const int *Ms, int lane)
+{
+	return i < T && j <= i && Ms[lane];
+}
+
+static __device__ void load_key_tile(float *Ks, float *Vs, int *Ms, const uint16_t *k,
+				     const uint16_t *v, const int32_t *mask, int b, int j0, int g,
+				     const struct attn_shape sh)
+{
+	load_rows(Ks, sh.D + 1, k, b, j0, KT, sh.G, g, sh.T, sh.D);
+	if (Vs)
+		load_rows(Vs, sh.D + 1, v, b, j0, KT, sh.G, g, sh.T, sh.D);
+	for (int idx = threadIdx.x; idx < KT; idx += blockDim.x) {
+		int j = j0 + idx;
+		Ms[idx] = j < sh.T && (mask == NULL || mask[(long long)b * sh.T + j] != 0);
+	}
+}
+
+/* Passes 1 and 2 (shared by forward and backward kernel 1): row max m and
+ * row sum l of the warp's RPW query rows. Every thread of the block calls it
+ * (it contains barriers). */
+static __device__ void row_stats(float m[RPW], float l[RPW], const float *Qs, float *Ks, int *Ms,
+				 const uint16_t *k, const int32_t *mask, int b, int q0, int g,
+				 int ntiles, const struct attn_shape sh)
+{
+	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
+	float s[RPW];
+#pragma unroll
+	for (int r = 0; r < RPW; r++) {
+		m[r] = -INFINITY;
+		l[r] = 0.0f;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int t = 0; t < ntiles; t++) {
+			int j0 = t * KT;
+			__syncthreads();
+			load_key_tile(Ks, NULL, Ms, k, NULL, mask, b, j0, g, sh);
+			__syncthreads();
+			scores4(s, Qs, Ks, sh.D, sh.scale, warp, lane);
+#pragma unroll
+			for (int r = 0; r < RPW; r++) {
+				int i = q0 + warp * RPW + r;
+				int vis = visible(i, j0 + lane, sh.T, Ms, lane);
+				if (pass == 0)
+					m[r] = fmaxf(m[r], warp_max(vis ? s[r] : -INFINITY));
+				else
+					l[r] += warp_sum(vis ? expf(s[r] - m[r]) : 0.0f);
+			}
+		}
+	}
+}
+
+template <int DPL>
+static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
+	attn_fwd_kernel(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
+			const uint16_t *v, const int32_t *mask, struct attn_shape sh)
+{
+	extern __shared__ float sm[];
+	int D = sh.D, T = sh.T;
+	float *Qs = sm;                    /* (ROWS, D) */
+	float *Ks = Qs + ROWS * D;         /* (KT, D+1) */
+	float *Vs = Ks + KT * (D + 1);     /* (KT, D+1) */
+	int *Ms = (int *)(Vs + KT * (D + 1));
+	int b = blockIdx.y / sh.H, h = blockIdx.y % sh.H, g = h / (sh.H / sh.G);
+	int q0 = blockIdx.x * ROWS;
+	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
+	load_rows(Qs, D, q, b, q0, ROWS, sh.H, h, T, D);
+	int qlast = min(q0 + ROWS, T) - 1;
+	int ntiles = qlast / KT + 1;
+
+	float m[RPW], l[RPW], s[RPW], o[RPW][DPL];
+	row_stats(m, l, Qs, Ks, Ms, k, mask, b, q0, g, ntiles, sh);
+#pragma unroll
+	for (int r = 0; r < RPW; r++)
+#pragma unroll
+		for (int c = 0; c < DPL; c++)
+			o[r][c] = 0.0f;
+	for (int t = 0; t < ntiles; t++) {
+		int j0 = t * KT;
+		__syncthreads();
+		load_key_tile(Ks, Vs, Ms, k, v, mask, b, j0, g, sh);
+		__syncthreads();
+		scores4(s, Qs, Ks, D, sh.scale, warp, lane);
+#pragma unroll
+		for (int r = 0; r < RPW; r++) {
+			int i = q0 + warp * RPW + r;
+			int vis = visible(i, j0 + lane, T, Ms, lane);
+			float pb = vis ? rbf(expf(s[r] - m[r]) / l[r]) : 0.0f;
+			for (int jj = 0; jj < KT; jj++) {
+				float p = __shfl_sync(LMS_FULL_MASK, pb, jj);
+				const float *vr = Vs + jj * (D + 1);
+#pragma unroll
+				for (int c = 0; c < DPL; c++) {
+					int d = lane + LMS_WARP * c;
+					if (d < D)
+						o[r][c] += p * vr[d];
+				}
+			}
+		}
+	}
+#pragma unroll
+	for (int r = 0; r < RPW; r++) {
+		int i = q0 + warp * RPW + r;
+		if (i >= T)
+			continue;
+		uint16_t *orow = out + qk_index(b, i, sh.H, h, T, D);
+		int any = l[r] > 0.0f;
+#pragma unroll
+		for (int c = 0; c < DPL; c++) {
+			int d = lane + LMS_WARP * c;
+			if (d < D)
+				orow[d] = any ? f2bf(o[r][c]) : (uint16_t)0;
+		}
+		if (lse && lane == 0)
+			lse[((long long)b * sh.H + h) * T + i] = any ? m[r] + logf(l[r]) : -INFINITY;
+	}
+}
+
+/* Backward kernel 1: dQ, and the per-row statistics m, l, delta. */
+template <int DPL>
+static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
+	attn_bwd_dq_kernel(uint16_t *dq, float *stats, const uint16_t *dout, const uint16_t *q,
+			   const uint16_t *k, const uint16_t *v, const int32_t *mask, int B,
+			   struct attn_shape sh)
+{
+	extern __shared__ float sm[];
+	int D = sh.D, T = sh.T;
+	float *Qs = sm;                    /* (ROWS, D) */
+	float *dOs = Qs + ROWS * D;        /* (ROWS, D) */
+	float *Ks = dOs + ROWS * D;        /* (KT, D+1) */
+	float *Vs = Ks + KT * (D + 1);     /* (KT, D+1) */
+	int *Ms = (int *)(Vs + KT * (D + 1));
+	int b = blockIdx.y / sh.H, h = blockIdx.y % sh.H, g = h / (sh.H / sh.G);
+	int q0 = blockIdx.x * ROWS;
+	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
+	load_rows(Qs, D, q, b, q0, ROWS, sh.H, h, T, D);
+	load_rows(dOs, D, dout, b, q0, ROWS, sh.H, h, T, D);
+	int qlast = min(q0 + ROWS, T) - 1;
+	int ntiles = qlast / KT + 1;
+
+	float m[RPW], l[RPW], s[RPW], dpb[RPW], delta[RPW], acc[RPW][DPL];
+	row_stats(m, l, Qs, Ks, Ms, k, mask, b, q0, g, ntiles, sh);
+#pragma unroll
+	for (int r = 0; r < RPW; r++) {
+		delta[r] = 0.0f;
+#pragma unroll
+		for (int c = 0; c < DPL; c++)
+			acc[r][c] = 0.0f;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int t = 0; t < ntiles; t++) {
+			int j0 = t * KT;
+			__syncthreads();
+			load_key_tile(Ks, Vs, Ms, k, v, mask, b, j0, g, sh);
+			__syncthreads();
+			scores4(s, Qs, Ks, D, sh.scale, warp, lane);
+			scores4(dpb, dOs, Vs, D, 1.0f, warp, lane); /* bf16(bf16(dO·v)·1) */
+#pragma unroll
+			for (int r = 0; r < RPW; r++) {
+				int i = q0 + warp * RPW + r;
+				int vis = visible(i, j0 + lane, T, Ms, lane);
+				float p = vis ? expf(s[r] - m[r]) / l[r] : 0.0f;
+				if (pass == 0) {
+					delta[r] += warp_sum(p * dpb[r]);
+					continue;
+				}
+				float ds = vis ? rbf(rbf(p * (dpb[r] - delta[r])) * sh.scale) : 0.0f;
+				for (int jj = 0; jj < KT; jj++) {
+					float w = __shfl_sync(LMS_FULL_MASK, ds, jj);
+					const float *kr = Ks + jj * (D + 1);
+#pragma unroll
+					for (int c = 0; c < DPL; c++) {
+						int d = lane + LMS_WARP * c;
+						if (d < D)
+							acc[r][c] += w * kr[d];
+					}
+				}
+			}
+		}
+	}
+	long long BHT = (long long)B * sh.H * T;
+#pragma unroll
+	for (int r = 0; r < RPW; r++) {
+		int i = q0 + warp * RPW + r;
+		if (i >= T)
+			continue;
+		uint16_t *row = dq + qk_index(b, i, sh.H, h, T, D);
+#pragma unroll
+		for (int c = 0; c < DPL; c++) {
+			int d = lane + LMS_WARP * c;
+			if (d < D)
+				row[d] = f2bf(acc[r][c]);
+		}
+		if (lane == 0) {
+			long long si = ((long long)b * sh.H + h) * T + i;
+			stats[si] = m[r];
+			stats[BHT + si] = l[r];
+			stats[2 * BHT + si] = delta[r];
+		}
+	}
+}
+
+/* Backward kernel 2: dK and dV of ROWS keys of one KV head. */
+template <int DPL>
+static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
+	attn_bwd_dkdv_kernel(uint16_t *dk, uint16_t *dv, const float *stats, const uint16_t *dout,
+			     const uint16_t *q, const uint16_t *k, const uint16_t *v,
+			     const int32_t *mask, int B, struct attn_shape sh)
+{
+	extern __shared__ float sm[];
+	int D = sh.D, T = sh.T;
+	float *Ks = sm;                    /* (ROWS, D) */
+	float *Vs = Ks + ROWS * D;         /* (ROWS, D) */
+	float *Qs = Vs + ROWS * D;         /* (KT, D+1) */
+	float *dOs = Qs + KT * (D + 1);    /* (KT, D+1) */
+	float *Ss = dOs + KT * (D + 1);    /* (3, KT): m, l, delta of the tile's queries */
+	int *Ms = (int *)(Ss + 3 * KT);    /* (ROWS) key mask */
+	int b = blockIdx.y / sh.G, g = blockIdx.y % sh.G, rep = sh.H / sh.G;
+	int k0 = blockIdx.x * ROWS;
+	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
+	long long BHT = (long long)B * sh.H * T;
+	load_rows(Ks, D, k, b, k0, ROWS, sh.G, g, T, D);
+	load_rows(Vs, D, v, b, k0, ROWS, sh.G, g, T, D);
+	for (int idx = threadIdx.x; idx < ROWS; idx += blockDim.x) {
+		int j = k0 + idx;
+		Ms[idx] = j < T && (mask == NULL || mask[(long long)b * T + j] != 0);
+	}
+
+	float s[RPW], dpb[RPW], ak[RPW][DPL], av[RPW][DPL], sk[RPW][DPL], sv[RPW][DPL];
+#pragma unroll
+	for (int r = 0; r < RPW; r++)
+#pragma unroll
+		for (int c = 0; c < DPL; c++)
+			sk[r][c] = sv[r][c] = 0.0f;
+	for (int hh = 0; hh < rep; hh++) {
+		int h = g * rep + hh;
+#pragma unroll
+		for (int r = 0; r < RPW; r++)
+#pragma unroll
+			for (int c = 0; c < DPL; c++)
+				ak[r][c] = av[r][c] = 0.0f;
+		for (int i0 = (k0 / KT) * KT; i0 < T; i0 += KT) {
+			__syncthreads();
+			load_rows(Qs, D + 1, q, b, i0, KT, sh.H, h, T, D);
+			load_rows(dOs, D + 1, dout, b, i0, KT, sh.H, h, T, D);
+			for (int idx = threadIdx.x; idx < KT; idx += blockDim.x) {
+				int i = i0 + idx;
+				long long si = ((long long)b * sh.H + h) * T + i;
+				Ss[idx] = i < T ? stats[si] : 0.0f;
+				Ss[KT + idx] = i < T ? stats[BHT + si] : 0.0f;
+				Ss[2 * KT + idx] = i < T ? stats[2 * BHT + si] : 0.0f;
+			}
+			__syncthreads();
+			/* lane = query i0 + lane; the warp's RPW keys are broadcast rows */
+			float accs[RPW], accd[RPW];
+#pragma unroll
+			for (int r = 0; r < RPW; r++)
+				accs[r] = accd[r] = 0.0f;
+			const float *qr = Qs + lane * (D + 1), *dr = dOs + lane * (D + 1);
+			const float *kb = Ks + warp * RPW * D, *vb = Vs + warp * RPW * D;
+			for (int d = 0; d < D; d++) {
+				float qd = qr[d], dd = dr[d];
+#pragma unroll
+				for (int r = 0; r < RPW; r++) {
+					accs[r] += qd * kb[r * D + d];
+					accd[r] += dd * vb[r * D + d];
+				}
+			}
+			int i = i0 + lane;
+			float mi = Ss[lane], li = Ss[KT + lane], di = Ss[2 * KT + lane];
+#pragma unroll
+			for (int r = 0; r < RPW; r++) {
+				int jl = warp * RPW + r, j = k0 + jl;
+				int vis = i < T && j <= i && Ms[jl] && li > 0.0f;
+				s[r] = rbf(rbf(accs[r]) * sh.scale);
+				dpb[r] = rbf(accd[r]);
+				float p = vis ? expf(s[r] - mi) / li : 0.0f;
+				float pb = rbf(p);
+				float ds = vis ? rbf(rbf(p * (dpb[r] - di)) * sh.scale) : 0.0f;
+				for (int ll = 0; ll < KT; ll++) {
+					float wp = __shfl_sync(LMS_FULL_MASK, pb, ll);
+					float ws = __shfl_sync(LMS_FULL_MASK, ds, ll);
+					const float *dorow = dOs + ll * (D + 1);
+					const float *qrow = Qs + ll * (D + 1);
+#pragma unroll
+					for (int c = 0; c < DPL; c++) {
+						int d = lane + LMS_WARP * c;
+						if (d < D) {
+							av[r][c] += wp * dorow[d];
+							ak[r][c] += ws * qrow[d];
+						}
+					}
+				}
+			}
+		}
+#pragma unroll
+		for (int r = 0; r < RPW; r++)
+#pragma unroll
+			for (int c = 0; c < DPL; c++) {
+				sk[r][c] += rbf(ak[r][c]);
+				sv[r][c] += rbf(av[r][c]);
+			}
+	}
+#pragma unroll
+	for (int r = 0; r < RPW; r++) {
+		int j = k0 + warp * RPW + r;
+		if (j >= T)
+			continue;
+		long long off = qk_index(b, j, sh.G, g, T, D);
+#pragma unroll
+		for (int c = 0; c < DPL; c++) {
+			int d = lane + LMS_WARP * c;
+			if (d < D) {
+				dk[off + d] = f2bf(sk[r][c]);
+				dv[off + d] = f2bf(sv[r][c]);
+			}
+		}
+	}
+}
+
+extern "C" size_t lms_k_attention_workspace(int B, int T, int H)
+{
+	return (size_t)3 * (size_t)B * (size_t)H * (size_t)T * sizeof(float);
+}
+
+template <typename K>
+static cudaError_t allow_smem(K kernel, size_t bytes)
+{
+	if (bytes <= 48 * 1024)
+		return cudaSuccess;
+	return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+}
+
+template <int DPL>
+static cudaError_t launch_fwd(cudaStream_t st, uint16_t *out, float *lse, const uint16_t *q,
+			      const uint16_t *k, const uint16_t *v, const int32_t *mask, int B,
+			      struct attn_shape sh)
+{
+	size_t smem = (size_t)(ROWS * sh.D + 2 * KT * (sh.D + 1) + KT) * sizeof(float);
+	cudaError_t e = allow_smem(attn_fwd_kernel<DPL>, smem);
+	if (e != cudaSuccess)
+		return e;
+	dim3 grid((unsigned)((sh.T + ROWS - 1) / ROWS), (unsigned)(B * sh.H));
+	attn_fwd_kernel<DPL><<<grid, NWARPS * LMS_WARP, smem, st>>>(out, lse, q, k, v, mask, sh);
+	return cudaGetLastError();
+}
+
+template <int DPL>
+static cudaError_t launch_bwd(cudaStream_t st, uint16_t *dq, uint16_t *dk, uint16_t *dv,
+			      const uint16_t *dout, const uint16_t *q, const uint16_t *k,
+			      const uint16_t *v, const int32_t *mask, int B, struct attn_shape sh,
+			      float *stats)
+{
+	size_t smem1 = (size_t)(2 * ROWS * sh.D + 2 * KT * (sh.D + 1) + KT) * sizeof(float);
+	size_t smem2 = (size_t)(2 * ROWS * sh.D + 2 * KT * (sh.D + 1) + 3 * KT + ROWS) *
+		       sizeof(float);
+	cudaError_t e = allow_smem(attn_bwd_dq_kernel<DPL>, smem1);
+	if (e == cudaSuccess)
+		e = allow_smem(attn_bwd_dkdv_kernel<DPL>, smem2);
+	if (e != cudaSuccess)
+		return e;
+	dim3 grid1((unsigned)((sh.T + ROWS - 1) / ROWS), (unsigned)(B * sh.H));
+	attn_bwd_dq_kernel<DPL><<<grid1, NWARPS * LMS_WARP, smem1, st>>>(dq, stats, dout, q, k, v,
+									  mask, B, sh);
+	e = cudaGetLastError();
+	if (e != cudaSuccess)
+		return e;
+	dim3 grid2((unsigned)((sh.T + ROWS - 1) / ROWS), (unsigned)(B * sh.G));
+	attn_bwd_dkdv_kernel<DPL><<<grid2, NWARPS * LMS_WARP, smem2, st>>>(dk, dv, stats, dout, q,
+									    k, v, mask, B, sh);
+	return cudaGetLastError();
+}
+
+extern "C" cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *out, float *lse,
+					       const uint16_t *q, const uint16_t *k,
+					       const uint16_t *v, const int32_t *mask, int B, int T,
+					       int H, int G, int D, float scale)
+{
+	if (B <= 0 || T <= 0)
+		return cudaSuccess;
+	if (D <= 0 || D > LMS_K_ATTN_MAX_D || G <= 0 || H % G != 0)
+		return cudaErrorInvalidValue;
+	struct attn_shape sh = {T, H, G, D, scale};
+	if (D <= 32)
+		return launch_fwd<1>(stream, out, lse, q, k, v, mask, B, sh);
+	if (D <= 64)
+		return launch_fwd<2>(stream, out, lse, q, k, v, mask, B, sh);
+	if (D <= 128)
+		return launch_fwd<4>(stream, out, lse, q, k, v, mask, B, sh);
+	return launch_fwd<8>(stream, out, lse, q, k, v, mask, B, sh);
+}
+
+extern "C" cudaError_t lms_k_attention_backward(cudaStream_t stream, uint16_t *dq, uint16_t *dk,
+						uint16_t *dv, const uint16_t *dout,
+						const uint16_t *q, const uint16_t *k,
+						const uint16_t *v, const int32_t *mask, int B, int T,
+						int H, int G, int D, float scale, void *work)
+{
+	if (B <= 0 || T <= 0)
+		return cudaSuccess;
+	if (D <= 0 || D > LMS_K_ATTN_MAX_D || G <= 0 || H % G != 0 || work == NULL)
+		return cudaErrorInvalidValue;
+	struct attn_shape sh = {T, H, G, D, scale};
+	float *stats = (float *)work;
+	if (D <= 32)
+		return launch_bwd<1>(stream, dq, dk, dv, dout, q, k, v, mask, B, sh, stats);
+	if (D <= 64)
+		return launch_bwd<2>(stream, dq, dk, dv, dout, q, k, v, mask, B, sh, stats);
+	if (D <= 128)
+		return launch_bwd<4>(stream, dq, dk, dv, dout, q, k, v, mask, B, sh, stats);
+	return launch_bwd<8>(stream, dq, dk, dv, dout, q, k, v, mask, B, sh, stats);
+}

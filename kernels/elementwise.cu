@@ -1,0 +1,146 @@
+/* elementwise.cu — embedding gather, residual add, SwiGLU forward/backward
+ * and half-split RoPE forward/backward (src/backend/backend.h has the math
+ * and the rounding points; these kernels follow them operation by
+ * operation, so they agree with the CPU backend bit for bit except where
+ * expf differs in its last ulp between glibc and CUDA).
+ *
+ * Invariants: one thread per output element (grid-stride loops), no shared
+ * memory, no reductions. In-place use allowed where the contract allows it
+ * (each thread reads its inputs before writing its outputs).
+ *
+ * Not here: anything with a reduction (rmsnorm.cu, reduce.cu, ...). */
+#include "common.cuh"
+#include "kernels.h"
+
+#define THREADS 256
+
+static __global__ void embedding_kernel(uint16_t *out, const uint16_t *table, const int32_t *ids,
+					int N, int C)
+{
+	long long total = (long long)N * C;
+	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+	     i += (long long)gridDim.x * blockDim.x) {
+		long long n = i / C, c = i % C;
+		out[i] = table[(long long)ids[n] * C + c];
+	}
+}
+
+/* 16-byte copies when C is a multiple of 8 bf16 (the real models: C = 2560). */
+static __global__ void embedding_kernel_v8(uint4 *out, const uint4 *table, const int32_t *ids,
+					   int N, int C8)
+{
+	long long total = (long long)N * C8;
+	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+	     i += (long long)gridDim.x * blockDim.x) {
+		long long n = i / C8, c = i % C8;
+		out[i] = table[(long long)ids[n] * C8 + c];
+	}
+}
+
+extern "C" cudaError_t lms_k_embedding(cudaStream_t stream, uint16_t *out, const uint16_t *table,
+				       const int32_t *ids, int N, int C)
+{
+	if (C % 8 == 0 && ((uintptr_t)out % 16) == 0 && ((uintptr_t)table % 16) == 0) {
+		long long total = (long long)N * (C / 8);
+		embedding_kernel_v8<<<lms_grid_1d(total, THREADS), THREADS, 0, stream>>>(
+			(uint4 *)out, (const uint4 *)table, ids, N, C / 8);
+	} else {
+		embedding_kernel<<<lms_grid_1d((long long)N * C, THREADS), THREADS, 0, stream>>>(
+			out, table, ids, N, C);
+	}
+	return cudaGetLastError();
+}
+
+static __global__ void add_kernel(uint16_t *out, const uint16_t *a, const uint16_t *b, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x)
+		out[i] = f2bf(bf2f(a[i]) + bf2f(b[i]));
+}
+
+extern "C" cudaError_t lms_k_add(cudaStream_t stream, uint16_t *out, const uint16_t *a,
+				 const uint16_t *b, size_t n)
+{
+	add_kernel<<<lms_grid_1d((long long)n, THREADS), THREADS, 0, stream>>>(out, a, b, n);
+	return cudaGetLastError();
+}
+
+/* σ(z) in fp32, the CPU backend's formula: 1 / (1 + exp(−z)). */
+static __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf(-z)); }
+
+static __global__ void swiglu_fwd_kernel(uint16_t *out, const uint16_t *gate, const uint16_t *up,
+					 size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		float g = bf2f(gate[i]);
+		float s = rbf(g * sigmoidf_(g));
+		out[i] = f2bf(s * bf2f(up[i]));
+	}
+}
+
+extern "C" cudaError_t lms_k_swiglu_forward(cudaStream_t stream, uint16_t *out,
+					    const uint16_t *gate, const uint16_t *up, size_t n)
+{
+	swiglu_fwd_kernel<<<lms_grid_1d((long long)n, THREADS), THREADS, 0, stream>>>(out, gate,
+										     up, n);
+	return cudaGetLastError();
+}
+
+static __global__ void swiglu_bwd_kernel(uint16_t *dgate, uint16_t *dup, const uint16_t *dout,
+					 const uint16_t *gate, const uint16_t *up, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		float g = bf2f(gate[i]), u = bf2f(up[i]), dy = bf2f(dout[i]);
+		float sg = sigmoidf_(g);
+		float s = rbf(g * sg);
+		float dsilu = sg * (1.0f + g * (1.0f - sg));
+		float dm_u = rbf(dy * u);
+		/* all inputs are read above: dgate/dup may alias gate/up */
+		dup[i] = f2bf(dy * s);
+		dgate[i] = f2bf(dm_u * dsilu);
+	}
+}
+
+extern "C" cudaError_t lms_k_swiglu_backward(cudaStream_t stream, uint16_t *dgate, uint16_t *dup,
+					     const uint16_t *dout, const uint16_t *gate,
+					     const uint16_t *up, size_t n)
+{
+	swiglu_bwd_kernel<<<lms_grid_1d((long long)n, THREADS), THREADS, 0, stream>>>(
+		dgate, dup, dout, gate, up, n);
+	return cudaGetLastError();
+}
+
+/* One thread per (token, head, i < half): rotates the pair (i, i + half). */
+static __global__ void rope_kernel(uint16_t *x, const uint16_t *cos_t, const uint16_t *sin_t,
+				   int N, int nh, int D, int backward)
+{
+	int half = D / 2;
+	long long total = (long long)N * nh * half;
+	for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < total;
+	     t += (long long)gridDim.x * blockDim.x) {
+		int i = (int)(t % half);
+		long long row = t / half; /* n·nh + head */
+		long long n = row / nh;
+		float c = bf2f(cos_t[n * half + i]), s = bf2f(sin_t[n * half + i]);
+		uint16_t *p = x + row * D;
+		float x0 = bf2f(p[i]), x1 = bf2f(p[i + half]);
+		if (!backward) {
+			p[i] = f2bf(rbf(x0 * c) - rbf(x1 * s));
+			p[i + half] = f2bf(rbf(x1 * c) + rbf(x0 * s));
+		} else {
+			p[i] = f2bf(rbf(x0 * c) + rbf(x1 * s));
+			p[i + half] = f2bf(rbf(x1 * c) - rbf(x0 * s));
+		}
+	}
+}
+
+extern "C" cudaError_t lms_k_rope(cudaStream_t stream, uint16_t *x, const uint16_t *cos_t,
+				  const uint16_t *sin_t, int N, int nh, int D, int backward)
+{
+	long long total = (long long)N * nh * (D / 2);
+	rope_kernel<<<lms_grid_1d(total, THREADS), THREADS, 0, stream>>>(x, cos_t, sin_t, N, nh,
+									    D, backward);
+	return cudaGetLastError();
+}

@@ -1,0 +1,77 @@
+/* kernels.h — C entry points of the CUDA kernels in kernels/<op>.cu.
+ *
+ * Every launcher enqueues its kernel(s) on `stream` and returns the launch
+ * status (cudaGetLastError()); it never synchronizes and never allocates.
+ * Pointers are device pointers. The math, shapes and rounding points of each
+ * launcher are exactly those of the op of the same name in
+ * src/backend/backend.h (the contract); comments here only add what is
+ * specific to the CUDA implementation.
+ *
+ * bf16 tensors are uint16_t (lms_bf16). This header is plain C (it includes
+ * only the CUDA runtime's C API), so src/backend/backend_cuda.c can include
+ * it; nothing else in src/ does. */
+#ifndef LMS_KERNELS_KERNELS_H
+#define LMS_KERNELS_KERNELS_H
+
+#include <cuda_runtime_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* elementwise.cu */
+cudaError_t lms_k_embedding(cudaStream_t stream, uint16_t *out, const uint16_t *table,
+			    const int32_t *ids, int N, int C);
+cudaError_t lms_k_add(cudaStream_t stream, uint16_t *out, const uint16_t *a, const uint16_t *b,
+		      size_t n);
+cudaError_t lms_k_swiglu_forward(cudaStream_t stream, uint16_t *out, const uint16_t *gate,
+				 const uint16_t *up, size_t n);
+cudaError_t lms_k_swiglu_backward(cudaStream_t stream, uint16_t *dgate, uint16_t *dup,
+				  const uint16_t *dout, const uint16_t *gate, const uint16_t *up,
+				  size_t n);
+cudaError_t lms_k_rope(cudaStream_t stream, uint16_t *x, const uint16_t *cos_t,
+		       const uint16_t *sin_t, int N, int nh, int D, int backward);
+
+/* rmsnorm.cu */
+cudaError_t lms_k_rmsnorm_forward(cudaStream_t stream, uint16_t *out, float *rstd,
+				  const uint16_t *x, const uint16_t *w, int rows, int n, float eps);
+cudaError_t lms_k_rmsnorm_backward(cudaStream_t stream, uint16_t *dx, const uint16_t *dy,
+				   const uint16_t *x, const uint16_t *w, const float *rstd,
+				   int rows, int n, float eps);
+
+/* reduce.cu. absmax: when accumulate is 0 the launcher first zeroes amax. */
+cudaError_t lms_k_absmax_rows(cudaStream_t stream, float *amax, const uint16_t *x, int64_t rows,
+			      int64_t cols, int accumulate);
+cudaError_t lms_k_sq_dot_accum(cudaStream_t stream, double *acc, const uint16_t *yq,
+			       const uint16_t *y, const uint16_t *g, size_t n);
+/* Counts non-finite values of a bf16 (is_f32 = 0) or fp32 (is_f32 = 1)
+ * tensor into *count (a device uint64, accumulated): the debug-mode check. */
+cudaError_t lms_k_count_nonfinite(cudaStream_t stream, unsigned long long *count, const void *x,
+				  size_t n, int is_f32);
+
+/* cross_entropy.cu. dlogits may be NULL or alias logits. */
+cudaError_t lms_k_cross_entropy(cudaStream_t stream, float *losses, uint16_t *dlogits,
+				const uint16_t *logits, const int32_t *targets, int N, int V,
+				float grad_scale);
+
+/* attention.cu. D must be even and at most LMS_K_ATTN_MAX_D. The backward
+ * needs lms_k_attention_workspace() bytes of scratch (per-row softmax
+ * statistics); the forward needs none. */
+#define LMS_K_ATTN_MAX_D 256
+size_t lms_k_attention_workspace(int B, int T, int H);
+cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *out, float *lse,
+				    const uint16_t *q, const uint16_t *k, const uint16_t *v,
+				    const int32_t *mask, int B, int T, int H, int G, int D,
+				    float scale);
+cudaError_t lms_k_attention_backward(cudaStream_t stream, uint16_t *dq, uint16_t *dk,
+				     uint16_t *dv, const uint16_t *dout, const uint16_t *q,
+				     const uint16_t *k, const uint16_t *v, const int32_t *mask,
+				     int B, int T, int H, int G, int D, float scale, void *work);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

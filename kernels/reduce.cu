@@ -1,0 +1,142 @@
+/* reduce.cu — the reductions the AutoQuant scoring needs: per-row absolute
+ * max (activation and weight amax), the fp64 score accumulator
+ * Σ(g·bf16(y_q − y))², and the non-finite counter of debug mode.
+ *
+ * Invariants:
+ * - absmax compares the bit patterns of |x| as unsigned integers. For
+ *   non-negative IEEE values that order equals the numeric order, and a NaN
+ *   (exponent all ones, mantissa non-zero) is larger than +inf, so a NaN
+ *   input makes the result NaN (the contract), and the result is exact and
+ *   independent of the reduction order.
+ * - sq_dot_accum forms each product g·Δ in fp32 exactly as the CPU does and
+ *   squares and sums it in fp64. The block partial sums are added to the
+ *   accumulator with fp64 atomics, so the last bits of the sum depend on the
+ *   block order (relative noise ~1e-16, far below anything reported).
+ *
+ * Not here: quantizer-specific block amax (fake_quant.cu). */
+#include "common.cuh"
+#include "kernels.h"
+
+#define THREADS 256
+
+/* Blocks per row: enough to fill the GPU for a per-tensor amax, one block
+ * per 8 K elements otherwise. */
+static __global__ void absmax_kernel(float *amax, const uint16_t *x, int64_t rows, int64_t cols,
+				     int64_t blocks_per_row)
+{
+	__shared__ unsigned smax[THREADS / LMS_WARP];
+	int64_t total = rows * blocks_per_row;
+	for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
+		int64_t r = b / blocks_per_row, c = b % blocks_per_row;
+		int64_t per = (cols + blocks_per_row - 1) / blocks_per_row;
+		int64_t c0 = c * per, c1 = c0 + per < cols ? c0 + per : cols;
+		const uint16_t *xr = x + r * cols;
+		unsigned m = 0;
+		for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x) {
+			unsigned a = xr[j] & 0x7fffu;
+			m = a > m ? a : m;
+		}
+		for (int o = LMS_WARP / 2; o > 0; o >>= 1) {
+			unsigned other = __shfl_xor_sync(LMS_FULL_MASK, m, o);
+			m = other > m ? other : m;
+		}
+		if (threadIdx.x % LMS_WARP == 0)
+			smax[threadIdx.x / LMS_WARP] = m;
+		__syncthreads();
+		if (threadIdx.x == 0) {
+			unsigned bm = 0;
+			for (int w = 0; w < THREADS / LMS_WARP; w++)
+				bm = smax[w] > bm ? smax[w] : bm;
+			atomicMax((unsigned *)&amax[r], bm << 16);
+		}
+		__syncthreads();
+	}
+}
+
+extern "C" cudaError_t lms_k_absmax_rows(cudaStream_t stream, float *amax, const uint16_t *x,
+					 int64_t rows, int64_t cols, int accumulate)
+{
+	if (rows <= 0)
+		return cudaSuccess;
+	if (!accumulate) {
+		cudaError_t e = cudaMemsetAsync(amax, 0, (size_t)rows * sizeof(float), stream);
+		if (e != cudaSuccess)
+			return e;
+	}
+	if (cols <= 0)
+		return cudaSuccess;
+	int64_t bpr = (cols + 8191) / 8192;
+	if (rows == 1 && bpr < 1024)
+		bpr = cols / 1024 > 0 ? (cols / 1024 < 1024 ? cols / 1024 : 1024) : 1;
+	int64_t total = rows * bpr;
+	unsigned grid = (unsigned)(total < 65536 * 8 ? total : 65536 * 8);
+	absmax_kernel<<<grid, THREADS, 0, stream>>>(amax, x, rows, cols, bpr);
+	return cudaGetLastError();
+}
+
+static __global__ void sq_dot_kernel(double *acc, const uint16_t *yq, const uint16_t *y,
+				     const uint16_t *g, size_t n)
+{
+	__shared__ double spart[THREADS / LMS_WARP];
+	double s = 0.0;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		float delta = rbf(bf2f(yq[i]) - bf2f(y[i]));
+		float p = bf2f(g[i]) * delta;
+		s += (double)p * (double)p;
+	}
+	s = warp_sum_d(s);
+	if (threadIdx.x % LMS_WARP == 0)
+		spart[threadIdx.x / LMS_WARP] = s;
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		double t = 0.0;
+		for (int w = 0; w < THREADS / LMS_WARP; w++)
+			t += spart[w];
+		atomicAdd(acc, t);
+	}
+}
+
+extern "C" cudaError_t lms_k_sq_dot_accum(cudaStream_t stream, double *acc, const uint16_t *yq,
+					  const uint16_t *y, const uint16_t *g, size_t n)
+{
+	if (n == 0)
+		return cudaSuccess;
+	unsigned grid = lms_grid_1d((long long)((n + 7) / 8), THREADS);
+	if (grid > 2048)
+		grid = 2048;
+	sq_dot_kernel<<<grid, THREADS, 0, stream>>>(acc, yq, y, g, n);
+	return cudaGetLastError();
+}
+
+static __global__ void nonfinite_kernel(unsigned long long *count, const void *x, size_t n,
+					int is_f32)
+{
+	unsigned long long c = 0;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		if (is_f32) {
+			uint32_t u = ((const uint32_t *)x)[i];
+			c += (u & 0x7f800000u) == 0x7f800000u;
+		} else {
+			uint16_t u = ((const uint16_t *)x)[i];
+			c += (u & 0x7f80u) == 0x7f80u;
+		}
+	}
+	for (int o = LMS_WARP / 2; o > 0; o >>= 1)
+		c += __shfl_xor_sync(LMS_FULL_MASK, c, o);
+	if (threadIdx.x % LMS_WARP == 0 && c)
+		atomicAdd(count, c);
+}
+
+extern "C" cudaError_t lms_k_count_nonfinite(cudaStream_t stream, unsigned long long *count,
+					     const void *x, size_t n, int is_f32)
+{
+	if (n == 0)
+		return cudaSuccess;
+	unsigned grid = lms_grid_1d((long long)((n + 7) / 8), THREADS);
+	if (grid > 2048)
+		grid = 2048;
+	nonfinite_kernel<<<grid, THREADS, 0, stream>>>(count, x, n, is_f32);
+	return cudaGetLastError();
+}

@@ -1,0 +1,36 @@
+/* backend_cuda.h — what the CUDA backend offers beyond the op table of
+ * backend/backend.h: device discovery, debug mode and the op label used in
+ * its messages. Plain C, no CUDA types: any module may include it, but the
+ * functions exist only in builds with LMS_HAVE_CUDA (src/backend/
+ * backend_cuda.c); callers guard their use with #ifdef LMS_HAVE_CUDA.
+ *
+ * Device selection: lms_backend_cuda_init(device) (declared in backend.h)
+ * takes an index among the devices CUDA_VISIBLE_DEVICES leaves visible; an
+ * MPI rank picks its device as local_rank % lms_cuda_device_count().
+ *
+ * Debug mode (runner.debug=true, or the environment variable
+ * LMSENS_CUDA_DEBUG=1 at init): after every op the backend synchronizes,
+ * checks for a pending CUDA error and counts the non-finite values of the
+ * op's outputs; either failure returns an error that names the op and the
+ * current label (e.g. "layers.3.mlp.down_proj"). */
+#ifndef LMS_BACKEND_BACKEND_CUDA_H
+#define LMS_BACKEND_BACKEND_CUDA_H
+
+#include "backend/backend.h"
+
+#ifdef LMS_HAVE_CUDA
+
+/* Number of visible CUDA devices; 0 when there is none or the driver is
+ * missing (never fails, records no error). */
+int lms_cuda_device_count(void);
+
+/* Turns debug mode on (1) or off (0) for a backend made by
+ * lms_backend_cuda_init. A no-op for any other backend. */
+void lms_backend_cuda_set_debug(struct lms_backend *be, int on);
+
+/* Sets the label that debug-mode and error messages name as the place of an
+ * op (copied; NULL clears it). A no-op for any other backend. */
+void lms_backend_cuda_set_label(struct lms_backend *be, const char *label);
+
+#endif
+#endif
