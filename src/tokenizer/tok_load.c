@@ -336,7 +336,7 @@ static enum lms_status compile_re(struct tok_pretok *p, const char *pattern, int
 {
 	int err;
 	PCRE2_SIZE off;
-	uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+	uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* LITERAL refuses UCP */
 	p->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
 	if (!p->re) {
 		PCRE2_UCHAR msg[256];
