@@ -67,6 +67,13 @@ static enum lms_status bad(const struct lms_cfg *n, const char *where, const cha
 	return lms_fail(LMS_ERR_CONFIG, hint, "%s: %s: %s", where, path, what);
 }
 
+/* dst = "<a>.<b>", truncated if it must be (only used in messages). */
+static void join(char *dst, size_t cap, const char *a, const char *b)
+{
+	if (snprintf(dst, cap, "%s.%s", a, b) >= (int)cap && cap > 4)
+		memcpy(dst + cap - 4, "...", 4);
+}
+
 /* int or [E, M] */
 static enum lms_status parse_bits(const struct lms_cfg *n, const char *where, const char *path, int *num_bits,
 				  int *e, int *m)
@@ -99,7 +106,7 @@ static enum lms_status parse_blocks(const struct lms_cfg *n, const char *where, 
 	for (size_t i = 0; i < n->n; i++) {
 		const char *k = n->keys[i];
 		const struct lms_cfg *v = n->kids[i];
-		snprintf(p, sizeof p, "%s.%s", path, k);
+		join(p, sizeof p, path, k);
 		if (strcmp(k, "-1") == 0) {
 			if (v->type != LMS_CFG_INT || v->i <= 0 || v->i > 4096)
 				return bad(v, where, p, "the block size is a positive integer (16, 32, 128)", "bad block size");
@@ -135,7 +142,7 @@ static enum lms_status parse_quantizer(const struct lms_cfg *n, const char *wher
 	for (size_t i = 0; i < n->n; i++) {
 		const char *k = n->keys[i];
 		const struct lms_cfg *v = n->kids[i];
-		snprintf(p, sizeof p, "%s.%s", path, k);
+		join(p, sizeof p, path, k);
 		if (strcmp(k, "enable") == 0) {
 			if (v->type != LMS_CFG_BOOL)
 				return bad(v, where, p, "use true or false", "enable is not a boolean");
@@ -190,7 +197,7 @@ static enum lms_status parse_quant_cfg(const struct lms_cfg *qc, const char *whe
 		const char *k = qc->keys[i];
 		const struct lms_cfg *v = qc->kids[i];
 		char p[256];
-		snprintf(p, sizeof p, "quant_cfg.%s", k);
+		join(p, sizeof p, "quant_cfg", k);
 		if (strcmp(k, "*weight_quantizer") == 0) {
 			LMS_TRY(parse_quantizer(v, where, p, &f->weight));
 		} else if (strcmp(k, "*input_quantizer") == 0) {
