@@ -1,0 +1,261 @@
+/* test_h5stats.c — the HDF5 statistics file: exact round trip, byte-identical
+ * rewrites, atomic writing, and clear errors for missing, corrupt, truncated,
+ * mis-shaped and inconsistent files.
+ *
+ * Files go to a fresh directory under $LMSENS_BUILD_DIR (or /tmp). */
+#include <hdf5.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aq_fixture.h"
+#include "core/fsutil.h"
+#include "io/h5stats.h"
+#include "test.h"
+
+static char g_dir[PATH_MAX / 2];
+
+static const char *path_in(const char *name)
+{
+	static char buf[4][PATH_MAX];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
+	return buf[k];
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+	char *data = NULL;
+	if (lms_read_file(path, 1 << 26, "test file", &data, n) != LMS_OK)
+		return NULL;
+	return data;
+}
+
+static int same_bytes(const char *a, const char *b)
+{
+	size_t na = 0, nb = 0;
+	char *x = slurp(a, &na), *y = slurp(b, &nb);
+	int same = x && y && na == nb && memcmp(x, y, na) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
+static void round_trip(const struct aq_fixture_opts *o, const char *name)
+{
+	struct lms_aq_result a, b;
+	lms_aq_result_init(&a);
+	aq_fixture_build(&a, o);
+	const char *p = path_in(name);
+	CHECK_INT_EQ(lms_h5stats_write(&a, p), LMS_OK);
+	CHECK_INT_EQ(lms_h5stats_read(p, &b), LMS_OK);
+	char why[256] = "";
+	int eq = lms_aq_result_equal(&a, &b, why, sizeof why);
+	if (!eq)
+		fprintf(stderr, "round trip of %s differs: %s\n", name, why);
+	CHECK(eq);
+	/* Writing what was read gives the same bytes again. */
+	const char *p2 = path_in("rewrite.h5");
+	CHECK_INT_EQ(lms_h5stats_write(&b, p2), LMS_OK);
+	CHECK(same_bytes(p, p2));
+	lms_aq_result_free(&a);
+	lms_aq_result_free(&b);
+}
+
+static void test_round_trips(void)
+{
+	struct aq_fixture_opts full = {.seed = 1, .with_search = 1, .module_scores = 1,
+				       .trace_steps = 5, .target_bits = 11.0};
+	round_trip(&full, "full.h5");
+	struct aq_fixture_opts two = {.seed = 2, .two_formats = 1, .with_search = 1,
+				      .module_scores = 1, .trace_steps = 3, .target_bits = 7.0};
+	round_trip(&two, "two.h5");
+	/* kl_div-like: no module scores, no traces, not yet searched. */
+	struct aq_fixture_opts bare = {.seed = 3, .trace_steps = 0, .target_bits = 10.0};
+	round_trip(&bare, "bare.h5");
+	/* Infeasible target: is_satisfied = 0 must survive. */
+	struct aq_fixture_opts inf = {.seed = 4, .with_search = 1, .trace_steps = 2, .target_bits = 4.0};
+	round_trip(&inf, "infeasible.h5");
+}
+
+static void test_deterministic_and_atomic(void)
+{
+	struct aq_fixture_opts o = {.seed = 7, .with_search = 1, .module_scores = 1,
+				    .trace_steps = 4, .target_bits = 11.0};
+	struct lms_aq_result a, b;
+	lms_aq_result_init(&a);
+	lms_aq_result_init(&b);
+	aq_fixture_build(&a, &o);
+	aq_fixture_build(&b, &o); /* an independent second "run" with the same inputs */
+	CHECK_INT_EQ(lms_h5stats_write(&a, path_in("det1.h5")), LMS_OK);
+	sleep(1); /* a timestamp in the file would now differ */
+	CHECK_INT_EQ(lms_h5stats_write(&b, path_in("det2.h5")), LMS_OK);
+	CHECK(same_bytes(path_in("det1.h5"), path_in("det2.h5")));
+	/* Overwriting an existing file works and leaves no temporary behind. */
+	CHECK_INT_EQ(lms_h5stats_write(&a, path_in("det1.h5")), LMS_OK);
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path_in("det1.h5"), (long)getpid());
+	CHECK(!lms_is_file(tmp));
+	/* An inconsistent result is refused before any file is created. */
+	a.groups[0].chosen = 99;
+	CHECK_FAILS_WITH(lms_h5stats_write(&a, path_in("bad.h5")), LMS_ERR_INPUT,
+			 "chose format index 99");
+	CHECK(!lms_is_file(path_in("bad.h5")));
+	a.groups[0].chosen = 0;
+	/* An unwritable destination is an I/O error naming the file, with nothing left. */
+	CHECK_FAILS_WITH(lms_h5stats_write(&a, "/nonexistent-dir/x.h5"), LMS_ERR_IO,
+			 "/nonexistent-dir/x.h5");
+	lms_aq_result_free(&a);
+	lms_aq_result_free(&b);
+}
+
+/* Edits a written file with the HDF5 API to break it in one specific way. */
+static void h5_edit(const char *path, void (*edit)(hid_t))
+{
+	hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+	CHECK(f >= 0);
+	if (f >= 0) {
+		edit(f);
+		H5Fclose(f);
+	}
+}
+
+static void drop_costs(hid_t f) { CHECK(H5Ldelete(f, "/groups/costs", H5P_DEFAULT) >= 0); }
+
+static void reshape_scores(hid_t f)
+{
+	CHECK(H5Ldelete(f, "/groups/scores", H5P_DEFAULT) >= 0);
+	hsize_t dims[2] = {3, 2};
+	double v[6] = {0};
+	hid_t s = H5Screate_simple(2, dims, NULL);
+	hid_t d = H5Dcreate2(f, "/groups/scores", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+	H5Dclose(d);
+	H5Sclose(s);
+}
+
+static void retype_layer(hid_t f)
+{
+	CHECK(H5Ldelete(f, "/modules/layer", H5P_DEFAULT) >= 0);
+	hsize_t dims[1] = {15};
+	double v[15] = {0};
+	hid_t s = H5Screate_simple(1, dims, NULL);
+	hid_t d = H5Dcreate2(f, "/modules/layer", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+	H5Dclose(d);
+	H5Sclose(s);
+}
+
+static void bump_version(hid_t f)
+{
+	int64_t v = 99;
+	hid_t a = H5Aopen(f, "schema_version", H5P_DEFAULT);
+	CHECK(H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0);
+	H5Aclose(a);
+}
+
+static void bad_group_index(hid_t f)
+{
+	hid_t d = H5Dopen2(f, "/modules/group", H5P_DEFAULT);
+	int64_t v[15];
+	H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+	v[3] = 1000;
+	CHECK(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+	H5Dclose(d);
+}
+
+static void misname_group(hid_t f)
+{
+	/* Same width, different text: groups[0] no longer matches its first module. */
+	hid_t d = H5Dopen2(f, "/groups/name", H5P_DEFAULT);
+	hid_t t = H5Dget_type(d);
+	size_t w = H5Tget_size(t);
+	char *buf = calloc(9, w);
+	H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+	buf[0] = 'X';
+	CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+	free(buf);
+	H5Tclose(t);
+	H5Dclose(d);
+}
+
+static void broken_copy(const char *name, void (*edit)(hid_t), enum lms_status want,
+			const char *needle)
+{
+	struct aq_fixture_opts o = {.seed = 5, .with_search = 1, .module_scores = 1,
+				    .trace_steps = 2, .target_bits = 11.0};
+	struct lms_aq_result a, b;
+	lms_aq_result_init(&a);
+	aq_fixture_build(&a, &o);
+	const char *p = path_in(name);
+	CHECK_INT_EQ(lms_h5stats_write(&a, p), LMS_OK);
+	h5_edit(p, edit);
+	CHECK_FAILS_WITH(lms_h5stats_read(p, &b), want, needle);
+	CHECK_STR_CONTAINS(lms_error_message(), name);
+	CHECK(lms_error_hint() && lms_error_hint()[0]);
+	CHECK_INT_EQ(b.n_groups, 0); /* left empty */
+	lms_aq_result_free(&a);
+}
+
+static void test_bad_files(void)
+{
+	struct lms_aq_result r;
+	CHECK_FAILS_WITH(lms_h5stats_read(path_in("absent.h5"), &r), LMS_ERR_NOT_FOUND, "absent.h5");
+	/* Not HDF5 at all. */
+	const char *junk = path_in("junk.h5");
+	CHECK_INT_EQ(lms_write_file_atomic(junk, "this is not HDF5\n", 17), LMS_OK);
+	CHECK_FAILS_WITH(lms_h5stats_read(junk, &r), LMS_ERR_INPUT, "not an HDF5 file");
+	/* Truncated: the first 3000 bytes of a good file. */
+	struct aq_fixture_opts o = {.seed = 6, .with_search = 1, .trace_steps = 2, .target_bits = 11.0};
+	struct lms_aq_result a;
+	lms_aq_result_init(&a);
+	aq_fixture_build(&a, &o);
+	const char *good = path_in("good.h5"), *cut = path_in("truncated.h5");
+	CHECK_INT_EQ(lms_h5stats_write(&a, good), LMS_OK);
+	size_t n = 0;
+	char *bytes = slurp(good, &n);
+	CHECK(bytes && n > 3000);
+	if (bytes && n > 3000)
+		CHECK_INT_EQ(lms_write_file_atomic(cut, bytes, 3000), LMS_OK);
+	free(bytes);
+	lms_error_clear();
+	enum lms_status st = lms_h5stats_read(cut, &r);
+	CHECK_INT_EQ(st, LMS_ERR_INPUT);
+	CHECK_STR_CONTAINS(lms_error_message(), "truncated.h5");
+	lms_aq_result_free(&a);
+
+	broken_copy("nocosts.h5", drop_costs, LMS_ERR_INPUT, "dataset '/groups/costs' is missing");
+	broken_copy("reshaped.h5", reshape_scores, LMS_ERR_INPUT, "'/groups/scores' has extent 3");
+	broken_copy("retyped.h5", retype_layer, LMS_ERR_INPUT,
+		    "'/modules/layer' holds floating-point values, expected integer");
+	broken_copy("version.h5", bump_version, LMS_ERR_INPUT, "schema_version is 99");
+	broken_copy("badgroup.h5", bad_group_index, LMS_ERR_INPUT,
+		    "/modules/group[3] = 1000 is not a group index");
+	broken_copy("misnamed.h5", misname_group, LMS_ERR_INPUT, "is not named after its first module");
+}
+
+int main(void)
+{
+	const char *base = getenv("LMSENS_BUILD_DIR");
+	snprintf(g_dir, sizeof g_dir, "%s/test-h5stats.%ld", base && base[0] ? base : "/tmp",
+		 (long)getpid());
+	if (lms_mkdir_p(g_dir) != LMS_OK) {
+		fprintf(stderr, "cannot create %s\n", g_dir);
+		return 1;
+	}
+	test_round_trips();
+	test_deterministic_and_atomic();
+	test_bad_files();
+	int rc = lms_test_finish();
+	if (rc == 0) {
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", g_dir);
+	}
+	return rc;
+}
