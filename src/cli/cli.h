@@ -26,6 +26,8 @@ int lms_cli_is_help(const char *arg);
 
 int lms_cmd_run(int argc, char **argv);
 int lms_cmd_version(int argc, char **argv);
+int lms_cmd_inspect(int argc, char **argv);
+int lms_cmd_mkmodel(int argc, char **argv);
 int lms_cmd_tokenize(int argc, char **argv);
 
 #endif

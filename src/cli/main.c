@@ -7,6 +7,8 @@
 
 static const struct lms_command g_commands[] = {
 	{"version", "print the version", lms_cmd_version},
+	{"inspect", "check a checkpoint and print the model summary", lms_cmd_inspect},
+	{"mkmodel", "write a checkpoint with seeded random weights (presets)", lms_cmd_mkmodel},
 	{"tokenize", "encode lines with a tokenizer.json (one JSON id array per line)", lms_cmd_tokenize},
 };
 
