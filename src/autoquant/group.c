@@ -109,7 +109,7 @@ int lms_aq_name_disabled(const char *name, const char *const *patterns, size_t n
 	return 0;
 }
 
-void lms_aq_groups_free(struct lms_aq_groups *gs)
+void lms_aq_grouping_free(struct lms_aq_grouping *gs)
 {
 	if (!gs)
 		return;
@@ -133,8 +133,8 @@ static char *dup_n(const char *s, size_t n)
 	return p;
 }
 
-enum lms_status lms_aq_groups_build(const char *const *names, const int64_t *numel, size_t n,
-				    const char *const *disabled, size_t n_disabled, struct lms_aq_groups *out)
+enum lms_status lms_aq_grouping_build(const char *const *names, const int64_t *numel, size_t n,
+				    const char *const *disabled, size_t n_disabled, struct lms_aq_grouping *out)
 {
 	out->n = 0;
 	out->g = calloc(n ? n : 1, sizeof *out->g);
@@ -149,7 +149,7 @@ enum lms_status lms_aq_groups_build(const char *const *names, const int64_t *num
 				return lms_fail(LMS_ERR_INPUT, NULL, "module %s is listed twice", names[i]);
 		int rule;
 		size_t kn = key_len(names[i], &rule);
-		struct lms_aq_group *g = NULL;
+		struct lms_aq_gdef *g = NULL;
 		for (size_t k = 0; k < out->n; k++)
 			if (strlen(out->g[k].key) == kn && strncmp(out->g[k].key, names[i], kn) == 0) {
 				g = &out->g[k];
@@ -184,7 +184,7 @@ void lms_aq_monotonize(double *scores, size_t n)
 	}
 }
 
-enum lms_status lms_aq_candidates(const struct lms_aq_group *g, const struct lms_format *formats, size_t n_formats,
+enum lms_status lms_aq_candidates(const struct lms_aq_gdef *g, const struct lms_format *formats, size_t n_formats,
 				  const double *raw, int64_t *cost, double *score, size_t *n_out)
 {
 	*n_out = 0;

@@ -32,7 +32,7 @@
 #include "core/status.h"
 #include "quant/format.h"
 
-struct lms_aq_group {
+struct lms_aq_gdef {
 	char *key;          /* the rule's group(1), or the module name (owned) */
 	char *name;         /* "<first module>.quant_recipe" (owned) */
 	size_t n_modules;
@@ -41,9 +41,9 @@ struct lms_aq_group {
 	int disabled;       /* 1: matched autoquant.disabled_layers → NONE only */
 };
 
-struct lms_aq_groups {
+struct lms_aq_grouping {
 	size_t n;
-	struct lms_aq_group *g; /* (n) owned */
+	struct lms_aq_gdef *g; /* (n) owned */
 };
 
 /* The group key of one module name into key (cap bytes); returns the rule
@@ -56,13 +56,13 @@ LMS_NODISCARD enum lms_status lms_aq_group_key(const char *module, char *key, si
 int lms_aq_name_disabled(const char *name, const char *const *patterns, size_t n_patterns);
 
 /* Groups n quantizable modules (names and weight element counts in model
- * order; borrowed). *out is filled (free with lms_aq_groups_free, also after
+ * order; borrowed). *out is filled (free with lms_aq_grouping_free, also after
  * a failure). Errors: LMS_ERR_INPUT (duplicate module name, numel <= 0),
  * LMS_ERR_NOMEM. */
-LMS_NODISCARD enum lms_status lms_aq_groups_build(const char *const *names, const int64_t *numel, size_t n,
+LMS_NODISCARD enum lms_status lms_aq_grouping_build(const char *const *names, const int64_t *numel, size_t n,
 						  const char *const *disabled, size_t n_disabled,
-						  struct lms_aq_groups *out);
-void lms_aq_groups_free(struct lms_aq_groups *gs);
+						  struct lms_aq_grouping *out);
+void lms_aq_grouping_free(struct lms_aq_grouping *gs);
 
 /* In-place monotonization over candidates in ascending-bits order (§5.5). */
 void lms_aq_monotonize(double *scores, size_t n);
@@ -73,7 +73,7 @@ void lms_aq_monotonize(double *scores, size_t n);
  * Writes *n_out candidates to cost/score (room for n_formats): all formats,
  * or only NONE for a disabled group. Errors: LMS_ERR_CONFIG (formats not
  * sorted or without NONE last; bits not representable). */
-LMS_NODISCARD enum lms_status lms_aq_candidates(const struct lms_aq_group *g, const struct lms_format *formats,
+LMS_NODISCARD enum lms_status lms_aq_candidates(const struct lms_aq_gdef *g, const struct lms_format *formats,
 						size_t n_formats, const double *raw, int64_t *cost, double *score,
 						size_t *n_out);
 

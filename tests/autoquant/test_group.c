@@ -79,8 +79,8 @@ static void test_chain(void)
 		numel[i] = per[i % 7];
 	numel[14] = V * H;
 	const char *dis[] = {"*lm_head*"};
-	struct lms_aq_groups gs;
-	CHECK_INT_EQ(lms_aq_groups_build(names, numel, 15, dis, 1, &gs), LMS_OK);
+	struct lms_aq_grouping gs;
+	CHECK_INT_EQ(lms_aq_grouping_build(names, numel, 15, dis, 1, &gs), LMS_OK);
 	CHECK_INT_EQ(gs.n, 9);
 	CHECK_STR_EQ(gs.g[0].name, "model.layers.0.self_attn.q_proj.quant_recipe");
 	CHECK_INT_EQ(gs.g[0].n_modules, 3);
@@ -139,10 +139,10 @@ static void test_chain(void)
 
 	const char *dup[] = {"a.q_proj", "a.q_proj"};
 	int64_t dn[] = {1, 1};
-	struct lms_aq_groups g2;
-	CHECK_INT_EQ(lms_aq_groups_build(dup, dn, 2, NULL, 0, &g2), LMS_ERR_INPUT);
-	lms_aq_groups_free(&g2);
-	lms_aq_groups_free(&gs);
+	struct lms_aq_grouping g2;
+	CHECK_INT_EQ(lms_aq_grouping_build(dup, dn, 2, NULL, 0, &g2), LMS_ERR_INPUT);
+	lms_aq_grouping_free(&g2);
+	lms_aq_grouping_free(&gs);
 }
 
 int main(void)
