@@ -25,9 +25,21 @@ int lms_cli_fail(enum lms_status st);
 int lms_cli_is_help(const char *arg);
 
 int lms_cmd_run(int argc, char **argv);
+
+/* The main job's execution hook (src/cli/run_plan.c): for each job of the
+ * plan it creates the output directory, writes .lmsens/{config,hydra,
+ * overrides}.yaml (and multirun.yaml in the sweep directory), then runs the
+ * job. plan is borrowed. Returns a process exit code. */
+struct lms_plan;
+struct lms_run_opts {
+	const char *const *cli_overrides; /* the overrides as typed (for multirun.yaml) */
+	size_t n_cli_overrides;
+};
+int lms_run_plan(const struct lms_plan *plan, const struct lms_run_opts *opts);
 int lms_cmd_version(int argc, char **argv);
 int lms_cmd_inspect(int argc, char **argv);
 int lms_cmd_mkmodel(int argc, char **argv);
 int lms_cmd_tokenize(int argc, char **argv);
+int lms_cmd_report(int argc, char **argv);
 
 #endif
