@@ -10,6 +10,7 @@ static const struct lms_command g_commands[] = {
 	{"inspect", "check a checkpoint and print the model summary", lms_cmd_inspect},
 	{"mkmodel", "write a checkpoint with seeded random weights (presets)", lms_cmd_mkmodel},
 	{"tokenize", "encode lines with a tokenizer.json (one JSON id array per line)", lms_cmd_tokenize},
+	{"report", "rebuild a job's manifest and reports from its statistics (.h5)", lms_cmd_report},
 };
 
 #define N_COMMANDS (sizeof g_commands / sizeof g_commands[0])

@@ -98,6 +98,26 @@ static void axes(FILE *f, const struct lms_aq_result *r, const struct geo *g)
 		(x0 + x1) / 2, g->height - 14, r->n_groups);
 }
 
+/* "q/k/v", "o", "gate/up", "down": member kinds without "_proj", under
+ * each group when there is room (small models). */
+static void group_label(FILE *f, const struct lms_aq_result *r, const struct geo *g, size_t k,
+			double y)
+{
+	const struct lms_aq_group *gr = &r->groups[k];
+	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"8\" fill=\"#555\">",
+		gx(g, k), y);
+	for (size_t i = 0; i < gr->n_members; i++) {
+		const char *kind = lms_report_member_label(r, gr->members[i]);
+		const char *cut = strstr(kind, "_proj");
+		char part[64];
+		size_t n = cut ? (size_t)(cut - kind) : strlen(kind);
+		snprintf(part, sizeof part, "%.*s", (int)(n < 63 ? n : 63), kind);
+		fputs(i ? "/" : "", f);
+		xml_text(f, part);
+	}
+	fprintf(f, "</text>\n");
+}
+
 /* Shades every other decoder layer and labels layers along x (thinned so
  * labels never overlap: at most one per 28 units). */
 static void layer_bands(FILE *f, const struct lms_aq_result *r, const struct geo *g)
@@ -117,7 +137,7 @@ static void layer_bands(FILE *f, const struct lms_aq_result *r, const struct geo
 		double xc = (xa + xb) / 2;
 		if (xc - last_label >= 28) {
 			fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">",
-				xc, y0 + 14);
+				xc, y0 + (g->step >= 36 ? 26 : 14));
 			if (layer >= 0)
 				fprintf(f, "%d", layer);
 			else
@@ -127,6 +147,8 @@ static void layer_bands(FILE *f, const struct lms_aq_result *r, const struct geo
 		}
 		i = j;
 	}
+	for (size_t k = 0; g->step >= 36 && k < r->n_groups; k++)
+		group_label(f, r, g, k, y0 + 12);
 	for (size_t k = 0; k < r->n_groups; k++) {
 		if (!r->groups[k].disabled)
 			continue;
