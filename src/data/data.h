@@ -94,7 +94,7 @@ LMS_NODISCARD enum lms_status lms_captions_read(const char *path, int skip_inval
 						struct lms_captions *out);
 void lms_captions_free(struct lms_captions *c); /* NULL-safe, idempotent */
 
-struct lms_batch {
+struct lms_data_batch {
 	int B, T;           /* rows, tokens per row */
 	int32_t *ids;       /* (B, T) token ids, pad_token_id on padding */
 	int32_t *mask;      /* (B, T) 1 valid, 0 padding */
@@ -104,7 +104,7 @@ struct lms_batch {
 };
 
 struct lms_dataset {
-	struct lms_batch *batches; /* (n_batches) */
+	struct lms_data_batch *batches; /* (n_batches) */
 	int n_batches;
 	int n_calib;               /* calibration uses batches [0, n_calib) */
 	int n_score;               /* scoring uses batches [0, n_score) */
@@ -128,7 +128,7 @@ LMS_NODISCARD enum lms_status lms_dataset_build(const struct lms_data_opts *o,
 void lms_dataset_free(struct lms_dataset *ds); /* NULL-safe */
 
 /* Batch i (0 <= i < n_batches; asserted). Borrowed until lms_dataset_free. */
-const struct lms_batch *lms_dataset_batch(const struct lms_dataset *ds, int i);
+const struct lms_data_batch *lms_dataset_batch(const struct lms_dataset *ds, int i);
 
 /* The data-parallel split of n_batches among world ranks: rank takes batches
  * rank, rank + world, ... in increasing order. Returns how many; writes at

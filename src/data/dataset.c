@@ -44,7 +44,7 @@ int lms_data_rank_batches(int n_batches, int rank, int world, int *idx, int cap)
 	return n;
 }
 
-const struct lms_batch *lms_dataset_batch(const struct lms_dataset *ds, int i)
+const struct lms_data_batch *lms_dataset_batch(const struct lms_dataset *ds, int i)
 {
 	LMS_ASSERT(ds && i >= 0 && i < ds->n_batches);
 	return &ds->batches[i];
@@ -120,7 +120,7 @@ static enum lms_status alloc_batches(struct lms_dataset *ds, int n_batches, size
 	return LMS_OK;
 }
 
-static void carve(struct lms_batch *b, int32_t **arena, int B, int T)
+static void carve(struct lms_data_batch *b, int32_t **arena, int B, int T)
 {
 	size_t n = (size_t)B * (size_t)T;
 	b->B = B;
@@ -153,7 +153,7 @@ static enum lms_status build_padded(struct lms_dataset *ds, const struct lms_dat
 		int T = 0;
 		for (long i = lo; i < hi; i++)
 			T = (int)len[i] > T ? (int)len[i] : T;
-		struct lms_batch *bt = &ds->batches[b];
+		struct lms_data_batch *bt = &ds->batches[b];
 		carve(bt, &arena, (int)(hi - lo), T);
 		bt->first_sample = lo;
 		for (long i = lo; i < hi; i++) {
@@ -197,7 +197,7 @@ static enum lms_status build_packed(struct lms_dataset *ds, const struct lms_dat
 	for (int b = 0; b < n_batches; b++) {
 		size_t lo = (size_t)b * (size_t)Bmax;
 		int B = (int)(rows - lo < (size_t)Bmax ? rows - lo : (size_t)Bmax);
-		struct lms_batch *bt = &ds->batches[b];
+		struct lms_data_batch *bt = &ds->batches[b];
 		carve(bt, &arena, B, (int)T);
 		bt->first_sample = -1;
 		for (size_t j = 0; j < (size_t)B * T; j++) {
