@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autoquant/result.h"
 #include "core/log.h"
 #include "quant/format.h"
 
@@ -232,4 +233,98 @@ enum lms_status lms_search_solve(const struct lms_search_frontier *f, int64_t to
 	res->effective_bits = 16.0 * (double)res->cost / (double)total;
 	lms_search_frontier_select(f, res->frontier_index, choice);
 	return LMS_OK;
+}
+
+/* ---- on a whole result ----------------------------------------------------- */
+
+static enum lms_status result_units(const struct lms_aq_result *r, int64_t *units)
+{
+	size_t none = r->n_formats - 1;
+	if (r->n_formats == 0 || !r->formats[none].name || strcmp(r->formats[none].name, LMS_FORMAT_NONE_NAME) != 0 ||
+	    r->formats[none].bits != 16.0)
+		return lms_fail(LMS_ERR_CONFIG, "the candidate formats must end with NONE (16 bits)",
+				"search: the last format is not NONE at 16 bits");
+	for (size_t f = 0; f < r->n_formats; f++) {
+		double u = r->formats[f].bits * LMS_FORMAT_BITS_DEN;
+		if (!(r->formats[f].bits > 0.0 && r->formats[f].bits <= 16.0) || u != floor(u))
+			return lms_fail(LMS_ERR_CONFIG, "effective bits must be in (0, 16] and multiples of 1/64",
+					"search: format %s has %g effective bits", r->formats[f].name,
+					r->formats[f].bits);
+		units[f] = (int64_t)u;
+	}
+	return LMS_OK;
+}
+
+enum lms_status lms_search_result(struct lms_aq_result *r)
+{
+	size_t nf = r->n_formats, ng = r->n_groups, none = nf ? nf - 1 : 0;
+	enum lms_status st = LMS_OK;
+	int64_t *units = malloc((nf ? nf : 1) * sizeof *units);
+	size_t cells = ng * nf > 0 ? ng * nf : 1;
+	int64_t *cost = malloc(cells * sizeof *cost);
+	double *score = malloc(cells * sizeof *score);
+	struct lms_search_group *sg = malloc((ng ? ng : 1) * sizeof *sg);
+	int *choice = malloc((ng ? ng : 1) * sizeof *choice);
+	struct lms_search_frontier *f = NULL;
+	if (!units || !cost || !score || !sg || !choice) {
+		st = lms_fail(LMS_ERR_NOMEM, NULL, "search: out of memory");
+		goto out;
+	}
+	if ((st = result_units(r, units)) != LMS_OK)
+		goto out;
+	int64_t total = 0;
+	for (size_t g = 0; g < ng; g++) {
+		const struct lms_aq_group *gr = &r->groups[g];
+		int64_t *c = cost + g * nf;
+		double *s = score + g * nf;
+		if (gr->n_params < 0 || gr->n_params > INT64_MAX / 1024 / 4 || total > INT64_MAX / 4) {
+			st = lms_fail(LMS_ERR_INPUT, NULL, "search: group %s has %lld parameters", gr->name,
+				      (long long)gr->n_params);
+			goto out;
+		}
+		if (gr->disabled) {
+			c[0] = gr->n_params * units[none];
+			s[0] = 0.0;
+			sg[g].n_choices = 1;
+		} else {
+			lms_aq_group_candidate_scores(r, g, s);
+			for (size_t k = 0; k < nf; k++)
+				c[k] = gr->n_params * units[k];
+			sg[g].n_choices = nf;
+		}
+		for (size_t k = 0; k < nf; k++)
+			gr->costs[k] = (double)gr->n_params * r->formats[k].bits / 16.0;
+		sg[g].cost = c;
+		sg[g].score = s;
+		total += gr->n_params * units[none];
+	}
+	if ((st = lms_search_frontier_build(sg, ng, &f)) != LMS_OK)
+		goto out;
+	struct lms_search_result res;
+	if ((st = lms_search_solve(f, total, r->settings.effective_bits, choice, &res)) != LMS_OK)
+		goto out;
+	size_t n = lms_search_frontier_len(f);
+	if ((st = lms_aq_result_alloc_frontier(r, n)) != LMS_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		int64_t c;
+		double s;
+		lms_search_frontier_point(f, i, &c, &s);
+		r->search.frontier_bits[i] = 16.0 * (double)c / (double)total;
+		r->search.frontier_score[i] = s;
+	}
+	for (size_t g = 0; g < ng; g++)
+		r->groups[g].chosen = r->groups[g].disabled ? (int)none : choice[g];
+	r->search.effective_bits = res.effective_bits;
+	r->search.score = res.score;
+	r->search.is_satisfied = res.is_satisfied;
+	r->has_search = 1;
+out:
+	lms_search_frontier_free(f);
+	free(units);
+	free(cost);
+	free(score);
+	free(sg);
+	free(choice);
+	return st;
 }

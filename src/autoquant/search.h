@@ -77,6 +77,19 @@ void lms_search_frontier_select(const struct lms_search_frontier *f, size_t i, i
 LMS_NODISCARD enum lms_status lms_search_solve(const struct lms_search_frontier *f, int64_t total,
 					       double target_bits, int *choice, struct lms_search_result *res);
 
+struct lms_aq_result;
+
+/* Runs the search on a result (autoquant/result.h) whose formats (NONE last,
+ * bits multiples of 1/64) and groups (raw scores, n_params, disabled) are
+ * filled: candidates get ModelOpt's monotonized scores (disabled groups
+ * only NONE, score 0, 16 bits), the target is r->settings.effective_bits.
+ * Fills groups[].chosen, groups[].costs, r->search (achieved bits, score,
+ * is_satisfied, the whole frontier in bits) and sets has_search. An
+ * infeasible target is not an error (is_satisfied = 0, warning logged).
+ * Errors: LMS_ERR_CONFIG (no NONE last, bits not representable, target out
+ * of range), LMS_ERR_NOMEM, and those of lms_search_frontier_build. */
+LMS_NODISCARD enum lms_status lms_search_result(struct lms_aq_result *r);
+
 /* The budget in cost units: ModelOpt's max_weight_size = numel_total ·
  * target / 16 evaluated in doubles (numel_total = total / (16 · DEN)), then
  * floor(max_weight_size · 16 · DEN), exactly; a selection fits when its cost

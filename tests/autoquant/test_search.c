@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "autoquant/result.h"
 #include "autoquant/search.h"
 #include "test.h"
 
@@ -179,8 +180,85 @@ static void test_bad(void)
 	CHECK(f == NULL);
 }
 
+/* lms_search_result on a hand-built result: 4 single-module groups (the
+ * last disabled), formats NVFP4 4.5 / FP8 8 / NONE 16, checked against
+ * enumeration of all 3·3·3 selections with monotonized scores. */
+static void test_result(void)
+{
+	struct lms_aq_result r;
+	lms_aq_result_init(&r);
+	if (lms_aq_result_alloc(&r, 3, 4, 4, 0, 0, 0, 0) != LMS_OK) {
+		CHECK(0);
+		return;
+	}
+	const char *fn[] = {"NVFP4_DEFAULT_CFG", "FP8_DEFAULT_CFG", "NONE"};
+	const double fb[] = {4.5, 8.0, 16.0};
+	const int64_t np[] = {1000, 3000, 2000, 500};
+	const double raw[4][3] = {{9.0, 1.0, 0.0}, {4.0, 6.0, 0.0}, {30.0, 2.0, 0.0}, {1.0, 1.0, 0.0}};
+	int ok = 1;
+	for (int f = 0; f < 3; f++) {
+		ok &= lms_aq_set_str(&r.formats[f].name, fn[f]) == LMS_OK;
+		r.formats[f].bits = fb[f];
+	}
+	for (size_t g = 0; g < 4; g++) {
+		char name[32];
+		snprintf(name, sizeof name, "model.layers.%zu.mlp.down_proj", g);
+		ok &= lms_aq_set_str(&r.modules[g].name, name) == LMS_OK;
+		ok &= lms_aq_set_str(&r.groups[g].name, name) == LMS_OK;
+		ok &= lms_aq_group_set_members(&r.groups[g], &g, 1) == LMS_OK;
+		r.modules[g].group = g;
+		r.groups[g].n_params = np[g];
+		for (int f = 0; f < 3; f++)
+			r.groups[g].scores[f] = raw[g][f];
+	}
+	r.groups[3].disabled = 1;
+	CHECK(ok);
+	double total = 0;
+	for (int g = 0; g < 4; g++)
+		total += (double)np[g];
+	for (double target = 5.0; target <= 16.0; target += 0.25) {
+		r.settings.effective_bits = target;
+		CHECK_INT_EQ(lms_search_result(&r), LMS_OK);
+		/* enumerate: group 1's FP8 score is monotonized to min(6, 4) = 4 */
+		const double mono[3][3] = {{9.0, 1.0, 0.0}, {4.0, 4.0, 0.0}, {30.0, 2.0, 0.0}};
+		double best = INFINITY, best_bits = 0;
+		for (int a = 0; a < 3; a++)
+			for (int b = 0; b < 3; b++)
+				for (int c = 0; c < 3; c++) {
+					double bits = (np[0] * fb[a] + np[1] * fb[b] + np[2] * fb[c] + np[3] * 16.0) / total;
+					double sc = mono[0][a] + mono[1][b] + mono[2][c];
+					if (bits <= target + 1e-12 && (sc < best || (sc == best && bits < best_bits))) {
+						best = sc;
+						best_bits = bits;
+					}
+				}
+		int min_ok = target >= (np[0] * 4.5 + np[1] * 4.5 + np[2] * 4.5 + np[3] * 16.0) / total;
+		CHECK_INT_EQ(r.search.is_satisfied, min_ok);
+		if (min_ok) {
+			CHECK_NEAR(r.search.score, best, 0, 0);
+			CHECK_NEAR(r.search.effective_bits, best_bits, 1e-12, 0);
+		}
+		CHECK_INT_EQ(r.groups[3].chosen, 2);
+		CHECK_NEAR(lms_aq_result_effective_bits(&r, (int[]){r.groups[0].chosen, r.groups[1].chosen,
+								    r.groups[2].chosen, r.groups[3].chosen}),
+			   r.search.effective_bits, 1e-12, 0);
+		CHECK_INT_EQ(lms_aq_result_validate(&r, "result"), LMS_OK);
+	}
+	/* the frontier ends at all-NONE: 16 bits, score 0 */
+	CHECK_NEAR(r.search.frontier_bits[r.search.n_frontier - 1], 16.0, 0, 0);
+	CHECK_NEAR(r.search.frontier_score[r.search.n_frontier - 1], 0.0, 0, 0);
+	r.settings.effective_bits = 4.0; /* below the minimum */
+	CHECK_INT_EQ(lms_search_result(&r), LMS_OK);
+	CHECK(!r.search.is_satisfied);
+	CHECK_INT_EQ(r.groups[0].chosen, 0);
+	r.formats[2].bits = 15.0; /* NONE must be 16 bits */
+	CHECK_INT_EQ(lms_search_result(&r), LMS_ERR_CONFIG);
+	lms_aq_result_free(&r);
+}
+
 int main(void)
 {
+	test_result();
 	test_random();
 	test_solve();
 	test_bad();
