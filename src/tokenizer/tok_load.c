@@ -331,12 +331,68 @@ static enum lms_status add_norm(struct lms_tokenizer *tok, json_t *n, const char
 	return unsupported(path, what);
 }
 
+/* HF tokenizers matches with Oniguruma, whose \s is Unicode White_Space;
+ * PCRE2's \s under UCP also matches U+180E (MONGOLIAN VOWEL SEPARATOR). To
+ * get Oniguruma's split, \s (anywhere) and \S (outside a class) are
+ * rewritten to the explicit White_Space set. Returns new memory or NULL. */
+#define WHITE_SPACE \
+	"\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
+	"\\x{202F}\\x{205F}\\x{3000}"
+
+static char *rewrite_white_space(const char *pat)
+{
+	size_t n = strlen(pat), w = 0;
+	char *out = malloc(n * sizeof WHITE_SPACE + 1);
+	if (!out)
+		return NULL;
+#define PUT(str) (memcpy(out + w, (str), strlen(str)), w += strlen(str))
+	int in_class = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = pat[i];
+		if (c == '\\' && i + 1 < n) {
+			char d = pat[++i];
+			if (d == 's') {
+				PUT(in_class ? WHITE_SPACE : "[" WHITE_SPACE "]");
+			} else if (d == 'S' && !in_class) {
+				PUT("[^" WHITE_SPACE "]");
+			} else {
+				out[w++] = c;
+				out[w++] = d;
+			}
+			continue;
+		}
+		if (in_class && c == '[' && pat[i + 1] == ':') { /* [:alpha:] inside a class */
+			const char *end = strstr(pat + i, ":]");
+			size_t k = end ? (size_t)(end - pat) + 2 : n;
+			memcpy(out + w, pat + i, k - i);
+			w += k - i;
+			i = k - 1;
+			continue;
+		}
+		out[w++] = c;
+		if (c == '[' && !in_class) {
+			in_class = 1;
+			if (pat[i + 1] == '^')
+				out[w++] = pat[++i];
+			if (pat[i + 1] == ']') /* a leading ] is a literal */
+				out[w++] = pat[++i];
+		} else if (c == ']' && in_class) {
+			in_class = 0;
+		}
+	}
+#undef PUT
+	out[w] = '\0';
+	return out;
+}
+
 static enum lms_status compile_re(struct tok_pretok *p, const char *pattern, int literal,
 				  const char *path)
 {
 	int err;
 	PCRE2_SIZE off;
 	uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* LITERAL refuses UCP */
+	/* The pattern as written is compiled first, so that an error's offset
+	 * refers to it; then the White_Space rewrite replaces it. */
 	p->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
 	if (!p->re) {
 		PCRE2_UCHAR msg[256];
@@ -344,6 +400,19 @@ static enum lms_status compile_re(struct tok_pretok *p, const char *pattern, int
 		return lms_fail(LMS_ERR_INPUT, "fix the regular expression (PCRE2 syntax, UTF + UCP)",
 				"%s: cannot compile the pattern at offset %zu: %s", path, (size_t)off,
 				(const char *)msg);
+	}
+	if (!literal) {
+		char *rewritten = rewrite_white_space(pattern);
+		if (!rewritten)
+			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory compiling %s", path);
+		pcre2_code *re = pcre2_compile((PCRE2_SPTR)rewritten, PCRE2_ZERO_TERMINATED, opts,
+					       &err, &off, NULL);
+		free(rewritten);
+		if (!re)
+			return lms_fail(LMS_ERR_INTERNAL, NULL,
+					"%s: the pattern compiles but its \\s rewrite does not", path);
+		pcre2_code_free(p->re);
+		p->re = re;
 	}
 	p->jit = pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE) == 0;
 	p->md = pcre2_match_data_create_from_pattern(p->re, NULL);

@@ -71,6 +71,7 @@ EDGE = [
     ("nul and controls", "a\x00b\x01c\x1fd\x7fe"),
     ("unicode spaces", "a\u2000b\u2001c\u2009d\u200ae\u202ff\u205fg\u3000h"),
     ("line separators", "a\u2028b\u2029c\u0085d"),
+    ("mongolian vowel separator", "a \u180e b\u180ec\u180e\u180e d"),
     ("zero width", "a\u200bb\u200cc\u200dd\ufeffe"),
     ("variation selectors", "☺\ufe0f ☺\ufe0e"),
     ("math alphanumerics", "𝐀𝐁𝐂 𝑥𝑦𝑧 ℝ ℕ"),
