@@ -5,6 +5,7 @@
  * inconsistent. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -33,6 +34,21 @@ static const char *commas(uint64_t v, char *buf, size_t cap)
 	return buf;
 }
 
+/* Shortest %g form that reads back as the same double (1e-06, not 9.99e-07). */
+static const char *num(double v, char *buf, size_t cap)
+{
+	if (v == (double)(long long)v && v < 1e15 && v > -1e15) {
+		snprintf(buf, cap, "%lld", (long long)v); /* rope theta 5000000 */
+		return buf;
+	}
+	for (int prec = 6; prec <= 17; prec++) {
+		snprintf(buf, cap, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return buf;
+}
+
 static void print_text(const struct lms_model *m)
 {
 	const struct lms_model_config *c = lms_model_get_config(m);
@@ -48,8 +64,8 @@ static void print_text(const struct lms_model *m)
 	       c->head_dim);
 	printf("vocabulary        %d\n", c->vocab_size);
 	printf("tied embeddings   %s\n", c->tie_word_embeddings ? "yes" : "no");
-	printf("rope theta        %.17g\n", c->rope_theta);
-	printf("rms_norm_eps      %g\n", c->rms_norm_eps);
+	printf("rope theta        %s\n", num(c->rope_theta, a, sizeof a));
+	printf("rms_norm_eps      %s\n", num(c->rms_norm_eps, a, sizeof a));
 	printf("config form       %s\n", c->config_form_v5 ? "v5 (rope_parameters)"
 						      : "4.57 (rope_theta)");
 	printf("LM tensors        %zu (skipped: %zu of %zu in the checkpoint)\n", k->lm_tensors,
@@ -65,16 +81,18 @@ static void print_json(const struct lms_model *m)
 {
 	const struct lms_model_config *c = lms_model_get_config(m);
 	const struct lms_model_counts *k = lms_model_get_counts(m);
+	char th[40], eps[40];
 	printf("{\"model_type\": \"%s\", \"num_hidden_layers\": %d, \"hidden_size\": %d, "
 	       "\"intermediate_size\": %d, \"num_attention_heads\": %d, "
 	       "\"num_key_value_heads\": %d, \"head_dim\": %d, \"vocab_size\": %d, "
-	       "\"tie_word_embeddings\": %s, \"rope_theta\": %.17g, \"rms_norm_eps\": %.17g, "
+	       "\"tie_word_embeddings\": %s, \"rope_theta\": %s, \"rms_norm_eps\": %s, "
 	       "\"config_form\": \"%s\", \"lm_tensors\": %zu, \"skipped_tensors\": %zu, "
 	       "\"total_tensors\": %zu, \"lm_parameters\": %llu, \"linear_parameters\": %llu, "
 	       "\"lm_bytes\": %llu, \"shards\": %zu, \"file_bytes\": %llu}\n",
 	       c->model_type, c->num_layers, c->hidden_size, c->intermediate_size, c->num_heads,
 	       c->num_kv_heads, c->head_dim, c->vocab_size,
-	       c->tie_word_embeddings ? "true" : "false", c->rope_theta, c->rms_norm_eps,
+	       c->tie_word_embeddings ? "true" : "false", num(c->rope_theta, th, sizeof th),
+	       num(c->rms_norm_eps, eps, sizeof eps),
 	       c->config_form_v5 ? "v5" : "4.57", k->lm_tensors, k->skipped_tensors,
 	       k->total_tensors, (unsigned long long)k->lm_params,
 	       (unsigned long long)k->linear_params, (unsigned long long)k->lm_bytes, k->shards,
