@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/numeric.h"
 #include "core/status.h"
 
 #define LMS_QAXIS_NONE (-1) /* per tensor */
@@ -89,6 +90,26 @@ LMS_NODISCARD enum lms_status lms_quant_amax(const struct lms_quantizer_desc *d,
  * for an unsupported descriptor. */
 LMS_NODISCARD enum lms_status lms_quant_fake(const struct lms_quantizer_desc *d, const float *x, float *y,
 					     size_t rows, size_t cols, const float *amax);
+
+/* The same on bf16 storage (the model's tensors): identical results to
+ * lms_quant_fake, computed in column chunks on the stack (no allocation).
+ * out may equal in. Fails for an unsupported descriptor or a block size
+ * above 4096. */
+LMS_NODISCARD enum lms_status lms_quant_fake_bf16(const struct lms_quantizer_desc *d, const lms_bf16 *in,
+						  lms_bf16 *out, size_t rows, size_t cols, const float *amax);
+
+/* What the backends' fake_quant slot (backend/backend.h) receives: the
+ * quantizer and its calibrated amax values in backend memory
+ * (lms_quant_amax_len of them), or amax NULL to compute them per call. */
+struct lms_quant_desc {
+	struct lms_quantizer_desc q;
+	const float *amax;
+};
+
+/* The CPU backend's fake_quant slot: lms_quant_fake_bf16 on host memory;
+ * ctx is unused. Set `.fake_quant = lms_quant_cpu_fake` in the CPU table. */
+LMS_NODISCARD enum lms_status lms_quant_cpu_fake(void *ctx, lms_bf16 *d_out, const lms_bf16 *d_in, int64_t rows,
+						 int64_t cols, const struct lms_quant_desc *desc);
 
 /* Element conversions, exposed for tests and for the CUDA comparison.
  * Round |a| to the nearest value of a sign-less minifloat with E exponent and

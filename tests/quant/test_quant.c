@@ -182,8 +182,56 @@ static void test_desc(void)
 	CHECK_STR_CONTAINS(lms_error_message(), "conf/formats/x.yaml: weight");
 }
 
+/* The bf16-storage path (column chunks of 4096) equals the fp32 path bit
+ * for bit, with amax computed on the fly and given, also in place. */
+static void test_bf16_path(void)
+{
+	static const char *specs[] = {"none", "int8", "int8:axis0", "int4:block128", "fp8", "fp8:axis0",
+				      "fp8:dynamic", "mx:e2m1", "mx:e4m3", "mx:int8", "nvfp4", "nvfp4:block32"};
+	enum { R = 3, C = 9000 };
+	static float x[R * C], y[R * C], amax[R * ((C + 15) / 16)];
+	static lms_bf16 xb[R * C], yb[R * C];
+	uint32_t st = 12345u;
+	for (size_t i = 0; i < R * C; i++) {
+		st = st * 1664525u + 1013904223u;
+		float u = (float)(st >> 8) / 16777216.0f - 0.5f;
+		x[i] = lms_round_bf16(u * (i % 997 == 0 ? 50.0f : 1.0f) * (i < C ? 1e-3f : 1.0f));
+		xb[i] = lms_f32_to_bf16(x[i]);
+	}
+	for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+		struct lms_quantizer_desc d = spec(specs[k]);
+		for (int given = 0; given < 2; given++) {
+			const float *a = NULL;
+			if (given) {
+				CHECK_INT_EQ(lms_quant_amax(&d, x, R, C, amax), LMS_OK);
+				for (size_t i = 0; i < lms_quant_amax_len(&d, R, C); i++)
+					amax[i] *= 0.75f; /* clip a little so the given amax matters */
+				a = amax;
+			}
+			CHECK_INT_EQ(lms_quant_fake(&d, x, y, R, C, a), LMS_OK);
+			CHECK_INT_EQ(lms_quant_fake_bf16(&d, xb, yb, R, C, a), LMS_OK);
+			size_t bad = 0;
+			for (size_t i = 0; i < R * C; i++)
+				bad += lms_f32_to_bf16(y[i]) != yb[i];
+			if (bad)
+				fprintf(stderr, "  spec %s given %d: %zu differ\n", specs[k], given, bad);
+			CHECK_INT_EQ(bad, 0);
+		}
+	}
+	/* in place, through the backend slot */
+	struct lms_quant_desc qd = {spec("nvfp4"), NULL};
+	memcpy(yb, xb, sizeof yb);
+	CHECK_INT_EQ(lms_quant_cpu_fake(NULL, yb, yb, R, C, &qd), LMS_OK);
+	CHECK_INT_EQ(lms_quant_fake(&qd.q, x, y, R, C, NULL), LMS_OK);
+	size_t bad = 0;
+	for (size_t i = 0; i < R * C; i++)
+		bad += lms_f32_to_bf16(y[i]) != yb[i];
+	CHECK_INT_EQ(bad, 0);
+}
+
 int main(void)
 {
+	test_bf16_path();
 	test_e4m3();
 	test_e2m1();
 	test_int8();
