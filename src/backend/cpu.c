@@ -9,13 +9,14 @@
  * do not depend on the thread count (except the fp64 sum of sq_dot_accum,
  * whose partial sums follow the static schedule).
  *
- * It does not implement fake_quant (src/quant/ adds it, see backend.h). */
+ * fake_quant is src/quant/quant_bf16.c's lms_quant_cpu_fake. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu_internal.h"
+#include "quant/quant.h"
 
 static enum lms_status cpu_alloc(void *ctx, size_t bytes, void **out)
 {
@@ -153,7 +154,7 @@ static const struct lms_backend_ops g_cpu_ops = {
 	.cross_entropy = lms_cpu_cross_entropy,
 	.absmax_rows = cpu_absmax_rows,
 	.sq_dot_accum = cpu_sq_dot_accum,
-	.fake_quant = NULL, /* src/quant/ sets this (backend.h) */
+	.fake_quant = lms_quant_cpu_fake, /* src/quant/quant_bf16.c */
 	.destroy = cpu_destroy,
 };
 
