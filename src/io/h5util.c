@@ -102,13 +102,16 @@ out:
 	return st;
 }
 
-/* A fixed-length, NUL-padded UTF-8 string type of `size` bytes (≥ 1). */
+/* A fixed-length, NUL-terminated UTF-8 string type of `size` bytes (≥ 1),
+ * holding at most size-1 characters. NUL-terminated rather than NUL-padded
+ * so that h5dump prints "lm_head", not "lm_head\000\000..."; h5py and
+ * numpy strip the padding either way. */
 static hid_t str_type(size_t size)
 {
 	hid_t t = H5Tcopy(H5T_C_S1);
 	if (t < 0)
 		return t;
-	if (H5Tset_size(t, size ? size : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0 ||
+	if (H5Tset_size(t, size ? size : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0 ||
 	    H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
 		H5Tclose(t);
 		return -1;
@@ -121,10 +124,10 @@ enum lms_status lms_h5_write_strings(struct lms_h5 *h, const char *path, const c
 {
 	enum lms_status st = LMS_OK;
 	hid_t t = -1;
-	size_t width = 1;
+	size_t width = 1; /* longest string + its terminator */
 	for (size_t i = 0; i < n; i++)
-		if (s[i] && strlen(s[i]) > width)
-			width = strlen(s[i]);
+		if (s[i] && strlen(s[i]) + 1 > width)
+			width = strlen(s[i]) + 1;
 	char *buf = calloc(n ? n : 1, width);
 	if (!buf)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "%s: out of memory writing '%s'", h->path, path);
@@ -145,9 +148,8 @@ enum lms_status lms_h5_write_text(struct lms_h5 *h, const char *path, const char
 	enum lms_status st = LMS_OK;
 	hid_t t = -1;
 	size_t len = s ? strlen(s) : 0;
-	/* A NUL-padded type of size 1 holding "\0" reads back as "". */
 	const char *data = len ? s : "";
-	LMS_H5_TRY(h, path, t = str_type(len));
+	LMS_H5_TRY(h, path, t = str_type(len + 1));
 	st = lms_h5_write(h, path, t, t, 0, NULL, NULL, data);
 out:
 	lms_h5_close(t);
@@ -175,7 +177,7 @@ enum lms_status lms_h5_attr_str(struct lms_h5 *h, const char *obj, const char *n
 	enum lms_status st = LMS_OK;
 	hid_t t = -1;
 	size_t len = s ? strlen(s) : 0;
-	LMS_H5_TRY(h, obj, t = str_type(len));
+	LMS_H5_TRY(h, obj, t = str_type(len + 1));
 	st = write_attr(h, obj, name, t, len ? s : "");
 out:
 	lms_h5_close(t);
@@ -463,9 +465,11 @@ enum lms_status lms_h5_read_attr_str(struct lms_h5 *h, const char *obj, const ch
 		goto out;
 	}
 	size_t width = H5Tget_size(t);
-	LMS_H5_TRY(h, what, mt = str_type(width));
+	/* One more byte than the file type, so a NUL-padded string that fills its
+	 * whole width (written by another tool) keeps its last character. */
+	LMS_H5_TRY(h, what, mt = str_type(width + 1));
 	LMS_H5_TRY(h, what, H5Tset_cset(mt, H5Tget_cset(t)));
-	buf = calloc(width + 1, 1);
+	buf = calloc(width + 2, 1);
 	if (!buf) {
 		st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory reading %s", what);
 		goto out;

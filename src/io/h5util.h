@@ -8,8 +8,8 @@
  * ours instead: "<file>: dataset '/groups/name': 'H5Dread(...)' failed:
  * <HDF5 description>".
  *
- * Writing: fixed-length, NUL-padded UTF-8 strings sized to the longest
- * element; no object timestamps (H5Pset_obj_track_times 0), so two writes of
+ * Writing: fixed-length, NUL-terminated UTF-8 strings sized to the longest
+ * element + 1; no object timestamps (H5Pset_obj_track_times 0), so two writes of
  * the same data are byte-identical. Reading: each dataset's class, rank and
  * shape are checked against what the caller expects before any data is read.
  *
