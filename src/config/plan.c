@@ -186,6 +186,8 @@ static enum lms_status output_dir(struct lms_job *j, const char *cwd)
 	if (explicit_dir)
 		return (j->output_dir = abs_of(cwd, explicit_dir)) ? LMS_OK
 								    : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	if (!lms_cfg_find(j->cfg, "output_layout")) /* a config without the seeds' layout group */
+		return (j->output_dir = strdup(j->run_dir)) ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	const char *mode;
 	LMS_TRY(lms_cfg_get_str(j->cfg, "output_layout.mode", &mode));
 	if (strcmp(mode, "tmp") == 0)
