@@ -56,9 +56,38 @@ def amax_len(d, rows, cols):
     return rows if d["axis0"] else 1
 
 
+def _e4m3_values():
+    """The 127 non-negative finite E4M3 values, by code (0x00..0x7e)."""
+    out = []
+    for code in range(127):
+        e, m = code >> 3, code & 7
+        out.append((m / 8.0) * 2.0 ** -6 if e == 0 else (1.0 + m / 8.0) * 2.0 ** (e - 7))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+E4M3_TABLE = _e4m3_values()
+_E4M3_MIDS = (E4M3_TABLE[1:] + E4M3_TABLE[:-1]) / 2
+HAVE_FLOAT8 = hasattr(torch, "float8_e4m3fn")
+
+
+def e4m3_by_table(v):
+    """fp32 -> E4M3 (satfinite, RNE) -> fp32 by table lookup (torch < 2.1)."""
+    a = v.abs().clamp(max=448.0).to(torch.float64)
+    i = torch.bucketize(a, _E4M3_MIDS)  # a == mids[i] -> i (the lower code)
+    at_mid = (i < _E4M3_MIDS.numel()) & (a == _E4M3_MIDS[i.clamp(max=_E4M3_MIDS.numel() - 1)])
+    i = torch.where(at_mid & (i % 2 == 1), i + 1, i)  # ties to the even code
+    q = E4M3_TABLE[i].to(F32)
+    q = torch.where(v < 0, -q, q)
+    q = torch.where((v == 0) & torch.signbit(v), v, q)  # keep -0
+    return torch.where(torch.isnan(v), v, q)
+
+
 def e4m3(v):
-    """fp32 -> E4M3 (satfinite, RNE) -> fp32, via PyTorch's float8 type."""
-    return v.clamp(-448.0, 448.0).to(torch.float8_e4m3fn).to(F32)
+    """fp32 -> E4M3 (satfinite, RNE) -> fp32: PyTorch's float8 type after a
+    clamp to +-448 where it exists, the table otherwise."""
+    if HAVE_FLOAT8:
+        return v.clamp(-448.0, 448.0).to(torch.float8_e4m3fn).to(F32)
+    return e4m3_by_table(v)
 
 
 def e2m1_abs(a):
