@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autoquant/search.h"
 #include "core/fsutil.h"
 #include "io/h5stats.h"
 
@@ -101,7 +102,12 @@ enum lms_status lms_report_from_h5(const char *h5_path, const char *dir)
 {
 	struct lms_aq_result r;
 	LMS_TRY(lms_h5stats_read(h5_path, &r));
-	enum lms_status st = lms_report_write_all(&r, dir, NULL);
+	/* A file written before the search (the leader writes the statistics,
+	 * rank 0 searches): the search is exact and deterministic, so running it
+	 * again here gives the same selection the run reported. */
+	enum lms_status st = r.has_search ? LMS_OK : lms_search_result(&r);
+	if (st == LMS_OK)
+		st = lms_report_write_all(&r, dir, NULL);
 	lms_aq_result_free(&r);
 	return st;
 }

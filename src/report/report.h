@@ -18,8 +18,9 @@
  * manifest's "timings" object (wall-clock seconds); per-layer-sensitivity.*
  * carry no timings.
  *
- * Does not: run the search (src/autoquant/search.h) — a result without
- * search output gets reports without chosen formats — or merge sweeps. */
+ * Does not: merge sweeps. The renderers do not run the search: a result
+ * without search output gets reports without chosen formats (only
+ * lms_report_from_h5 runs it). */
 #ifndef LMS_REPORT_REPORT_H
 #define LMS_REPORT_REPORT_H
 
@@ -54,8 +55,8 @@ LMS_NODISCARD enum lms_status lms_report_write_all(const struct lms_aq_result *r
 
 /* Report-only mode: reads the statistics file h5_path (src/io/h5stats.h) and
  * writes the four artifacts into dir with the scheme recorded in the file.
- * When the file holds no search output and the search module is available
- * the caller must run it first; here that is an LMS_ERR_INPUT error. */
+ * A file without search output (written before the search) gets the exact
+ * search (lms_search_result, src/autoquant/search.h) run on it first. */
 LMS_NODISCARD enum lms_status lms_report_from_h5(const char *h5_path, const char *dir);
 
 /* Internal helpers shared by the renderers (src/report/ only). */

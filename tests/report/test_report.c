@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "aq_fixture.h"
+#include "autoquant/search.h"
 #include "core/fsutil.h"
 #include "io/h5stats.h"
 #include "report/report.h"
@@ -25,7 +26,7 @@ static const char *const k_files[] = {"tiny_qwen3_wfp8_afp8_quant_manifest.json"
 
 static char *slurp(const char *dir, const char *name)
 {
-	char path[PATH_MAX];
+	char path[2 * PATH_MAX];
 	char *data = NULL;
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	if (lms_read_file(path, 1 << 24, "report", &data, NULL) != LMS_OK)
@@ -281,6 +282,54 @@ static void test_without_search(void)
 	lms_aq_result_free(&r);
 }
 
+/* The fixture's brute-force search and src/autoquant/search.c agree, and
+ * report-only on a statistics file written before the search runs it and
+ * reports what a run that searched would have. */
+static void test_search_integration(const char *base)
+{
+	for (int two = 0; two <= 1; two++) {
+		struct aq_fixture_opts o = {.seed = 77 + (uint64_t)two, .two_formats = two,
+					    .with_search = 1, .module_scores = 1, .trace_steps = 3,
+					    .target_bits = two ? 7.5 : 11.0};
+		struct lms_aq_result brute, exact;
+		lms_aq_result_init(&brute);
+		lms_aq_result_init(&exact);
+		aq_fixture_build(&brute, &o);
+		o.with_search = 0;
+		aq_fixture_build(&exact, &o);
+		CHECK(!exact.has_search);
+		char h5[PATH_MAX + 64], dir_a[PATH_MAX], dir_b[PATH_MAX];
+		snprintf(dir_a, sizeof dir_a, "%s/report-fixture/search%d-a", base, two);
+		snprintf(dir_b, sizeof dir_b, "%s/report-fixture/search%d-b", base, two);
+		CHECK_INT_EQ(lms_mkdir_p(dir_a), LMS_OK);
+		snprintf(h5, sizeof h5, "%s/presearch_autoquant_state.h5", dir_a);
+		CHECK_INT_EQ(lms_h5stats_write(&exact, h5), LMS_OK); /* no /search group */
+		CHECK_INT_EQ(lms_search_result(&exact), LMS_OK);
+		CHECK(exact.has_search);
+		for (size_t g = 0; g < exact.n_groups; g++)
+			CHECK_INT_EQ(exact.groups[g].chosen, brute.groups[g].chosen);
+		CHECK_NEAR(exact.search.effective_bits, brute.search.effective_bits, 0, 1e-15);
+		CHECK_NEAR(exact.search.score, brute.search.score, 0, 1e-15);
+		CHECK_INT_EQ(exact.search.is_satisfied, brute.search.is_satisfied);
+		CHECK_INT_EQ(exact.search.n_frontier, brute.search.n_frontier);
+		for (size_t i = 0; i < exact.search.n_frontier && i < brute.search.n_frontier; i++) {
+			CHECK_NEAR(exact.search.frontier_bits[i], brute.search.frontier_bits[i], 0, 1e-15);
+			CHECK_NEAR(exact.search.frontier_score[i], brute.search.frontier_score[i], 0, 1e-15);
+		}
+		CHECK_INT_EQ(lms_report_write_all(&exact, dir_b, NULL), LMS_OK);
+		CHECK_INT_EQ(lms_report_from_h5(h5, dir_a), LMS_OK);
+		const char *files[] = {LMS_REPORT_JSON, LMS_REPORT_MD, LMS_REPORT_SVG};
+		for (size_t i = 0; i < 3; i++) {
+			char *x = slurp(dir_a, files[i]), *y = slurp(dir_b, files[i]);
+			CHECK(x && y && strcmp(x, y) == 0);
+			free(x);
+			free(y);
+		}
+		lms_aq_result_free(&brute);
+		lms_aq_result_free(&exact);
+	}
+}
+
 int main(void)
 {
 	const char *base = getenv("LMSENS_BUILD_DIR");
@@ -294,5 +343,6 @@ int main(void)
 	test_validation();
 	test_artifacts(dir);
 	test_without_search();
+	test_search_integration(dir);
 	return lms_test_finish();
 }
