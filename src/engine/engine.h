@@ -90,10 +90,23 @@ enum lms_loss_reduction {
 	LMS_LOSS_SUM = 1,  /* batch-size invariant scores */
 };
 
+/* Position ids of a text-only batch (they only matter at padded positions
+ * and with left padding). */
+enum lms_positions {
+	/* 0..T−1 whatever the mask: transformers 5.x for Qwen3-VL text-only input
+	 * (compute_3d_position_ids returns None) and for Qwen3 — the version the
+	 * shared fixtures were made with (5.17). */
+	LMS_POSITIONS_HF5 = 0,
+	/* transformers 4.57 Qwen3-VL get_rope_index: cumsum(mask) − 1, and 1 at
+	 * padded positions (plain Qwen3 keeps 0..T−1). */
+	LMS_POSITIONS_HF457 = 1,
+};
+
 struct lms_engine_options {
 	int recompute;                         /* keep only layer inputs; recompute in backward */
 	int forward_only;                      /* no backward: no gradient buffers, no saved acts */
 	enum lms_loss_reduction loss_reduction;
+	enum lms_positions positions;
 };
 
 /* One batch, in host memory (borrowed for the call). Row-major (B, T). */

@@ -16,8 +16,9 @@
  * order autograd adds them (v, k, q for a).
  *
  * Position ids (cos/sin tables, built here on the host in fp32 and rounded
- * to bf16 as HF does): Qwen3-VL uses cumsum(mask) − 1 with 1 at padded
- * positions (get_rope_index); plain Qwen3 uses 0..T−1 whatever the mask. */
+ * to bf16 as HF does): 0..T−1 whatever the mask (transformers 5.x), or with
+ * LMS_POSITIONS_HF457 for Qwen3-VL cumsum(mask) − 1 with 1 at padded
+ * positions (4.57's get_rope_index). */
 #include <math.h>
 #include <string.h>
 
@@ -117,7 +118,8 @@ static enum lms_status stage_batch(struct lms_engine *e, const struct lms_batch 
 		for (int t = 0; t < T; t++) {
 			int64_t n = (int64_t)b * T + t;
 			int pos = t;
-			if (e->cfg.family == LMS_MODEL_QWEN3_VL) {
+			if (e->cfg.family == LMS_MODEL_QWEN3_VL &&
+			    e->opts.positions == LMS_POSITIONS_HF457) {
 				run += e->h_mask[n];
 				pos = e->h_mask[n] ? run - 1 : 1;
 			}
