@@ -22,8 +22,10 @@
  * one query in kernel 2). Tiles are fp32 in shared memory, rows read by one
  * lane each are padded to D + 1 floats (odd stride: no bank conflicts).
  * Sums over keys (out, dQ) and over queries (dK, dV) run in ascending index
- * order, like the CPU's loops; only the fp32 row sums (l, delta) and the
- * dot products' bracketing are reduction-order noise.
+ * order, like the CPU's loops (src/backend/cpu_attn.c), and so do the dot
+ * products over d and the fp32 sum delta; l is an fp64 sum as on the CPU.
+ * What remains between the two backends is CUDA's expf against glibc's (a
+ * last-ulp difference now and then) and the fp64 sum's order.
  *
  * Not here: the speed work (tensor cores, online softmax) — a later issue;
  * this is the correctness-first version. */
@@ -106,10 +108,11 @@ static __device__ void row_stats(float m[RPW], float l[RPW], const float *Qs, fl
 {
 	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
 	float s[RPW];
+	double lsum[RPW]; /* per-lane part of Σ exp(S − m), fp64 like the CPU's */
 #pragma unroll
 	for (int r = 0; r < RPW; r++) {
 		m[r] = -INFINITY;
-		l[r] = 0.0f;
+		lsum[r] = 0.0;
 	}
 	for (int pass = 0; pass < 2; pass++) {
 		for (int t = 0; t < ntiles; t++) {
@@ -124,11 +127,14 @@ static __device__ void row_stats(float m[RPW], float l[RPW], const float *Qs, fl
 				int vis = visible(i, j0 + lane, sh.T, Ms, lane);
 				if (pass == 0)
 					m[r] = fmaxf(m[r], warp_max(vis ? s[r] : -INFINITY));
-				else
-					l[r] += warp_sum(vis ? expf(s[r] - m[r]) : 0.0f);
+				else if (vis)
+					lsum[r] += (double)expf(s[r] - m[r]);
 			}
 		}
 	}
+#pragma unroll
+	for (int r = 0; r < RPW; r++)
+		l[r] = (float)warp_sum_d(lsum[r]);
 }
 
 template <int DPL>
@@ -242,7 +248,10 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 				int vis = visible(i, j0 + lane, T, Ms, lane);
 				float p = vis ? expf(s[r] - m[r]) / l[r] : 0.0f;
 				if (pass == 0) {
-					delta[r] += warp_sum(p * dpb[r]);
+					/* Σ_j P·dPb in fp32, in ascending j like the CPU */
+					float x = p * dpb[r];
+					for (int jj = 0; jj < KT; jj++)
+						delta[r] += __shfl_sync(LMS_FULL_MASK, x, jj);
 					continue;
 				}
 				float ds = vis ? rbf(rbf(p * (dpb[r] - delta[r])) * sh.scale) : 0.0f;

@@ -74,6 +74,19 @@ static __device__ __forceinline__ float block_sum(float v, float *scratch)
 	return warp_sum(v);
 }
 
+static __device__ __forceinline__ double block_sum_d(double v, double *scratch)
+{
+	int lane = threadIdx.x % LMS_WARP, warp = threadIdx.x / LMS_WARP;
+	int nwarps = blockDim.x / LMS_WARP;
+	v = warp_sum_d(v);
+	__syncthreads();
+	if (lane == 0)
+		scratch[warp] = v;
+	__syncthreads();
+	v = lane < nwarps ? scratch[lane] : 0.0;
+	return warp_sum_d(v);
+}
+
 static __device__ __forceinline__ float block_max(float v, float *scratch)
 {
 	int lane = threadIdx.x % LMS_WARP, warp = threadIdx.x / LMS_WARP;

@@ -2,8 +2,10 @@
  * gradient written straight back as bf16 (optionally over the logits).
  *
  * For a valid row n with target t (the contract in src/backend/backend.h):
- *   m = max_v z_v,  s = Σ_v exp(z_v − m),  loss_n = (m + log s) − z_t,
- *   dlogits_v = bf16( (exp(z_v − m)/s − [v == t]) · grad_scale ).
+ *   m = max_v z_v,  s = Σ_v exp(z_v − m) (fp64 sum of fp32 terms),
+ *   lse = m + fp32(log s),  loss_n = lse − z_t,
+ *   dlogits_v = bf16( (exp(z_v − lse) − [v == t]) · grad_scale ),
+ * the same formulas as the CPU backend (src/backend/cpu_nn.c).
  * A row whose target is outside [0, V) (−100: ignored) gets loss 0 and a
  * zero gradient row.
  *
@@ -24,6 +26,7 @@ static __global__ void __launch_bounds__(THREADS)
 		  const int32_t *targets, int V, float grad_scale)
 {
 	__shared__ float scratch[32];
+	__shared__ double dscratch[32];
 	long long n = blockIdx.x;
 	const uint16_t *z = logits + n * (long long)V;
 	int t = targets[n];
@@ -42,16 +45,17 @@ static __global__ void __launch_bounds__(THREADS)
 	for (int j = threadIdx.x; j < V; j += blockDim.x)
 		m = fmaxf(m, bf2f(z[j]));
 	m = block_max(m, scratch);
-	float s = 0.0f;
+	double s = 0.0;
 	for (int j = threadIdx.x; j < V; j += blockDim.x)
-		s += expf(bf2f(z[j]) - m);
-	s = block_sum(s, scratch); /* ends with a barrier after every thread read zt */
+		s += (double)expf(bf2f(z[j]) - m);
+	s = block_sum_d(s, dscratch); /* ends with a barrier after every thread read zt */
+	float lse = m + (float)log(s);
 	if (threadIdx.x == 0)
-		losses[n] = (m + logf(s)) - zt;
+		losses[n] = lse - zt;
 	if (dlogits) {
 		uint16_t *d = dlogits + n * (long long)V;
 		for (int j = threadIdx.x; j < V; j += blockDim.x) {
-			float p = expf(bf2f(z[j]) - m) / s;
+			float p = expf(bf2f(z[j]) - lse);
 			d[j] = f2bf((p - (j == t ? 1.0f : 0.0f)) * grad_scale);
 		}
 	}

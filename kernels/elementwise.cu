@@ -65,7 +65,8 @@ extern "C" cudaError_t lms_k_add(cudaStream_t stream, uint16_t *out, const uint1
 	return cudaGetLastError();
 }
 
-/* σ(z) in fp32, the CPU backend's formula: 1 / (1 + exp(−z)). */
+/* σ(z) in fp32, the CPU backend's formula: 1 / (1 + exp(−z)); silu itself
+ * is computed as z / (1 + exp(−z)), also as the CPU does. */
 static __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf(-z)); }
 
 static __global__ void swiglu_fwd_kernel(uint16_t *out, const uint16_t *gate, const uint16_t *up,
@@ -74,7 +75,7 @@ static __global__ void swiglu_fwd_kernel(uint16_t *out, const uint16_t *gate, co
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
 	     i += (size_t)gridDim.x * blockDim.x) {
 		float g = bf2f(gate[i]);
-		float s = rbf(g * sigmoidf_(g));
+		float s = rbf(g / (1.0f + expf(-g)));
 		out[i] = f2bf(s * bf2f(up[i]));
 	}
 }
@@ -94,7 +95,7 @@ static __global__ void swiglu_bwd_kernel(uint16_t *dgate, uint16_t *dup, const u
 	     i += (size_t)gridDim.x * blockDim.x) {
 		float g = bf2f(gate[i]), u = bf2f(up[i]), dy = bf2f(dout[i]);
 		float sg = sigmoidf_(g);
-		float s = rbf(g * sg);
+		float s = rbf(g / (1.0f + expf(-g)));
 		float dsilu = sg * (1.0f + g * (1.0f - sg));
 		float dm_u = rbf(dy * u);
 		/* all inputs are read above: dgate/dup may alias gate/up */

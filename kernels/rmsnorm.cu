@@ -1,12 +1,13 @@
 /* rmsnorm.cu — RMSNorm forward and backward (dx only), HF order of
  * operations as stated in src/backend/backend.h:
- *   forward   r = 1/sqrt(Σx²/n + eps),  out = bf16( w · bf16(x·r) )
+ *   forward   r = 1/sqrt(fp32(Σx²/n) + eps),  out = bf16( w · bf16(x·r) )
  *   backward  g = bf16(dy·w), x̂ = x·r,  dx = bf16( r·(g − x̂·Σ(g·x̂)/n) )
  *
  * Invariants: one warp per row (rows are 128 wide for q/k norms and a few
  * thousand for the hidden norms, both fine for a warp); the row sums are
- * fp32, accumulated per lane with stride 32 and then combined by a
- * butterfly — the only difference from the CPU's sequential sum. In-place
+ * fp64 like the CPU backend's (src/backend/cpu_nn.c), accumulated per lane
+ * with stride 32 and combined by a butterfly, so they round to the same
+ * fp32 value as the CPU's sequential sum in all but rare ties. In-place
  * use (out == x, dx == dy) is safe: a thread reads element j before it
  * writes element j, and the reduction pass completes before any write.
  *
@@ -15,6 +16,20 @@
 #include "kernels.h"
 
 #define WARPS_PER_BLOCK 8
+
+/* 1/rms of a row, the CPU backend's way: squares summed in fp64, the mean
+ * rounded to fp32, then 1/sqrtf (IEEE: no fast math). */
+static __device__ float row_rstd(const uint16_t *xr, int n, float eps, int lane)
+{
+	double ss = 0.0;
+	for (int j = lane; j < n; j += LMS_WARP) {
+		float v = bf2f(xr[j]);
+		ss += (double)v * v;
+	}
+	ss = warp_sum_d(ss);
+	float var = (float)(ss / n);
+	return 1.0f / sqrtf(var + eps);
+}
 
 static __global__ void rmsnorm_fwd_kernel(uint16_t *out, float *rstd, const uint16_t *x,
 					  const uint16_t *w, int rows, int n, float eps)
@@ -25,13 +40,7 @@ static __global__ void rmsnorm_fwd_kernel(uint16_t *out, float *rstd, const uint
 		return;
 	const uint16_t *xr = x + (long long)row * n;
 	uint16_t *yr = out + (long long)row * n;
-	float ss = 0.0f;
-	for (int j = lane; j < n; j += LMS_WARP) {
-		float v = bf2f(xr[j]);
-		ss += v * v;
-	}
-	ss = warp_sum(ss);
-	float r = 1.0f / sqrtf(ss / (float)n + eps);
+	float r = row_rstd(xr, n, eps, lane);
 	if (rstd && lane == 0)
 		rstd[row] = r;
 	for (int j = lane; j < n; j += LMS_WARP) {
@@ -67,21 +76,15 @@ static __global__ void rmsnorm_bwd_kernel(uint16_t *dx, const uint16_t *dy, cons
 	if (rstd) {
 		r = rstd[row];
 	} else {
-		float ss = 0.0f;
-		for (int j = lane; j < n; j += LMS_WARP) {
-			float v = bf2f(xr[j]);
-			ss += v * v;
-		}
-		ss = warp_sum(ss);
-		r = 1.0f / sqrtf(ss / (float)n + eps);
+		r = row_rstd(xr, n, eps, lane);
 	}
-	float dot = 0.0f;
+	double dot = 0.0; /* Σ g·x̂ */
 	for (int j = lane; j < n; j += LMS_WARP) {
 		float g = rbf(bf2f(dyr[j]) * bf2f(w[j]));
-		dot += g * (bf2f(xr[j]) * r);
+		dot += (double)g * (double)(bf2f(xr[j]) * r);
 	}
-	dot = warp_sum(dot);
-	float mean = dot / (float)n;
+	dot = warp_sum_d(dot);
+	float mean = (float)(dot / n);
 	for (int j = lane; j < n; j += LMS_WARP) {
 		float g = rbf(bf2f(dyr[j]) * bf2f(w[j]));
 		float xh = bf2f(xr[j]) * r;

@@ -29,10 +29,12 @@
 
 #include "core/log.h"
 #include "kernels.h"
+#include "quant/quant.h"
 
 #define LT_WORKSPACE_BYTES (32u << 20)
 #define STAGE_BYTES (32u << 20)  /* each of the two pinned staging buffers */
 #define STAGE_MIN_COPY (4u << 20) /* smaller h2d copies go straight through */
+#define QAMAX_CAP (1u << 20)      /* floats of dynamic-amax scratch */
 
 struct cuda_ctx {
 	int device;
@@ -43,6 +45,7 @@ struct cuda_ctx {
 	void *stage[2];          /* pinned host buffers, STAGE_BYTES each (may be NULL) */
 	cudaEvent_t stage_done[2];
 	unsigned long long *d_count; /* debug mode: non-finite counter */
+	float *d_qamax;              /* QAMAX_CAP floats: dynamic amax of fake_quant */
 	int debug;
 	char label[128];
 	char name[32];
@@ -543,6 +546,8 @@ static void cu_destroy(void *vc)
 	}
 	if (c->d_count)
 		(void)cudaFree(c->d_count);
+	if (c->d_qamax)
+		(void)cudaFree(c->d_qamax);
 	if (c->d_lt_work)
 		(void)cudaFree(c->d_lt_work);
 	if (c->lt)
@@ -576,6 +581,7 @@ static enum lms_status ctx_init(struct cuda_ctx *c)
 	CU_CHECK(c, "init", cudaMalloc(&c->d_lt_work, LT_WORKSPACE_BYTES));
 	BLAS_CHECK(c, "init", cublasSetWorkspace(c->blas, c->d_lt_work, LT_WORKSPACE_BYTES));
 	CU_CHECK(c, "init", cudaMalloc((void **)&c->d_count, sizeof *c->d_count));
+	CU_CHECK(c, "init", cudaMalloc((void **)&c->d_qamax, QAMAX_CAP * sizeof(float)));
 	for (int i = 0; i < 2; i++) {
 		CU_CHECK(c, "init", cudaEventCreateWithFlags(&c->stage_done[i], cudaEventDisableTiming));
 		CU_CHECK(c, "init", cudaEventRecord(c->stage_done[i], c->stream));
@@ -688,4 +694,50 @@ void lms_backend_cuda_set_label(struct lms_backend *be, const char *label)
 	struct cuda_ctx *c = cuda_ctx_of(be);
 	if (c)
 		snprintf(c->label, sizeof c->label, "%s", label ? label : "");
+}
+
+enum lms_status lms_backend_cuda_fake_quant(struct lms_backend *be, lms_bf16 *d_out,
+					    const lms_bf16 *d_in, int64_t rows, int64_t cols,
+					    const struct lms_quantizer_desc *desc, const float *d_amax)
+{
+	struct cuda_ctx *c = cuda_ctx_of(be);
+	if (!c)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "lms_backend_cuda_fake_quant on backend '%s'",
+				be ? be->name : "(null)");
+	enum lms_qscheme s;
+	LMS_TRY(lms_quant_scheme(desc, "fake_quant", &s));
+	struct lms_k_quant q = {0};
+	int layout = LMS_K_QAMAX_TENSOR;
+	switch (s) {
+	case LMS_QSCHEME_DISABLED: q.scheme = LMS_K_QS_DISABLED; break;
+	case LMS_QSCHEME_INT: q.scheme = LMS_K_QS_INT; break;
+	case LMS_QSCHEME_INT_BLOCK: q.scheme = LMS_K_QS_INT_BLOCK; layout = LMS_K_QAMAX_BLOCKS; break;
+	case LMS_QSCHEME_FP8: q.scheme = LMS_K_QS_FP8; break;
+	case LMS_QSCHEME_MX: q.scheme = LMS_K_QS_MX; break;
+	case LMS_QSCHEME_NVFP4: q.scheme = LMS_K_QS_NVFP4; break;
+	}
+	q.num_bits = desc->num_bits;
+	q.exp_bits = desc->exp_bits;
+	q.man_bits = desc->man_bits;
+	q.axis0 = desc->axis == 0;
+	q.block = desc->block_size;
+	if (q.axis0 && (s == LMS_QSCHEME_INT || s == LMS_QSCHEME_FP8))
+		layout = LMS_K_QAMAX_ROWS;
+	size_t na = lms_quant_amax_len(desc, (size_t)rows, (size_t)cols);
+	if (s == LMS_QSCHEME_DISABLED || s == LMS_QSCHEME_MX)
+		na = 0;
+	if (na > 0 && (d_amax == NULL || desc->dynamic_amax)) {
+		if (na > QAMAX_CAP)
+			return lms_fail(LMS_ERR_UNSUPPORTED,
+					"calibrate the amax (static) and pass it in",
+					"%s fake_quant: %zu dynamic amax values exceed the scratch of %u",
+					c->name, na, QAMAX_CAP);
+		LMS_TRY(after_launch(c, "fake_quant", lms_k_quant_amax(c->stream, c->d_qamax, d_in, rows,
+									  cols, layout, q.block)));
+		d_amax = c->d_qamax;
+	}
+	LMS_TRY(after_launch(c, "fake_quant",
+			     lms_k_fake_quant(c->stream, d_out, d_in, rows, cols, q,
+					      na > 0 ? d_amax : NULL)));
+	return check_finite(c, "fake_quant", "out", d_out, (size_t)(rows * cols), 0);
 }

@@ -32,5 +32,20 @@ void lms_backend_cuda_set_debug(struct lms_backend *be, int on);
  * op (copied; NULL clears it). A no-op for any other backend. */
 void lms_backend_cuda_set_label(struct lms_backend *be, const char *label);
 
+/* Fake-quantizes in (rows, cols) bf16 into out (out == in allowed) with the
+ * quantizer `desc` (quant/quant.h), bit-identical to lms_quant_fake on the
+ * CPU. d_amax (device, borrowed) holds lms_quant_amax_len(desc, rows, cols)
+ * calibrated values, or is NULL to take them from `in` (ModelOpt's dynamic
+ * amax; forced when desc->dynamic_amax). NULL needs at most 1 Mi amax values
+ * (the backend's scratch). Fails with LMS_ERR_UNSUPPORTED for a descriptor
+ * lms_quant_scheme rejects. This is what the backend table's fake_quant slot
+ * will call once src/quant/ defines struct lms_quant_desc. */
+struct lms_quantizer_desc;
+LMS_NODISCARD enum lms_status lms_backend_cuda_fake_quant(struct lms_backend *be, lms_bf16 *d_out,
+							  const lms_bf16 *d_in, int64_t rows,
+							  int64_t cols,
+							  const struct lms_quantizer_desc *desc,
+							  const float *d_amax);
+
 #endif
 #endif
