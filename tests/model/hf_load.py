@@ -86,6 +86,42 @@ def check_one(lmsens, work, preset, fmt, form, failures):
     return d, model
 
 
+def check_4b_shapes(lmsens, work, failures):
+    """qwen3-vl-4b written with --zeros (sparse, instant): HF builds the model from
+    the written config.json on the meta device and its state dict must match the
+    safetensors headers name for name and shape for shape (no data is read)."""
+    from safetensors import safe_open
+    from transformers import AutoConfig
+    for fmt, cls in (("qwen3_vl", Qwen3VLForConditionalGeneration), ("qwen3", Qwen3ForCausalLM)):
+        d = os.path.join(work, f"q4b-{fmt}")
+        subprocess.run([lmsens, "mkmodel", "--preset", "qwen3-vl-4b", "--zeros", "--format", fmt,
+                        "--out", d], check=True)
+        cfg = AutoConfig.from_pretrained(d)
+        with torch.device("meta"):
+            model = cls(cfg)
+        want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        got = {}
+        for f in os.listdir(d):
+            if f.endswith(".safetensors"):
+                with safe_open(os.path.join(d, f), framework="pt") as sf:
+                    for k in sf.keys():
+                        got[k] = tuple(sf.get_slice(k).get_shape())
+        tied = model.config.tie_word_embeddings
+        missing = sorted(set(want) - set(got) - ({"lm_head.weight"} if tied else set()))
+        unexpected = sorted(set(got) - set(want))
+        mismatched = sorted(k for k in got if k in want and got[k] != want[k])
+        n_params = sum(v.numel() for k, v in model.state_dict().items() if k != "lm_head.weight" or not tied)
+        print(f"qwen3-vl-4b/{fmt}: {len(got)} stored tensors, HF expects {len(want)} "
+              f"(tied={tied}), {n_params:,} parameters")
+        for what, v in (("missing", missing), ("unexpected", unexpected), ("mismatched", mismatched)):
+            if v:
+                failures.append(f"qwen3-vl-4b/{fmt}: {what} {v[:5]}")
+        want_n = 4437815808 if fmt == "qwen3_vl" else 4022468096
+        if n_params != want_n:
+            failures.append(f"qwen3-vl-4b/{fmt}: HF counts {n_params} parameters, want {want_n}")
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def forward(model, d):
     ids = [[1, 2, 3, 4, 5, 6, 7, 8]]
     tok = os.path.join(d, "tokenizer.json")
@@ -107,6 +143,7 @@ def main():
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
     failures = []
     try:
+        check_4b_shapes(a.lmsens, work, failures)
         presets = [a.preset] + (["qwen3-vl-4b"] if a.big else [])
         for preset in presets:
             logits = {}

@@ -6,8 +6,10 @@
  * shapes-only; its counts are the reference's (§7). */
 #include "helpers.h"
 
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#include <sys/stat.h>
 
 #include "core/fsutil.h"
 #include "model/mkmodel.h"
@@ -206,13 +208,32 @@ static void reproducibility(void)
 	rm_rf(c);
 }
 
+/* The written config.json equals the real one (tests/data/model/config), as
+ * JSON values; for v5 the text_config is compared. */
+static void compare_config(const char *dir, const char *real, int text_only)
+{
+	char p[PATH_MAX];
+	const char *src = getenv("LMSENS_SOURCE_DIR");
+	snprintf(p, sizeof p, "%.1000s/tests/data/model/config/%s", src ? src : LMSENS_SOURCE_DIR, real);
+	json_t *want = json_load_file(p, 0, NULL);
+	snprintf(p, sizeof p, "%.1000s/config.json", dir);
+	json_t *got = json_load_file(p, 0, NULL);
+	CHECK(want && got);
+	if (text_only)
+		CHECK(json_equal(json_object_get(want, "text_config"), json_object_get(got, "text_config")));
+	else
+		CHECK(json_equal(want, got));
+	json_decref(want);
+	json_decref(got);
+}
+
 /* qwen3-vl-4b with --zeros: the checkpoint's exact shapes (reference §2, §7). */
-static void preset_4b(enum lms_model_family fmt)
+static void preset_4b(enum lms_model_family fmt, int v5)
 {
 	char dir[1024];
 	snprintf(dir, sizeof dir, "%s/q4b-%d", g_tmp, (int)fmt);
 	struct lms_mkmodel_opts o = {.preset = "qwen3-vl-4b", .out_dir = dir, .format = fmt,
-				     .config_v5 = 0, .zeros = 1};
+				     .config_v5 = v5, .zeros = 1};
 	struct lms_mkmodel_result r;
 	CHECK_INT_EQ(lms_mkmodel_write(&o, &r), LMS_OK);
 	struct lms_model *m = NULL;
@@ -231,11 +252,19 @@ static void preset_4b(enum lms_model_family fmt)
 		CHECK_INT_EQ(k->skipped_tensors, 315);
 		CHECK_INT_EQ(r.params, 4437815808LL);
 		CHECK_INT_EQ(k->file_bytes, 8875631616LL);
+		/* Shard 1 has exactly the size a downloader quotes for the real
+		 * model-00001-of-00002.safetensors (reference §2.1): same split. */
+		char sp[PATH_MAX];
+		struct stat sb;
+		snprintf(sp, sizeof sp, "%.1000s/model-00001-of-00002.safetensors", dir);
+		CHECK(stat(sp, &sb) == 0 && sb.st_size == 4967229296LL);
 	} else {
 		CHECK_INT_EQ(k->total_tensors, 398);
 		CHECK_INT_EQ(k->file_bytes, 8044936192LL);
 	}
 	CHECK(lms_model_get_weights(m)->embed == NULL); /* shapes only */
+	if (fmt == LMS_MODEL_QWEN3_VL)
+		compare_config(dir, v5 ? "qwen3-vl-4b-instruct-v5.json" : "qwen3-vl-4b-instruct.json", v5);
 	lms_model_free(m);
 	rm_rf(dir);
 }
@@ -285,8 +314,9 @@ int main(void)
 			for (int v5 = 0; v5 < 2; v5++)
 				round_trip(presets[p], f ? LMS_MODEL_QWEN3 : LMS_MODEL_QWEN3_VL, v5);
 	reproducibility();
-	preset_4b(LMS_MODEL_QWEN3_VL);
-	preset_4b(LMS_MODEL_QWEN3);
+	preset_4b(LMS_MODEL_QWEN3_VL, 0);
+	preset_4b(LMS_MODEL_QWEN3_VL, 1);
+	preset_4b(LMS_MODEL_QWEN3, 1);
 	struct lms_mkmodel_result r;
 	CHECK_FAILS_WITH(mk(g_tmp, "huge", LMS_MODEL_QWEN3, 1, 0, 1, &r), LMS_ERR_USAGE,
 			 "unknown preset 'huge'");
