@@ -7,6 +7,7 @@
  * inside a name is escaped so tables stay intact.
  *
  * Does not: embed the SVG (it is a separate file, linked at the top). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,20 +171,48 @@ static void layers(FILE *f, const struct lms_aq_result *r, const size_t *order, 
 	fprintf(f, "\n");
 }
 
+/* The frontier can have thousands of points (one per distinct achievable
+ * size); the table shows it at budgets on a grid of 0.25 bits (coarser when
+ * that would exceed 48 rows): the best selection whose size fits each
+ * budget. The JSON files carry every point. */
 static void frontier(FILE *f, const struct lms_aq_result *r)
 {
 	fprintf(f, "## Frontier\n\n");
-	if (!r->has_search || r->search.n_frontier == 0) {
+	const struct lms_aq_search *s = &r->search;
+	if (!r->has_search || s->n_frontier == 0) {
 		fprintf(f, "No frontier (the search did not run).\n");
 		return;
 	}
-	fprintf(f, "The least total score reachable at each effective-bits budget (exact search). "
-		   "Pick another `autoquant.effective_bits` from this table without re-scoring.\n\n");
-	fprintf(f, "| effective bits | total score |\n| ---: | ---: |\n");
-	for (size_t i = 0; i < r->search.n_frontier; i++) {
+	double lo = s->frontier_bits[0], step = 0.25;
+	while ((16.0 - lo) / step > 48)
+		step *= 2;
+	double start = ceil(lo / step) * step;
+	fprintf(f, "The least total score reachable within each effective-bits budget (exact search "
+		   "over all %zu frontier points, listed in full in `%s`). Pick another "
+		   "`autoquant.effective_bits` here without re-scoring.\n\n",
+		s->n_frontier, LMS_REPORT_JSON);
+	fprintf(f, "| budget (effective bits) | achieved effective bits | total score |\n"
+		   "| ---: | ---: | ---: |\n");
+	size_t prev = (size_t)-1;
+	if (start > lo) { /* the smallest achievable size, below the first grid budget */
 		char buf[48];
-		fmt_score(r->search.frontier_score[i], buf, sizeof buf);
-		fprintf(f, "| %.4f | %s |\n", r->search.frontier_bits[i], buf);
+		fmt_score(s->frontier_score[0], buf, sizeof buf);
+		fprintf(f, "| minimum | %.4f | %s |\n", lo, buf);
+		prev = 0;
+	}
+	for (int k = 0;; k++) {
+		double t = start + step * k;
+		if (t > 16.0)
+			break;
+		size_t i = 0;
+		while (i + 1 < s->n_frontier && s->frontier_bits[i + 1] <= t)
+			i++;
+		if (s->frontier_bits[i] > t || i == prev)
+			continue;
+		prev = i;
+		char buf[48];
+		fmt_score(s->frontier_score[i], buf, sizeof buf);
+		fprintf(f, "| %.2f | %.4f | %s |\n", t, s->frontier_bits[i], buf);
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autoquant/search.h"
 #include "core/numeric.h"
 
 #define MUST(x)                                                               \
@@ -40,20 +41,28 @@ struct lin {
 	int group_start; /* 1 if this linear opens a new group */
 };
 
-static const struct lin k_layer[] = {
+static const struct lin k_tiny[] = {
 	{"q_proj", 64, 64, 1},	 {"k_proj", 32, 64, 0},	 {"v_proj", 32, 64, 0},
 	{"o_proj", 64, 64, 1},	 {"gate_proj", 128, 64, 1}, {"up_proj", 128, 64, 0},
 	{"down_proj", 64, 128, 1},
 };
+/* Qwen3-VL-4B text decoder: hidden 2560, 32 heads / 8 KV heads of 128, intermediate 9728. */
+static const struct lin k_4b[] = {
+	{"q_proj", 4096, 2560, 1},     {"k_proj", 1024, 2560, 0},    {"v_proj", 1024, 2560, 0},
+	{"o_proj", 2560, 4096, 1},     {"gate_proj", 9728, 2560, 1}, {"up_proj", 9728, 2560, 0},
+	{"down_proj", 2560, 9728, 1},
+};
 #define N_LIN 7
-#define N_LAYERS 2
-#define N_MODULES (N_LAYERS * N_LIN + 1)
-#define N_GROUPS (N_LAYERS * 4 + 1)
+static int g_n_layers = 2;
+static const struct lin *k_layer = k_tiny;
+static int64_t g_hidden = 64, g_vocab = 256;
+#define N_MODULES ((size_t)g_n_layers * N_LIN + 1)
+#define N_GROUPS ((size_t)g_n_layers * 4 + 1)
 
 static void set_names(struct lms_aq_result *r)
 {
 	char buf[128];
-	for (int l = 0; l < N_LAYERS; l++) {
+	for (int l = 0; l < g_n_layers; l++) {
 		for (int k = 0; k < N_LIN; k++) {
 			struct lms_aq_module *m = &r->modules[l * N_LIN + k];
 			const char *blk = k < 4 ? "self_attn" : "mlp";
@@ -69,8 +78,8 @@ static void set_names(struct lms_aq_result *r)
 	MUST(lms_aq_set_str(&head->name, "lm_head"));
 	MUST(lms_aq_set_str(&head->kind, "lm_head"));
 	head->layer = -1;
-	head->in_features = 64;
-	head->out_features = 256;
+	head->in_features = g_hidden;
+	head->out_features = g_vocab;
 }
 
 static void set_groups(struct lms_aq_result *r)
@@ -238,6 +247,11 @@ static void set_job(struct lms_aq_result *r, const struct aq_fixture_opts *o)
 void aq_fixture_build(struct lms_aq_result *r, const struct aq_fixture_opts *o)
 {
 	g_state = o->seed ? o->seed : 0x9e3779b97f4a7c15ull;
+	int big = o->n_layers > 2;
+	g_n_layers = big ? o->n_layers : 2;
+	k_layer = big ? k_4b : k_tiny;
+	g_hidden = big ? 2560 : 64;
+	g_vocab = big ? 151936 : 256;
 	size_t nf = o->two_formats ? 3 : 2;
 	MUST(lms_aq_result_alloc(r, nf, N_GROUPS, N_MODULES, (size_t)o->trace_steps, 4,
 				 (size_t)o->trace_steps, 4));
@@ -267,7 +281,9 @@ void aq_fixture_build(struct lms_aq_result *r, const struct aq_fixture_opts *o)
 		MUST(lms_aq_set_str(&r->timings[i].phase, phases[i]));
 		r->timings[i].seconds = 0.25 * (double)(i + 1) + urand();
 	}
-	if (o->with_search)
+	if (o->with_search && big)
+		MUST(lms_search_result(r)); /* 3^145 selections: no brute force */
+	else if (o->with_search)
 		search(r);
 	MUST(lms_aq_result_validate(r, "fixture"));
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aq_fixture.h"
@@ -330,6 +331,51 @@ static void test_search_integration(const char *base)
 	}
 }
 
+/* The real model's size: 36 layers → 145 groups, 253 linears, lm_head
+ * 151936 × 2560. Round trip and report-only stay byte-identical; the time of
+ * each step is printed (the numbers quoted in docs/outputs.md). */
+static void test_qwen3_vl_4b_scale(const char *base)
+{
+	struct aq_fixture_opts o = {.seed = 4, .two_formats = 1, .with_search = 1,
+				    .module_scores = 1, .trace_steps = 64, .target_bits = 6.0,
+				    .n_layers = 36};
+	struct lms_aq_result r, back;
+	lms_aq_result_init(&r);
+	lms_aq_result_init(&back);
+	struct timespec t0, t1, t2, t3;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	aq_fixture_build(&r, &o);
+	CHECK_INT_EQ(r.n_groups, 145);
+	CHECK_INT_EQ(r.n_modules, 253);
+	char run[PATH_MAX], regen[PATH_MAX], h5[PATH_MAX + 64];
+	snprintf(run, sizeof run, "%s/report-fixture/qwen3-vl-4b/run", base);
+	snprintf(regen, sizeof regen, "%s/report-fixture/qwen3-vl-4b/regen", base);
+	snprintf(h5, sizeof h5, "%s/4b_autoquant_state.h5", run);
+	CHECK_INT_EQ(lms_report_write_all(&r, run, "4b"), LMS_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK_INT_EQ(lms_h5stats_write(&r, h5), LMS_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	CHECK_INT_EQ(lms_h5stats_read(h5, &back), LMS_OK);
+	char why[256] = "";
+	CHECK(lms_aq_result_equal(&r, &back, why, sizeof why));
+	CHECK_INT_EQ(lms_report_write_all(&back, regen, "4b"), LMS_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t3);
+	const char *files[] = {"4b_quant_manifest.json", LMS_REPORT_JSON, LMS_REPORT_MD, LMS_REPORT_SVG};
+	for (size_t i = 0; i < 4; i++) {
+		char *x = slurp(run, files[i]), *y = slurp(regen, files[i]);
+		CHECK(x && y && strcmp(x, y) == 0);
+		free(x);
+		free(y);
+	}
+#define MS(a, b) (((double)(b.tv_sec - a.tv_sec) * 1e3) + (double)(b.tv_nsec - a.tv_nsec) / 1e6)
+	printf("qwen3-vl-4b shape (145 groups, 64 trace steps): build+search+reports %.1f ms, "
+	       "write h5 %.1f ms, read h5 + reports %.1f ms; frontier %zu points, achieved %.4f bits\n",
+	       MS(t0, t1), MS(t1, t2), MS(t2, t3), r.search.n_frontier, r.search.effective_bits);
+#undef MS
+	lms_aq_result_free(&r);
+	lms_aq_result_free(&back);
+}
+
 int main(void)
 {
 	const char *base = getenv("LMSENS_BUILD_DIR");
@@ -344,5 +390,6 @@ int main(void)
 	test_artifacts(dir);
 	test_without_search();
 	test_search_integration(dir);
+	test_qwen3_vl_4b_scale(dir);
 	return lms_test_finish();
 }
