@@ -10,22 +10,22 @@
 #include <string.h>
 
 static const char *const g_op_names[LMS_OP_COUNT] = {
-	[LMS_OP_ALLOC] = "alloc",
-	[LMS_OP_GEMM] = "gemm",
-	[LMS_OP_EMBEDDING] = "embedding",
-	[LMS_OP_RMSNORM_FORWARD] = "rmsnorm_forward",
-	[LMS_OP_RMSNORM_BACKWARD] = "rmsnorm_backward",
-	[LMS_OP_ROPE_FORWARD] = "rope_forward",
-	[LMS_OP_ROPE_BACKWARD] = "rope_backward",
-	[LMS_OP_ATTENTION_FORWARD] = "attention_forward",
-	[LMS_OP_ATTENTION_BACKWARD] = "attention_backward",
-	[LMS_OP_SWIGLU_FORWARD] = "swiglu_forward",
-	[LMS_OP_SWIGLU_BACKWARD] = "swiglu_backward",
-	[LMS_OP_ADD] = "add",
-	[LMS_OP_CROSS_ENTROPY] = "cross_entropy",
-	[LMS_OP_ABSMAX_ROWS] = "absmax_rows",
-	[LMS_OP_SQ_DOT_ACCUM] = "sq_dot_accum",
-	[LMS_OP_FAKE_QUANT] = "fake_quant",
+    [LMS_OP_ALLOC] = "alloc",
+    [LMS_OP_GEMM] = "gemm",
+    [LMS_OP_EMBEDDING] = "embedding",
+    [LMS_OP_RMSNORM_FORWARD] = "rmsnorm_forward",
+    [LMS_OP_RMSNORM_BACKWARD] = "rmsnorm_backward",
+    [LMS_OP_ROPE_FORWARD] = "rope_forward",
+    [LMS_OP_ROPE_BACKWARD] = "rope_backward",
+    [LMS_OP_ATTENTION_FORWARD] = "attention_forward",
+    [LMS_OP_ATTENTION_BACKWARD] = "attention_backward",
+    [LMS_OP_SWIGLU_FORWARD] = "swiglu_forward",
+    [LMS_OP_SWIGLU_BACKWARD] = "swiglu_backward",
+    [LMS_OP_ADD] = "add",
+    [LMS_OP_CROSS_ENTROPY] = "cross_entropy",
+    [LMS_OP_ABSMAX_ROWS] = "absmax_rows",
+    [LMS_OP_SQ_DOT_ACCUM] = "sq_dot_accum",
+    [LMS_OP_FAKE_QUANT] = "fake_quant",
 };
 
 const char *lms_backend_op_name(enum lms_backend_op op)
@@ -44,24 +44,38 @@ int lms_backend_supports(const struct lms_backend *be, enum lms_backend_op op)
 	case LMS_OP_ALLOC:
 		return o->alloc && o->free && o->memcpy_h2d && o->memcpy_d2h && o->memcpy_d2d &&
 		       o->memset && o->sync;
-	case LMS_OP_GEMM: return o->gemm != NULL;
-	case LMS_OP_EMBEDDING: return o->embedding != NULL;
-	case LMS_OP_RMSNORM_FORWARD: return o->rmsnorm_forward != NULL;
-	case LMS_OP_RMSNORM_BACKWARD: return o->rmsnorm_backward != NULL;
-	case LMS_OP_ROPE_FORWARD: return o->rope_forward != NULL;
-	case LMS_OP_ROPE_BACKWARD: return o->rope_backward != NULL;
+	case LMS_OP_GEMM:
+		return o->gemm != NULL;
+	case LMS_OP_EMBEDDING:
+		return o->embedding != NULL;
+	case LMS_OP_RMSNORM_FORWARD:
+		return o->rmsnorm_forward != NULL;
+	case LMS_OP_RMSNORM_BACKWARD:
+		return o->rmsnorm_backward != NULL;
+	case LMS_OP_ROPE_FORWARD:
+		return o->rope_forward != NULL;
+	case LMS_OP_ROPE_BACKWARD:
+		return o->rope_backward != NULL;
 	case LMS_OP_ATTENTION_FORWARD:
 		return o->attention_forward != NULL && o->attention_workspace != NULL;
 	case LMS_OP_ATTENTION_BACKWARD:
 		return o->attention_backward != NULL && o->attention_workspace != NULL;
-	case LMS_OP_SWIGLU_FORWARD: return o->swiglu_forward != NULL;
-	case LMS_OP_SWIGLU_BACKWARD: return o->swiglu_backward != NULL;
-	case LMS_OP_ADD: return o->add != NULL;
-	case LMS_OP_CROSS_ENTROPY: return o->cross_entropy != NULL;
-	case LMS_OP_ABSMAX_ROWS: return o->absmax_rows != NULL;
-	case LMS_OP_SQ_DOT_ACCUM: return o->sq_dot_accum != NULL;
-	case LMS_OP_FAKE_QUANT: return o->fake_quant != NULL;
-	case LMS_OP_COUNT: break;
+	case LMS_OP_SWIGLU_FORWARD:
+		return o->swiglu_forward != NULL;
+	case LMS_OP_SWIGLU_BACKWARD:
+		return o->swiglu_backward != NULL;
+	case LMS_OP_ADD:
+		return o->add != NULL;
+	case LMS_OP_CROSS_ENTROPY:
+		return o->cross_entropy != NULL;
+	case LMS_OP_ABSMAX_ROWS:
+		return o->absmax_rows != NULL;
+	case LMS_OP_SQ_DOT_ACCUM:
+		return o->sq_dot_accum != NULL;
+	case LMS_OP_FAKE_QUANT:
+		return o->fake_quant != NULL;
+	case LMS_OP_COUNT:
+		break;
 	}
 	return 0;
 }
@@ -77,9 +91,10 @@ enum lms_status lms_backend_init(const char *name, struct lms_backend **out)
 			char *end = NULL;
 			long d = strtol(name + 5, &end, 10);
 			if (end == name + 5 || *end != '\0' || d < 0 || d > 1024)
-				return lms_fail(LMS_ERR_CONFIG, "write cuda, cuda:0, cuda:1, ...",
-						"bad backend name '%s': device number expected after 'cuda:'",
-						name);
+				return lms_fail(
+				    LMS_ERR_CONFIG, "write cuda, cuda:0, cuda:1, ...",
+				    "bad backend name '%s': device number expected after 'cuda:'",
+				    name);
 			device = (int)d;
 		}
 #ifdef LMS_HAVE_CUDA
@@ -88,11 +103,12 @@ enum lms_status lms_backend_init(const char *name, struct lms_backend **out)
 		(void)device;
 		return lms_fail(LMS_ERR_UNSUPPORTED,
 				"rebuild with CUDA (cmake -DLMSENS_CUDA=ON) or use backend cpu",
-				"backend '%s' requested but this lmsens was built without CUDA", name);
+				"backend '%s' requested but this lmsens was built without CUDA",
+				name);
 #endif
 	}
-	return lms_fail(LMS_ERR_CONFIG, "valid backends: cpu, cuda, cuda:<n>", "unknown backend '%s'",
-			name);
+	return lms_fail(LMS_ERR_CONFIG, "valid backends: cpu, cuda, cuda:<n>",
+			"unknown backend '%s'", name);
 }
 
 void lms_backend_free(struct lms_backend *be)

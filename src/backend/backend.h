@@ -152,16 +152,16 @@ struct lms_backend_ops {
 	 * (rows = N·H or N·G, n = D, one weight vector shared by all heads).
 	 * In-place (out == x) allowed. */
 	enum lms_status (*rmsnorm_forward)(void *ctx, lms_bf16 *d_out, float *d_rstd,
-					   const lms_bf16 *d_x, const lms_bf16 *d_w, int rows, int n,
-					   float eps);
+					   const lms_bf16 *d_x, const lms_bf16 *d_w, int rows,
+					   int n, float eps);
 	/* Backward of dx only (no weight gradient), autograd order:
 	 *   g = bf16(dy · w);  x̂ = x·r (fp32, not rounded);
 	 *   dx = bf16( r · (g − x̂ · mean(g · x̂)) ).
 	 * d_rstd may be NULL: r is then recomputed from x. dx overwritten;
 	 * dx == dy allowed. The residual gradient is added by the caller (add). */
 	enum lms_status (*rmsnorm_backward)(void *ctx, lms_bf16 *d_dx, const lms_bf16 *d_dy,
-					    const lms_bf16 *d_x, const lms_bf16 *d_w, const float *d_rstd,
-					    int rows, int n, float eps);
+					    const lms_bf16 *d_x, const lms_bf16 *d_w,
+					    const float *d_rstd, int rows, int n, float eps);
 
 	/* ---- RoPE, half-split ("rotate_half"), in place --------------------
 	 * x is (N, nh, D), D even, half = D/2; cos/sin are (N, half) bf16
@@ -262,7 +262,8 @@ struct lms_backend_ops {
 	 * src/backend/cpu_quant.c, CUDA in kernels/) and the one line that sets
 	 * this slot in each backend's table; until then the slot is NULL. */
 	enum lms_status (*fake_quant)(void *ctx, lms_bf16 *d_out, const lms_bf16 *d_in,
-				      int64_t rows, int64_t cols, const struct lms_quant_desc *desc);
+				      int64_t rows, int64_t cols,
+				      const struct lms_quant_desc *desc);
 
 	/* Frees ctx (NULL-safe); called by lms_backend_free. */
 	void (*destroy)(void *ctx);
@@ -270,9 +271,9 @@ struct lms_backend_ops {
 
 struct lms_backend {
 	struct lms_backend_ops ops;
-	void *ctx;        /* owned; freed by ops.destroy */
-	char name[32];    /* "cpu", "cuda:0" */
-	int is_host;      /* 1 when backend memory is host memory (CPU) */
+	void *ctx;     /* owned; freed by ops.destroy */
+	char name[32]; /* "cpu", "cuda:0" */
+	int is_host;   /* 1 when backend memory is host memory (CPU) */
 	int (*supports)(const struct lms_backend *be, enum lms_backend_op op);
 };
 

@@ -70,10 +70,10 @@ static enum lms_status cpu_embedding(void *vctx, lms_bf16 *out, const lms_bf16 *
 	struct cpu_ctx *ctx = vctx;
 	for (int n = 0; n < N; n++)
 		if (ids[n] < 0 || ids[n] >= V)
-			return lms_fail(LMS_ERR_INPUT, "token ids must be below the model's vocab_size",
-					"token id %d at position %d is outside [0, %d)", (int)ids[n],
-					n, V);
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+			return lms_fail(
+			    LMS_ERR_INPUT, "token ids must be below the model's vocab_size",
+			    "token id %d at position %d is outside [0, %d)", (int)ids[n], n, V);
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)N * C)) schedule(static))
 	for (int n = 0; n < N; n++)
 		memcpy(out + (int64_t)n * C, table + (int64_t)ids[n] * C, (size_t)C * sizeof *out);
 	return LMS_OK;
@@ -83,7 +83,7 @@ static enum lms_status cpu_add(void *vctx, lms_bf16 *out, const lms_bf16 *a, con
 			       size_t n)
 {
 	struct cpu_ctx *ctx = vctx;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)n)) schedule(static))
 	for (size_t i = 0; i < n; i++)
 		out[i] = lms_f32_to_bf16(lms_bf16_to_f32(a[i]) + lms_bf16_to_f32(b[i]));
 	return LMS_OK;
@@ -93,7 +93,7 @@ static enum lms_status cpu_absmax_rows(void *vctx, float *amax, const lms_bf16 *
 				       int64_t cols, int accumulate)
 {
 	struct cpu_ctx *ctx = vctx;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)rows * cols)) schedule(static))
 	for (int64_t r = 0; r < rows; r++) {
 		const lms_bf16 *xr = x + r * cols;
 		float m = accumulate ? amax[r] : 0.0f;
@@ -112,7 +112,7 @@ static enum lms_status cpu_sq_dot_accum(void *vctx, double *acc, const lms_bf16 
 {
 	struct cpu_ctx *ctx = vctx;
 	double sum = 0.0;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static) reduction(+ : sum))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)n)) schedule(static) reduction(+ : sum))
 	for (size_t i = 0; i < n; i++) {
 		float delta = lms_round_bf16(lms_bf16_to_f32(yq[i]) - lms_bf16_to_f32(y[i]));
 		float x = lms_bf16_to_f32(g[i]) * delta;
@@ -132,30 +132,30 @@ static void cpu_destroy(void *vctx)
 }
 
 static const struct lms_backend_ops g_cpu_ops = {
-	.alloc = cpu_alloc,
-	.free = cpu_free,
-	.memcpy_h2d = cpu_memcpy,
-	.memcpy_d2h = cpu_memcpy,
-	.memcpy_d2d = cpu_memcpy,
-	.memset = cpu_memset,
-	.sync = cpu_sync,
-	.gemm = lms_cpu_gemm,
-	.embedding = cpu_embedding,
-	.rmsnorm_forward = lms_cpu_rmsnorm_forward,
-	.rmsnorm_backward = lms_cpu_rmsnorm_backward,
-	.rope_forward = lms_cpu_rope_forward,
-	.rope_backward = lms_cpu_rope_backward,
-	.attention_workspace = lms_cpu_attention_workspace,
-	.attention_forward = lms_cpu_attention_forward,
-	.attention_backward = lms_cpu_attention_backward,
-	.swiglu_forward = lms_cpu_swiglu_forward,
-	.swiglu_backward = lms_cpu_swiglu_backward,
-	.add = cpu_add,
-	.cross_entropy = lms_cpu_cross_entropy,
-	.absmax_rows = cpu_absmax_rows,
-	.sq_dot_accum = cpu_sq_dot_accum,
-	.fake_quant = lms_quant_cpu_fake, /* src/quant/quant_bf16.c */
-	.destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .memcpy_h2d = cpu_memcpy,
+    .memcpy_d2h = cpu_memcpy,
+    .memcpy_d2d = cpu_memcpy,
+    .memset = cpu_memset,
+    .sync = cpu_sync,
+    .gemm = lms_cpu_gemm,
+    .embedding = cpu_embedding,
+    .rmsnorm_forward = lms_cpu_rmsnorm_forward,
+    .rmsnorm_backward = lms_cpu_rmsnorm_backward,
+    .rope_forward = lms_cpu_rope_forward,
+    .rope_backward = lms_cpu_rope_backward,
+    .attention_workspace = lms_cpu_attention_workspace,
+    .attention_forward = lms_cpu_attention_forward,
+    .attention_backward = lms_cpu_attention_backward,
+    .swiglu_forward = lms_cpu_swiglu_forward,
+    .swiglu_backward = lms_cpu_swiglu_backward,
+    .add = cpu_add,
+    .cross_entropy = lms_cpu_cross_entropy,
+    .absmax_rows = cpu_absmax_rows,
+    .sq_dot_accum = cpu_sq_dot_accum,
+    .fake_quant = lms_quant_cpu_fake, /* src/quant/quant_bf16.c */
+    .destroy = cpu_destroy,
 };
 
 enum lms_status lms_backend_cpu_init(const struct lms_cpu_options *opts, struct lms_backend **out)
@@ -179,8 +179,8 @@ enum lms_status lms_backend_cpu_init(const struct lms_cpu_options *opts, struct 
 	ctx->gemm_scratch_per_thread = (size_t)CPU_GEMM_IB * CPU_GEMM_NB +
 				       (size_t)CPU_GEMM_IB * CPU_GEMM_KB +
 				       (size_t)CPU_GEMM_KB * CPU_GEMM_NB;
-	ctx->gemm_scratch = aligned_alloc(64, ctx->gemm_scratch_per_thread * sizeof(float) *
-						      (size_t)threads);
+	ctx->gemm_scratch =
+	    aligned_alloc(64, ctx->gemm_scratch_per_thread * sizeof(float) * (size_t)threads);
 	if (!ctx->gemm_scratch)
 		goto fail_nomem;
 	be->ops = g_cpu_ops;

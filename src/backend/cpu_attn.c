@@ -19,8 +19,14 @@
 
 #include "backend/cpu_internal.h"
 
-static inline float bf(lms_bf16 v) { return lms_bf16_to_f32(v); }
-static inline float rb(float v) { return lms_round_bf16(v); }
+static inline float bf(lms_bf16 v)
+{
+	return lms_bf16_to_f32(v);
+}
+static inline float rb(float v)
+{
+	return lms_round_bf16(v);
+}
 
 static size_t per_thread_floats(const struct lms_attn_dims *d)
 {
@@ -96,7 +102,7 @@ enum lms_status lms_cpu_attention_forward(void *vctx, lms_bf16 *out, float *lse,
 	const int B = dims->B, T = dims->T, H = dims->H, G = dims->G, D = dims->D;
 	const int rep = H / G;
 	const int64_t qstride = (int64_t)H * D, kstride = (int64_t)G * D;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(dynamic, 1))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)B * H * T * T * D)) schedule(dynamic, 1))
 	for (int bh = 0; bh < B * H; bh++) {
 		int b = bh / H, h = bh % H, g = h / rep;
 		float *p = (float *)work + (size_t)cpu_thread_id() * per_thread_floats(dims);
@@ -125,8 +131,8 @@ enum lms_status lms_cpu_attention_forward(void *vctx, lms_bf16 *out, float *lse,
  * rows and accumulates fp32 dK_h, dV_h (T, D) over the query rows. */
 static void head_backward(lms_bf16 *dq, float *dkh, float *dvh, float *p, float *dp,
 			  const lms_bf16 *dout, const lms_bf16 *q, const lms_bf16 *kbase,
-			  const lms_bf16 *vbase, const int32_t *mrow, const struct lms_attn_dims *dm,
-			  int b, int h)
+			  const lms_bf16 *vbase, const int32_t *mrow,
+			  const struct lms_attn_dims *dm, int b, int h)
 {
 	const int T = dm->T, D = dm->D;
 	const int64_t qstride = (int64_t)dm->H * D, kstride = (int64_t)dm->G * D;
@@ -175,10 +181,10 @@ static void head_backward(lms_bf16 *dq, float *dkh, float *dvh, float *p, float 
 
 enum lms_status lms_cpu_attention_backward(void *vctx, lms_bf16 *dq, lms_bf16 *dk, lms_bf16 *dv,
 					   const lms_bf16 *dout, const lms_bf16 *q,
-					   const lms_bf16 *k, const lms_bf16 *v, const lms_bf16 *out,
-					   const float *lse, const int32_t *mask,
-					   const struct lms_attn_dims *dims, void *work,
-					   size_t work_bytes)
+					   const lms_bf16 *k, const lms_bf16 *v,
+					   const lms_bf16 *out, const float *lse,
+					   const int32_t *mask, const struct lms_attn_dims *dims,
+					   void *work, size_t work_bytes)
 {
 	struct cpu_ctx *ctx = vctx;
 	(void)out;
@@ -188,7 +194,7 @@ enum lms_status lms_cpu_attention_backward(void *vctx, lms_bf16 *dq, lms_bf16 *d
 	const int rep = dims->H / G;
 	const int64_t kstride = (int64_t)G * D;
 	const size_t td = (size_t)T * D;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(dynamic, 1))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, 3.0 * B * dims->H * T * T * D)) schedule(dynamic, 1))
 	for (int bg = 0; bg < B * G; bg++) {
 		int b = bg / G, g = bg % G;
 		float *p = (float *)work + (size_t)cpu_thread_id() * per_thread_floats(dims);
@@ -198,8 +204,8 @@ enum lms_status lms_cpu_attention_backward(void *vctx, lms_bf16 *dq, lms_bf16 *d
 		memset(dkg, 0, sizeof(float) * 2 * td); /* dkg and dvg */
 		for (int h = g * rep; h < (g + 1) * rep; h++) {
 			memset(dkh, 0, sizeof(float) * 2 * td); /* dkh and dvh */
-			head_backward(dq, dkh, dvh, p, dp, dout, q, k + kvoff, v + kvoff, mrow, dims,
-				      b, h);
+			head_backward(dq, dkh, dvh, p, dp, dout, q, k + kvoff, v + kvoff, mrow,
+				      dims, b, h);
 			for (size_t e = 0; e < td; e++) {
 				dkg[e] += rb(dkh[e]);
 				dvg[e] += rb(dvh[e]);

@@ -25,8 +25,7 @@ static inline float load_op(const lms_bf16 *x, int ld, int trans, int64_t r, int
 }
 
 /* a panel: ap[i][p] = op(A)[i0 + i, p0 + p], zero outside the matrix. */
-static void pack_a(float *ap, const lms_bf16 *a, int lda, int trans, int i0, int ib, int p0,
-		   int kb)
+static void pack_a(float *ap, const lms_bf16 *a, int lda, int trans, int i0, int ib, int p0, int kb)
 {
 	for (int i = 0; i < ib; i++) {
 		float *row = ap + (size_t)i * CPU_GEMM_KB;
@@ -42,8 +41,7 @@ static void pack_a(float *ap, const lms_bf16 *a, int lda, int trans, int i0, int
 }
 
 /* b panel: bp[p][j] = op(B)[p0 + p, j0 + j], zero-padded to NB columns. */
-static void pack_b(float *bp, const lms_bf16 *b, int ldb, int trans, int p0, int kb, int j0,
-		   int nb)
+static void pack_b(float *bp, const lms_bf16 *b, int ldb, int trans, int p0, int kb, int j0, int nb)
 {
 	for (int p = 0; p < kb; p++) {
 		float *row = bp + (size_t)p * CPU_GEMM_NB;
@@ -75,8 +73,8 @@ static void tile_kernel(float *restrict acc, const float *restrict ap, const flo
 	}
 }
 
-static void store_tile(const struct lms_gemm_args *g, void *cbase, const float *acc, int i0,
-		       int ib, int j0, int nb)
+static void store_tile(const struct lms_gemm_args *g, void *cbase, const float *acc, int i0, int ib,
+		       int j0, int nb)
 {
 	for (int i = 0; i < ib; i++) {
 		const float *src = acc + (size_t)i * CPU_GEMM_NB;
@@ -84,7 +82,8 @@ static void store_tile(const struct lms_gemm_args *g, void *cbase, const float *
 		if (g->c_dtype == LMS_GEMM_OUT_F32) {
 			float *c = (float *)cbase + off;
 			for (int j = 0; j < nb; j++)
-				c[j] = g->alpha * src[j] + (g->beta != 0.0f ? g->beta * c[j] : 0.0f);
+				c[j] =
+				    g->alpha * src[j] + (g->beta != 0.0f ? g->beta * c[j] : 0.0f);
 		} else {
 			lms_bf16 *c = (lms_bf16 *)cbase + off;
 			for (int j = 0; j < nb; j++) {
@@ -134,7 +133,7 @@ enum lms_status lms_cpu_gemm(void *vctx, const struct lms_gemm_args *g)
 	int64_t mt = (g->m + CPU_GEMM_IB - 1) / CPU_GEMM_IB;
 	int64_t nt = (g->n + CPU_GEMM_NB - 1) / CPU_GEMM_NB;
 	int64_t tasks = (int64_t)batch * mt * nt;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(dynamic, 1))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)batch * g->m * g->n * g->k)) schedule(dynamic, 1))
 	for (int64_t t = 0; t < tasks; t++) {
 		int bidx = (int)(t / (mt * nt));
 		int64_t r = t % (mt * nt);
@@ -142,7 +141,8 @@ enum lms_status lms_cpu_gemm(void *vctx, const struct lms_gemm_args *g)
 		 * A panel, which is the smaller operand for the lm_head GEMM. */
 		int j0 = (int)(r / mt) * CPU_GEMM_NB;
 		int i0 = (int)(r % mt) * CPU_GEMM_IB;
-		float *scratch = ctx->gemm_scratch + (size_t)cpu_thread_id() * ctx->gemm_scratch_per_thread;
+		float *scratch =
+		    ctx->gemm_scratch + (size_t)cpu_thread_id() * ctx->gemm_scratch_per_thread;
 		gemm_tile(g, bidx, i0, j0, scratch);
 	}
 	return LMS_OK;

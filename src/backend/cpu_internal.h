@@ -16,10 +16,16 @@
 #include <omp.h>
 #define LMS_OMP_(x) _Pragma(#x)
 #define LMS_OMP(x) LMS_OMP_(omp x)
-static inline int cpu_thread_id(void) { return omp_get_thread_num(); }
+static inline int cpu_thread_id(void)
+{
+	return omp_get_thread_num();
+}
 #else
 #define LMS_OMP(x)
-static inline int cpu_thread_id(void) { return 0; }
+static inline int cpu_thread_id(void)
+{
+	return 0;
+}
 #endif
 
 /* GEMM blocking: a task computes an IB × NB tile of C, walking K in KB steps
@@ -33,6 +39,15 @@ struct cpu_ctx {
 	float *gemm_scratch;
 	size_t gemm_scratch_per_thread; /* floats */
 };
+
+/* Team size for a loop doing about `work` scalar operations: small loops
+ * run on one thread, because waking a team costs more than they do (and
+ * far more when other processes share the cores). */
+enum { CPU_PAR_MIN_WORK = 1 << 16 };
+static inline int cpu_team(const struct cpu_ctx *ctx, double work)
+{
+	return work < (double)CPU_PAR_MIN_WORK ? 1 : ctx->threads;
+}
 
 /* cpu_gemm.c */
 enum lms_status lms_cpu_gemm(void *ctx, const struct lms_gemm_args *args);
@@ -64,9 +79,9 @@ enum lms_status lms_cpu_attention_forward(void *ctx, lms_bf16 *out, float *lse, 
 					  size_t work_bytes);
 enum lms_status lms_cpu_attention_backward(void *ctx, lms_bf16 *dq, lms_bf16 *dk, lms_bf16 *dv,
 					   const lms_bf16 *dout, const lms_bf16 *q,
-					   const lms_bf16 *k, const lms_bf16 *v, const lms_bf16 *out,
-					   const float *lse, const int32_t *mask,
-					   const struct lms_attn_dims *dims, void *work,
-					   size_t work_bytes);
+					   const lms_bf16 *k, const lms_bf16 *v,
+					   const lms_bf16 *out, const float *lse,
+					   const int32_t *mask, const struct lms_attn_dims *dims,
+					   void *work, size_t work_bytes);
 
 #endif

@@ -10,8 +10,14 @@
 
 #include "backend/cpu_internal.h"
 
-static inline float bf(lms_bf16 v) { return lms_bf16_to_f32(v); }
-static inline float rb(float v) { return lms_round_bf16(v); }
+static inline float bf(lms_bf16 v)
+{
+	return lms_bf16_to_f32(v);
+}
+static inline float rb(float v)
+{
+	return lms_round_bf16(v);
+}
 
 static float row_rstd(const lms_bf16 *x, int n, float eps)
 {
@@ -28,7 +34,7 @@ enum lms_status lms_cpu_rmsnorm_forward(void *vctx, lms_bf16 *out, float *rstd, 
 					const lms_bf16 *w, int rows, int n, float eps)
 {
 	struct cpu_ctx *ctx = vctx;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)rows * n)) schedule(static))
 	for (int r = 0; r < rows; r++) {
 		const lms_bf16 *xr = x + (int64_t)r * n;
 		lms_bf16 *outr = out + (int64_t)r * n;
@@ -46,7 +52,7 @@ enum lms_status lms_cpu_rmsnorm_backward(void *vctx, lms_bf16 *dx, const lms_bf1
 					 int rows, int n, float eps)
 {
 	struct cpu_ctx *ctx = vctx;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)rows * n)) schedule(static))
 	for (int r = 0; r < rows; r++) {
 		const lms_bf16 *xr = x + (int64_t)r * n;
 		const lms_bf16 *dyr = dy + (int64_t)r * n;
@@ -73,7 +79,7 @@ enum lms_status lms_cpu_rope_forward(void *vctx, lms_bf16 *x, const lms_bf16 *co
 {
 	struct cpu_ctx *ctx = vctx;
 	int half = D / 2;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)N * nh * D)) schedule(static))
 	for (int n = 0; n < N; n++) {
 		const lms_bf16 *cr = cos_t + (int64_t)n * half;
 		const lms_bf16 *sr = sin_t + (int64_t)n * half;
@@ -95,7 +101,7 @@ enum lms_status lms_cpu_rope_backward(void *vctx, lms_bf16 *dx, const lms_bf16 *
 {
 	struct cpu_ctx *ctx = vctx;
 	int half = D / 2;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)N * nh * D)) schedule(static))
 	for (int n = 0; n < N; n++) {
 		const lms_bf16 *cr = cos_t + (int64_t)n * half;
 		const lms_bf16 *sr = sin_t + (int64_t)n * half;
@@ -112,13 +118,16 @@ enum lms_status lms_cpu_rope_backward(void *vctx, lms_bf16 *dx, const lms_bf16 *
 	return LMS_OK;
 }
 
-static inline float sigmoidf(float z) { return 1.0f / (1.0f + expf(-z)); }
+static inline float sigmoidf(float z)
+{
+	return 1.0f / (1.0f + expf(-z));
+}
 
 enum lms_status lms_cpu_swiglu_forward(void *vctx, lms_bf16 *out, const lms_bf16 *gate,
 				       const lms_bf16 *up, size_t n)
 {
 	struct cpu_ctx *ctx = vctx;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, 10.0 * n)) schedule(static))
 	for (size_t i = 0; i < n; i++) {
 		float g = bf(gate[i]);
 		float s = rb(g / (1.0f + expf(-g)));
@@ -132,7 +141,7 @@ enum lms_status lms_cpu_swiglu_backward(void *vctx, lms_bf16 *dgate, lms_bf16 *d
 					const lms_bf16 *up, size_t n)
 {
 	struct cpu_ctx *ctx = vctx;
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, 10.0 * n)) schedule(static))
 	for (size_t i = 0; i < n; i++) {
 		float g = bf(gate[i]), u = bf(up[i]), d = bf(dout[i]);
 		float sg = sigmoidf(g);
@@ -151,9 +160,10 @@ enum lms_status lms_cpu_cross_entropy(void *vctx, float *losses, lms_bf16 *dlogi
 	struct cpu_ctx *ctx = vctx;
 	for (int n = 0; n < N; n++)
 		if (targets[n] != -100 && (targets[n] < 0 || targets[n] >= V))
-			return lms_fail(LMS_ERR_INPUT, "labels must be -100 or a token id below vocab_size",
-					"label %d at row %d is outside [0, %d)", (int)targets[n], n, V);
-	LMS_OMP(parallel for num_threads(ctx->threads) schedule(static))
+			return lms_fail(
+			    LMS_ERR_INPUT, "labels must be -100 or a token id below vocab_size",
+			    "label %d at row %d is outside [0, %d)", (int)targets[n], n, V);
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, (double)N * V)) schedule(static))
 	for (int n = 0; n < N; n++) {
 		const lms_bf16 *z = logits + (int64_t)n * V;
 		lms_bf16 *dz = dlogits ? dlogits + (int64_t)n * V : NULL;

@@ -16,7 +16,7 @@
 #include "engine/engine_internal.h"
 
 static const char *const g_kind_names[LMS_LINEAR_KIND_COUNT] = {
-	"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head",
+    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head",
 };
 
 const char *lms_linear_kind_name(enum lms_linear_kind kind)
@@ -122,8 +122,9 @@ static void carve_batch(struct lms_engine *e, struct carve *c)
 }
 
 /* Sizes a class, allocates it, then carves it for real. */
-static enum lms_status plan_class(struct lms_engine *e, void (*fn)(struct lms_engine *, struct carve *),
-				  const char *what, void **block, size_t *bytes)
+static enum lms_status plan_class(struct lms_engine *e,
+				  void (*fn)(struct lms_engine *, struct carve *), const char *what,
+				  void **block, size_t *bytes)
 {
 	struct carve c = {NULL, 0};
 	fn(e, &c);
@@ -148,9 +149,10 @@ static size_t weight_bytes(const struct lms_engine *e, int untied)
 static enum lms_status check_weights(const struct lms_engine *e, const struct lms_lm_weights *w)
 {
 	if (!w->embed || !w->final_norm || !w->lm_head || !w->layers)
-		return lms_fail(LMS_ERR_INPUT, "load the model with lms_model_load",
-				"engine: the model's weights are incomplete (embedding, final norm, "
-				"lm_head or layers missing)");
+		return lms_fail(
+		    LMS_ERR_INPUT, "load the model with lms_model_load",
+		    "engine: the model's weights are incomplete (embedding, final norm, "
+		    "lm_head or layers missing)");
 	for (int l = 0; l < e->L; l++) {
 		const struct lms_layer_weights *x = &w->layers[l];
 		if (!x->input_norm || !x->q || !x->k || !x->v || !x->o || !x->q_norm ||
@@ -161,8 +163,8 @@ static enum lms_status check_weights(const struct lms_engine *e, const struct lm
 	return LMS_OK;
 }
 
-static enum lms_status upload(struct lms_engine *e, struct carve *c, const lms_bf16 *src,
-			      size_t n, const lms_bf16 **dst)
+static enum lms_status upload(struct lms_engine *e, struct carve *c, const lms_bf16 *src, size_t n,
+			      const lms_bf16 **dst)
 {
 	lms_bf16 *d = TAKE_BF16(c, n);
 	LMS_TRY(e->be->ops.memcpy_h2d(e->be->ctx, d, src, n * sizeof(lms_bf16)));
@@ -182,9 +184,9 @@ static enum lms_status load_weights(struct lms_engine *e, const struct lms_lm_we
 		e->lm_head = w->lm_head;
 		for (int l = 0; l < e->L; l++) {
 			const struct lms_layer_weights *x = &w->layers[l];
-			e->lw[l] = (struct eng_layer_w){x->input_norm, x->q, x->k, x->v, x->o,
-							x->q_norm, x->k_norm, x->post_norm, x->gate,
-							x->up, x->down};
+			e->lw[l] = (struct eng_layer_w){
+			    x->input_norm, x->q,	 x->k,	  x->v,	 x->o,	 x->q_norm,
+			    x->k_norm,	   x->post_norm, x->gate, x->up, x->down};
 		}
 		return LMS_OK;
 	}
@@ -226,11 +228,12 @@ static enum lms_status check_config(const struct lms_model_config *cfg, int max_
 	if (cfg->hidden_size <= 0 || cfg->intermediate_size <= 0 || cfg->num_layers <= 0 ||
 	    cfg->num_heads <= 0 || cfg->num_kv_heads <= 0 || cfg->head_dim <= 0 ||
 	    cfg->vocab_size <= 0)
-		return lms_fail(LMS_ERR_CONFIG, hint,
-				"engine: model dimensions must be positive (hidden %d, intermediate "
-				"%d, layers %d, heads %d, kv heads %d, head_dim %d, vocab %d)",
-				cfg->hidden_size, cfg->intermediate_size, cfg->num_layers,
-				cfg->num_heads, cfg->num_kv_heads, cfg->head_dim, cfg->vocab_size);
+		return lms_fail(
+		    LMS_ERR_CONFIG, hint,
+		    "engine: model dimensions must be positive (hidden %d, intermediate "
+		    "%d, layers %d, heads %d, kv heads %d, head_dim %d, vocab %d)",
+		    cfg->hidden_size, cfg->intermediate_size, cfg->num_layers, cfg->num_heads,
+		    cfg->num_kv_heads, cfg->head_dim, cfg->vocab_size);
 	if (cfg->num_heads % cfg->num_kv_heads != 0)
 		return lms_fail(LMS_ERR_CONFIG, hint,
 				"engine: num_attention_heads %d is not a multiple of "
@@ -252,13 +255,15 @@ static enum lms_status check_config(const struct lms_model_config *cfg, int max_
 static enum lms_status check_backend(const struct lms_backend *be, int backward)
 {
 	static const enum lms_backend_op fwd[] = {
-		LMS_OP_ALLOC, LMS_OP_GEMM, LMS_OP_EMBEDDING, LMS_OP_RMSNORM_FORWARD,
-		LMS_OP_ROPE_FORWARD, LMS_OP_ATTENTION_FORWARD, LMS_OP_SWIGLU_FORWARD, LMS_OP_ADD,
-		LMS_OP_CROSS_ENTROPY,
+	    LMS_OP_ALLOC,	    LMS_OP_GEMM,	 LMS_OP_EMBEDDING,
+	    LMS_OP_RMSNORM_FORWARD, LMS_OP_ROPE_FORWARD, LMS_OP_ATTENTION_FORWARD,
+	    LMS_OP_SWIGLU_FORWARD,  LMS_OP_ADD,		 LMS_OP_CROSS_ENTROPY,
 	};
 	static const enum lms_backend_op bwd[] = {
-		LMS_OP_RMSNORM_BACKWARD, LMS_OP_ROPE_BACKWARD, LMS_OP_ATTENTION_BACKWARD,
-		LMS_OP_SWIGLU_BACKWARD,
+	    LMS_OP_RMSNORM_BACKWARD,
+	    LMS_OP_ROPE_BACKWARD,
+	    LMS_OP_ATTENTION_BACKWARD,
+	    LMS_OP_SWIGLU_BACKWARD,
 	};
 	for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
 		if (!lms_backend_supports(be, fwd[i]))
@@ -292,8 +297,8 @@ static enum lms_status alloc_host(struct lms_engine *e)
 	    !e->h_losses || !e->h_inv_freq || !e->names)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "engine: cannot allocate host tables");
 	static const char *const part[LMS_LINEARS_PER_LAYER] = {
-		"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-		"mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj",
+	    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+	    "mlp.gate_proj",	"mlp.up_proj",	    "mlp.down_proj",
 	};
 	for (int l = 0; l < e->L; l++)
 		for (int k = 0; k < LMS_LINEARS_PER_LAYER; k++)
@@ -383,9 +388,15 @@ void lms_engine_free(struct lms_engine *e)
 	free(e);
 }
 
-int64_t lms_engine_valid_tokens(const struct lms_engine *e) { return e->n_valid; }
+int64_t lms_engine_valid_tokens(const struct lms_engine *e)
+{
+	return e->n_valid;
+}
 
-const lms_bf16 *lms_engine_logits(const struct lms_engine *e) { return e->logits; }
+const lms_bf16 *lms_engine_logits(const struct lms_engine *e)
+{
+	return e->logits;
+}
 
 void lms_engine_memory_usage(const struct lms_engine *e, struct lms_engine_memory *out)
 {

@@ -57,19 +57,19 @@ const char *lms_linear_kind_name(enum lms_linear_kind kind);
 /* One linear layer at one moment of the pass. All d_ pointers are backend
  * memory, borrowed for the duration of the callback only. */
 struct lms_linear_event {
-	int layer;                 /* 0..L-1; L for lm_head */
+	int layer; /* 0..L-1; L for lm_head */
 	enum lms_linear_kind kind;
-	int index;                 /* layer·7 + kind, or 7·L for lm_head: 0..7L */
-	const char *name;          /* HF module name, e.g.
-	                            * "model.language_model.layers.3.self_attn.q_proj",
-	                            * "lm_head" */
-	int B, T;                  /* batch shape; M = B·T rows */
+	int index;	  /* layer·7 + kind, or 7·L for lm_head: 0..7L */
+	const char *name; /* HF module name, e.g.
+			   * "model.language_model.layers.3.self_attn.q_proj",
+			   * "lm_head" */
+	int B, T;	  /* batch shape; M = B·T rows */
 	int M, in, out;
-	const lms_bf16 *d_x;       /* (M, in)  the linear's input */
-	const lms_bf16 *d_w;       /* (out, in) */
-	const lms_bf16 *d_y;       /* (M, out) the linear's output, bf16 */
-	const lms_bf16 *d_dy;      /* (M, out) dLoss/dY; NULL in on_forward */
-	const int32_t *d_mask;     /* (B, T) attention mask (1 = token, 0 = pad) */
+	const lms_bf16 *d_x;   /* (M, in)  the linear's input */
+	const lms_bf16 *d_w;   /* (out, in) */
+	const lms_bf16 *d_y;   /* (M, out) the linear's output, bf16 */
+	const lms_bf16 *d_dy;  /* (M, out) dLoss/dY; NULL in on_forward */
+	const int32_t *d_mask; /* (B, T) attention mask (1 = token, 0 = pad) */
 };
 
 /* Callbacks, each may be NULL. on_forward fires once per linear per
@@ -103,19 +103,19 @@ enum lms_positions {
 };
 
 struct lms_engine_options {
-	int recompute;                         /* keep only layer inputs; recompute in backward */
-	int forward_only;                      /* no backward: no gradient buffers, no saved acts */
+	int recompute;	  /* keep only layer inputs; recompute in backward */
+	int forward_only; /* no backward: no gradient buffers, no saved acts */
 	enum lms_loss_reduction loss_reduction;
 	enum lms_positions positions;
 };
 
 /* One batch, in host memory (borrowed for the call). Row-major (B, T). */
 struct lms_batch {
-	int B, T;                 /* 1 <= B <= max_B, 1 <= T <= max_T */
-	const int32_t *ids;       /* token ids in [0, V) */
-	const int32_t *mask;      /* 1 = token, 0 = padding; NULL = no padding */
-	const int32_t *labels;    /* unshifted labels, −100 = ignored; NULL = ids where
-	                           * mask else −100 (ModelOpt's include_labels) */
+	int B, T;	       /* 1 <= B <= max_B, 1 <= T <= max_T */
+	const int32_t *ids;    /* token ids in [0, V) */
+	const int32_t *mask;   /* 1 = token, 0 = padding; NULL = no padding */
+	const int32_t *labels; /* unshifted labels, −100 = ignored; NULL = ids where
+				* mask else −100 (ModelOpt's include_labels) */
 };
 
 struct lms_engine;
@@ -138,7 +138,8 @@ void lms_engine_free(struct lms_engine *e); /* NULL-safe */
  * options; NaN for the mean when no token is valid, as PyTorch). hooks may
  * be NULL. Ids outside [0, V) or labels outside [0, V) ∪ {−100} fail with
  * LMS_ERR_INPUT naming the position. */
-LMS_NODISCARD enum lms_status lms_engine_forward(struct lms_engine *e, const struct lms_batch *batch,
+LMS_NODISCARD enum lms_status lms_engine_forward(struct lms_engine *e,
+						 const struct lms_batch *batch,
 						 const struct lms_linear_hook *hooks, double *loss);
 
 /* Runs the backward pass of the last forward (which must have succeeded on

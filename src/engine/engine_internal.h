@@ -15,48 +15,47 @@
 
 /* Device copies (or borrowed host pointers) of one layer's weights. */
 struct eng_layer_w {
-	const lms_bf16 *input_norm, *q, *k, *v, *o, *q_norm, *k_norm, *post_norm, *gate, *up,
-		*down;
+	const lms_bf16 *input_norm, *q, *k, *v, *o, *q_norm, *k_norm, *post_norm, *gate, *up, *down;
 };
 
 /* One layer's activations (see the layer walk in engine_pass.c). */
 struct eng_layer_acts {
-	lms_bf16 *x_in;   /* (N, C) layer input (residual stream) */
-	lms_bf16 *a;      /* (N, C) input_layernorm output: X of q, k, v */
-	float *rstd_in;   /* (N) */
-	lms_bf16 *q;      /* (N, H·D) q_proj output, before q_norm */
-	lms_bf16 *qr;     /* (N, H·D) after q_norm and RoPE */
-	float *rstd_q;    /* (N·H) */
-	lms_bf16 *k;      /* (N, G·D) */
-	lms_bf16 *kr;     /* (N, G·D) */
-	float *rstd_k;    /* (N·G) */
-	lms_bf16 *v;      /* (N, G·D) */
-	lms_bf16 *att;    /* (N, H·D) attention output: X of o_proj */
-	float *lse;       /* (B, H, T) */
-	lms_bf16 *o;      /* (N, C) o_proj output */
+	lms_bf16 *x_in;	  /* (N, C) layer input (residual stream) */
+	lms_bf16 *a;	  /* (N, C) input_layernorm output: X of q, k, v */
+	float *rstd_in;	  /* (N) */
+	lms_bf16 *q;	  /* (N, H·D) q_proj output, before q_norm */
+	lms_bf16 *qr;	  /* (N, H·D) after q_norm and RoPE */
+	float *rstd_q;	  /* (N·H) */
+	lms_bf16 *k;	  /* (N, G·D) */
+	lms_bf16 *kr;	  /* (N, G·D) */
+	float *rstd_k;	  /* (N·G) */
+	lms_bf16 *v;	  /* (N, G·D) */
+	lms_bf16 *att;	  /* (N, H·D) attention output: X of o_proj */
+	float *lse;	  /* (B, H, T) */
+	lms_bf16 *o;	  /* (N, C) o_proj output */
 	lms_bf16 *x_mid;  /* (N, C) residual after attention */
-	lms_bf16 *b;      /* (N, C) post_attention_layernorm output: X of gate, up */
+	lms_bf16 *b;	  /* (N, C) post_attention_layernorm output: X of gate, up */
 	float *rstd_post; /* (N) */
-	lms_bf16 *gate;   /* (N, F) */
-	lms_bf16 *up;     /* (N, F) */
-	lms_bf16 *m;      /* (N, F) silu(gate)·up: X of down_proj */
-	lms_bf16 *down;   /* (N, C) down_proj output */
+	lms_bf16 *gate;	  /* (N, F) */
+	lms_bf16 *up;	  /* (N, F) */
+	lms_bf16 *m;	  /* (N, F) silu(gate)·up: X of down_proj */
+	lms_bf16 *down;	  /* (N, C) down_proj output */
 };
 
 /* Backward working buffers, reused by every layer. */
 struct eng_grads {
-	lms_bf16 *dx;     /* (N, C) gradient of the residual stream */
-	lms_bf16 *dx2;    /* (N, C) */
-	lms_bf16 *t1;     /* (N, C) */
-	lms_bf16 *t2;     /* (N, C) */
-	lms_bf16 *dh;     /* (N, C) gradient of the final norm output */
-	lms_bf16 *dm;     /* (N, F) */
-	lms_bf16 *dgate;  /* (N, F) */
-	lms_bf16 *dup;    /* (N, F) */
-	lms_bf16 *datt;   /* (N, H·D) */
-	lms_bf16 *dq;     /* (N, H·D) */
-	lms_bf16 *dk;     /* (N, G·D) */
-	lms_bf16 *dv;     /* (N, G·D) */
+	lms_bf16 *dx;	   /* (N, C) gradient of the residual stream */
+	lms_bf16 *dx2;	   /* (N, C) */
+	lms_bf16 *t1;	   /* (N, C) */
+	lms_bf16 *t2;	   /* (N, C) */
+	lms_bf16 *dh;	   /* (N, C) gradient of the final norm output */
+	lms_bf16 *dm;	   /* (N, F) */
+	lms_bf16 *dgate;   /* (N, F) */
+	lms_bf16 *dup;	   /* (N, F) */
+	lms_bf16 *datt;	   /* (N, H·D) */
+	lms_bf16 *dq;	   /* (N, H·D) */
+	lms_bf16 *dk;	   /* (N, G·D) */
+	lms_bf16 *dv;	   /* (N, G·D) */
 	lms_bf16 *dlogits; /* (N, V) */
 };
 
@@ -77,15 +76,15 @@ struct lms_engine {
 
 	/* activations */
 	struct eng_layer_acts *acts; /* [L + 1] */
-	lms_bf16 *h;                 /* (N, C) final norm output: X of lm_head */
-	float *rstd_final;           /* (N) */
-	lms_bf16 *logits;            /* (N, V) */
+	lms_bf16 *h;		     /* (N, C) final norm output: X of lm_head */
+	float *rstd_final;	     /* (N) */
+	lms_bf16 *logits;	     /* (N, V) */
 	struct eng_grads gr;
 
 	/* per-batch inputs in backend memory */
 	int32_t *d_ids, *d_mask, *d_targets; /* (N) */
-	lms_bf16 *d_cos, *d_sin;             /* (N, D/2) */
-	float *d_losses;                     /* (N) */
+	lms_bf16 *d_cos, *d_sin;	     /* (N, D/2) */
+	float *d_losses;		     /* (N) */
 
 	/* host staging, sized for max N */
 	int32_t *h_mask, *h_targets;

@@ -33,9 +33,21 @@ static enum lms_status linear_fwd(struct lms_engine *e, lms_bf16 *y, const lms_b
 				  const lms_bf16 *w, int M, int in, int out)
 {
 	struct lms_gemm_args g = {
-		.m = M, .n = out, .k = in, .d_a = x, .lda = in, .trans_a = 0, .d_b = w,
-		.ldb = in, .trans_b = 1, .d_c = y, .ldc = out, .c_dtype = LMS_GEMM_OUT_BF16,
-		.alpha = 1.0f, .beta = 0.0f, .batch = 1,
+	    .m = M,
+	    .n = out,
+	    .k = in,
+	    .d_a = x,
+	    .lda = in,
+	    .trans_a = 0,
+	    .d_b = w,
+	    .ldb = in,
+	    .trans_b = 1,
+	    .d_c = y,
+	    .ldc = out,
+	    .c_dtype = LMS_GEMM_OUT_BF16,
+	    .alpha = 1.0f,
+	    .beta = 0.0f,
+	    .batch = 1,
 	};
 	return OPS.gemm(CTX, &g);
 }
@@ -45,29 +57,53 @@ static enum lms_status linear_bwd(struct lms_engine *e, lms_bf16 *dx, const lms_
 				  const lms_bf16 *w, int M, int in, int out)
 {
 	struct lms_gemm_args g = {
-		.m = M, .n = in, .k = out, .d_a = dy, .lda = out, .trans_a = 0, .d_b = w,
-		.ldb = in, .trans_b = 0, .d_c = dx, .ldc = in, .c_dtype = LMS_GEMM_OUT_BF16,
-		.alpha = 1.0f, .beta = 0.0f, .batch = 1,
+	    .m = M,
+	    .n = in,
+	    .k = out,
+	    .d_a = dy,
+	    .lda = out,
+	    .trans_a = 0,
+	    .d_b = w,
+	    .ldb = in,
+	    .trans_b = 0,
+	    .d_c = dx,
+	    .ldc = in,
+	    .c_dtype = LMS_GEMM_OUT_BF16,
+	    .alpha = 1.0f,
+	    .beta = 0.0f,
+	    .batch = 1,
 	};
 	return OPS.gemm(CTX, &g);
 }
 
 static enum lms_status fire(const struct lms_engine *e, const struct lms_linear_hook *hooks,
 			    int backward, int layer, enum lms_linear_kind kind, const lms_bf16 *x,
-			    const lms_bf16 *w, const lms_bf16 *y, const lms_bf16 *dy, int in, int out)
+			    const lms_bf16 *w, const lms_bf16 *y, const lms_bf16 *dy, int in,
+			    int out)
 {
 	if (!hooks)
 		return LMS_OK;
 	enum lms_status (*fn)(void *, const struct lms_linear_event *) =
-		backward ? hooks->on_backward : hooks->on_forward;
+	    backward ? hooks->on_backward : hooks->on_forward;
 	if (!fn)
 		return LMS_OK;
 	int index = kind == LMS_LINEAR_LM_HEAD ? LMS_LINEARS_PER_LAYER * e->L
 					       : layer * LMS_LINEARS_PER_LAYER + (int)kind;
 	struct lms_linear_event ev = {
-		.layer = layer, .kind = kind, .index = index, .name = e->names[index],
-		.B = e->B, .T = e->T, .M = e->B * e->T, .in = in, .out = out,
-		.d_x = x, .d_w = w, .d_y = y, .d_dy = dy, .d_mask = e->d_mask,
+	    .layer = layer,
+	    .kind = kind,
+	    .index = index,
+	    .name = e->names[index],
+	    .B = e->B,
+	    .T = e->T,
+	    .M = e->B * e->T,
+	    .in = in,
+	    .out = out,
+	    .d_x = x,
+	    .d_w = w,
+	    .d_y = y,
+	    .d_dy = dy,
+	    .d_mask = e->d_mask,
 	};
 	return fn(hooks->user, &ev);
 }
@@ -90,9 +126,10 @@ static enum lms_status stage_batch(struct lms_engine *e, const struct lms_batch 
 				e->max_B, e->max_T);
 	for (int64_t n = 0; n < N; n++) {
 		if (bt->ids[n] < 0 || bt->ids[n] >= V)
-			return lms_fail(LMS_ERR_INPUT, "token ids must be below the model's vocab_size",
-					"token id %d at batch row %d, position %d is outside [0, %d)",
-					(int)bt->ids[n], (int)(n / T), (int)(n % T), V);
+			return lms_fail(
+			    LMS_ERR_INPUT, "token ids must be below the model's vocab_size",
+			    "token id %d at batch row %d, position %d is outside [0, %d)",
+			    (int)bt->ids[n], (int)(n / T), (int)(n % T), V);
 		e->h_mask[n] = bt->mask ? (bt->mask[n] != 0) : 1;
 	}
 	/* Shifted targets: row (b, t) is scored against labels[b, t+1]. */
@@ -103,12 +140,14 @@ static enum lms_status stage_batch(struct lms_engine *e, const struct lms_batch 
 			int32_t y = -100;
 			if (t + 1 < T) {
 				int64_t nx = n + 1;
-				y = bt->labels ? bt->labels[nx] : (e->h_mask[nx] ? bt->ids[nx] : -100);
+				y = bt->labels ? bt->labels[nx]
+					       : (e->h_mask[nx] ? bt->ids[nx] : -100);
 			}
 			if (y != -100 && (y < 0 || y >= V))
-				return lms_fail(LMS_ERR_INPUT, "labels must be -100 or a token id",
-						"label %d at batch row %d, position %d is outside [0, %d)",
-						(int)y, b, t + 1, V);
+				return lms_fail(
+				    LMS_ERR_INPUT, "labels must be -100 or a token id",
+				    "label %d at batch row %d, position %d is outside [0, %d)",
+				    (int)y, b, t + 1, V);
 			e->h_targets[n] = y;
 			e->n_valid += y != -100;
 		}
@@ -190,7 +229,8 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 	LMS_TRY(OPS.rmsnorm_forward(CTX, e->h, e->rstd_final, e->acts[e->L].x_in, e->final_norm, N,
 				    C, (float)e->cfg.rms_norm_eps));
 	LMS_TRY(linear_fwd(e, e->logits, e->h, e->lm_head, N, C, V));
-	LMS_TRY(fire(e, hooks, 0, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, NULL, C, V));
+	LMS_TRY(
+	    fire(e, hooks, 0, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, NULL, C, V));
 
 	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, NULL, e->logits, e->d_targets, N, V, 1.0f));
 	LMS_TRY(OPS.memcpy_d2h(CTX, e->h_losses, e->d_losses, (size_t)N * sizeof(float)));
@@ -237,12 +277,12 @@ static enum lms_status attn_backward(struct lms_engine *e, int l, const struct e
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_V, A->a, W->v, A->v, g->dv, C, GD));
 	/* RoPE and q/k norm backward, in place: dq, dk become dY of q_proj, k_proj. */
 	LMS_TRY(OPS.rope_backward(CTX, g->dk, e->d_cos, e->d_sin, N, e->G, e->D));
-	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dk, g->dk, A->k, W->k_norm, A->rstd_k, N * e->G,
-				     e->D, eps));
+	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dk, g->dk, A->k, W->k_norm, A->rstd_k, N * e->G, e->D,
+				     eps));
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_K, A->a, W->k, A->k, g->dk, C, GD));
 	LMS_TRY(OPS.rope_backward(CTX, g->dq, e->d_cos, e->d_sin, N, e->H, e->D));
-	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dq, g->dq, A->q, W->q_norm, A->rstd_q, N * e->H,
-				     e->D, eps));
+	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dq, g->dq, A->q, W->q_norm, A->rstd_q, N * e->H, e->D,
+				     eps));
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_Q, A->a, W->q, A->q, g->dq, C, HD));
 	/* da = (dv·Wv + dk·Wk) + dq·Wq, each term bf16, as autograd adds them. */
 	LMS_TRY(linear_bwd(e, g->t1, g->dv, W->v, N, C, GD));
@@ -278,24 +318,27 @@ static enum lms_status layer_backward(struct lms_engine *e, int l, const struct 
 
 	/* Attention: x_mid = x_in + o(att); dY(o) = dx_mid. */
 	LMS_TRY(attn_backward(e, l, A, g->dx2, hooks)); /* da in t1 */
-	LMS_TRY(OPS.rmsnorm_backward(CTX, g->t1, g->t1, A->x_in, W->input_norm, A->rstd_in, N, C,
-				     eps));
+	LMS_TRY(
+	    OPS.rmsnorm_backward(CTX, g->t1, g->t1, A->x_in, W->input_norm, A->rstd_in, N, C, eps));
 	return OPS.add(CTX, g->dx, g->dx2, g->t1, NC); /* dx_in */
 }
 
 enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linear_hook *hooks)
 {
 	if (e->opts.forward_only)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "engine: backward on a forward_only engine");
+		return lms_fail(LMS_ERR_INTERNAL, NULL,
+				"engine: backward on a forward_only engine");
 	if (!e->have_forward)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "engine: backward without a successful forward");
+		return lms_fail(LMS_ERR_INTERNAL, NULL,
+				"engine: backward without a successful forward");
 	struct eng_grads *g = &e->gr;
 	const int N = e->B * e->T, C = e->C, V = e->V;
 	float scale = 1.0f;
 	if (e->opts.loss_reduction == LMS_LOSS_MEAN)
 		scale = e->n_valid ? 1.0f / (float)e->n_valid : 0.0f;
 
-	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, g->dlogits, e->logits, e->d_targets, N, V, scale));
+	LMS_TRY(
+	    OPS.cross_entropy(CTX, e->d_losses, g->dlogits, e->logits, e->d_targets, N, V, scale));
 	LMS_TRY(fire(e, hooks, 1, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, g->dlogits,
 		     C, V));
 	LMS_TRY(linear_bwd(e, g->dh, g->dlogits, e->lm_head, N, C, V));

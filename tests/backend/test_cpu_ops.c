@@ -30,7 +30,10 @@ static double urand(void) /* [0, 1) */
 	g_rng ^= g_rng << 17;
 	return (double)(g_rng >> 11) * (1.0 / 9007199254740992.0);
 }
-static double srand_(double s) { return (2.0 * urand() - 1.0) * s; }
+static double srand_(double s)
+{
+	return (2.0 * urand() - 1.0) * s;
+}
 
 static lms_bf16 *rand_bf16(size_t n, double scale)
 {
@@ -51,7 +54,8 @@ static double *to_d(const lms_bf16 *x, size_t n)
 struct cmp {
 	double worst_ratio, max_abs, nmse;
 };
-static struct cmp compare(const lms_bf16 *got, const double *ref, size_t n, double atol, double rtol)
+static struct cmp compare(const lms_bf16 *got, const double *ref, size_t n, double atol,
+			  double rtol)
 {
 	struct cmp c = {0, 0, 0};
 	double se = 0, sr = 0;
@@ -77,8 +81,8 @@ static double max_abs_d(const double *x, size_t n)
 }
 static void report(const char *what, struct cmp c)
 {
-	printf("  %-28s worst ratio %.3f  max abs %.3g  nmse %.3g\n", what, c.worst_ratio, c.max_abs,
-	       c.nmse);
+	printf("  %-28s worst ratio %.3f  max abs %.3g  nmse %.3g\n", what, c.worst_ratio,
+	       c.max_abs, c.nmse);
 }
 
 /* Gradient check: got (bf16) vs fd (double). Tolerance: atol = rel·max|fd|. */
@@ -117,7 +121,8 @@ static void test_rmsnorm(void)
 	double *xd = to_d(x, R * NN), *wd = to_d(w, NN), *rd = to_d(dy, R * NN);
 	double ref[R * NN], fd[R * NN], yp[R * NN], ym[R * NN];
 
-	CHECK_INT_EQ(g_be->ops.rmsnorm_forward(g_be->ctx, out, rstd, x, w, R, NN, (float)eps), LMS_OK);
+	CHECK_INT_EQ(g_be->ops.rmsnorm_forward(g_be->ctx, out, rstd, x, w, R, NN, (float)eps),
+		     LMS_OK);
 	rmsnorm_d(ref, xd, wd, R, NN, eps);
 	struct cmp c = compare(out, ref, R * NN, 1e-3, 1.6e-2); /* 2 bf16 roundings: ≤ 2^-7 */
 	report("rmsnorm forward", c);
@@ -138,7 +143,8 @@ static void test_rmsnorm(void)
 	}
 	CHECK_INT_EQ(g_be->ops.rmsnorm_backward(g_be->ctx, dx, dy, x, w, rstd, R, NN, (float)eps),
 		     LMS_OK);
-	check_grad("rmsnorm backward", dx, fd, R * NN, 0.02, 1e-4); /* measured ratio 0.08, nmse 4.0e-6 */
+	check_grad("rmsnorm backward", dx, fd, R * NN, 0.02,
+		   1e-4); /* measured ratio 0.08, nmse 4.0e-6 */
 	/* rstd NULL (recomputed) and in place (dx == dy) give the same bits. */
 	memcpy(dx2, dy, sizeof dx2);
 	CHECK_INT_EQ(g_be->ops.rmsnorm_backward(g_be->ctx, dx2, dx2, x, w, NULL, R, NN, (float)eps),
@@ -149,7 +155,8 @@ static void test_rmsnorm(void)
 
 /* ---- RoPE ------------------------------------------------------------------- */
 
-static void rope_d(double *y, const double *x, const double *c, const double *s, int N, int nh, int D)
+static void rope_d(double *y, const double *x, const double *c, const double *s, int N, int nh,
+		   int D)
 {
 	int half = D / 2;
 	for (int n = 0; n < N; n++)
@@ -175,7 +182,8 @@ static void test_rope(void)
 		}
 	lms_bf16 *x = rand_bf16(E, 2.0), *dy = rand_bf16(E, 1.0);
 	lms_bf16 y[E], dx[E];
-	double *xd = to_d(x, E), *rd = to_d(dy, E), *cd = to_d(cs, N * HALF), *sd = to_d(sn, N * HALF);
+	double *xd = to_d(x, E), *rd = to_d(dy, E), *cd = to_d(cs, N * HALF),
+	       *sd = to_d(sn, N * HALF);
 	double ref[E], fd[E], yp[E], ym[E];
 	memcpy(y, x, sizeof y);
 	CHECK_INT_EQ(g_be->ops.rope_forward(g_be->ctx, y, cs, sn, N, NH, D), LMS_OK);
@@ -204,7 +212,10 @@ static void test_rope(void)
 
 /* ---- SwiGLU, add --------------------------------------------------------------- */
 
-static double silu_d(double z) { return z / (1 + exp(-z)); }
+static double silu_d(double z)
+{
+	return z / (1 + exp(-z));
+}
 
 static void test_swiglu(void)
 {
@@ -260,7 +271,8 @@ static void test_cross_entropy(void)
 	lms_bf16 dz[N * V], dz2[N * V];
 	float loss[N];
 	double *zd = to_d(z, N * V), fd[N * V];
-	CHECK_INT_EQ(g_be->ops.cross_entropy(g_be->ctx, loss, dz, z, tg, N, V, (float)scale), LMS_OK);
+	CHECK_INT_EQ(g_be->ops.cross_entropy(g_be->ctx, loss, dz, z, tg, N, V, (float)scale),
+		     LMS_OK);
 	double worst = 0;
 	for (int n = 0; n < N; n++) {
 		double ref = tg[n] == -100 ? 0.0 : ce_row_d(zd + n * V, V, tg[n]);
@@ -289,7 +301,8 @@ static void test_cross_entropy(void)
 	CHECK(zero); /* the ignored row has no gradient */
 	/* in place */
 	memcpy(dz2, z, sizeof dz2);
-	CHECK_INT_EQ(g_be->ops.cross_entropy(g_be->ctx, loss, dz2, dz2, tg, N, V, (float)scale), LMS_OK);
+	CHECK_INT_EQ(g_be->ops.cross_entropy(g_be->ctx, loss, dz2, dz2, tg, N, V, (float)scale),
+		     LMS_OK);
 	CHECK(memcmp(dz, dz2, sizeof dz) == 0);
 	int32_t bad[N] = {3, -100, 37, 0, 17};
 	CHECK_FAILS_WITH(g_be->ops.cross_entropy(g_be->ctx, loss, NULL, z, bad, N, V, 1.0f),
@@ -309,7 +322,8 @@ static void gemm_case(int m, int n, int k, int ta, int tb, int batch, enum lms_g
 		      float beta)
 {
 	int lda = ta ? m + 1 : k + 2, ldb = tb ? k + 3 : n + 1, ldc = n + 2; /* padded rows */
-	size_t sa = (size_t)(ta ? k : m) * lda, sb = (size_t)(tb ? n : k) * ldb, sc = (size_t)m * ldc;
+	size_t sa = (size_t)(ta ? k : m) * lda, sb = (size_t)(tb ? n : k) * ldb,
+	       sc = (size_t)m * ldc;
 	lms_bf16 *a = rand_bf16(sa * batch, 1.0), *b = rand_bf16(sb * batch, 1.0);
 	lms_bf16 *cb = rand_bf16(sc * batch, 1.0);
 	float *cf = malloc(sc * batch * sizeof *cf);
@@ -317,10 +331,24 @@ static void gemm_case(int m, int n, int k, int ta, int tb, int batch, enum lms_g
 		cf[i] = lms_bf16_to_f32(cb[i]);
 	double *ad = to_d(a, sa * batch), *bd = to_d(b, sb * batch), *c0 = to_d(cb, sc * batch);
 	struct lms_gemm_args g = {
-		.m = m, .n = n, .k = k, .d_a = a, .lda = lda, .trans_a = ta, .d_b = b, .ldb = ldb,
-		.trans_b = tb, .d_c = out == LMS_GEMM_OUT_F32 ? (void *)cf : (void *)cb, .ldc = ldc,
-		.c_dtype = out, .alpha = 0.5f, .beta = beta, .batch = batch, .stride_a = (int64_t)sa,
-		.stride_b = (int64_t)sb, .stride_c = (int64_t)sc,
+	    .m = m,
+	    .n = n,
+	    .k = k,
+	    .d_a = a,
+	    .lda = lda,
+	    .trans_a = ta,
+	    .d_b = b,
+	    .ldb = ldb,
+	    .trans_b = tb,
+	    .d_c = out == LMS_GEMM_OUT_F32 ? (void *)cf : (void *)cb,
+	    .ldc = ldc,
+	    .c_dtype = out,
+	    .alpha = 0.5f,
+	    .beta = beta,
+	    .batch = batch,
+	    .stride_a = (int64_t)sa,
+	    .stride_b = (int64_t)sb,
+	    .stride_c = (int64_t)sc,
 	};
 	CHECK_INT_EQ(g_be->ops.gemm(g_be->ctx, &g), LMS_OK);
 	double worst = 0;
@@ -336,14 +364,17 @@ static void gemm_case(int m, int n, int k, int ta, int tb, int batch, enum lms_g
 				}
 				size_t o = bi * sc + (size_t)i * ldc + j;
 				double ref = 0.5 * acc + beta * c0[o];
-				double got = out == LMS_GEMM_OUT_F32 ? cf[o] : lms_bf16_to_f32(cb[o]);
+				double got =
+				    out == LMS_GEMM_OUT_F32 ? cf[o] : lms_bf16_to_f32(cb[o]);
 				/* fp32 accumulation (≤ k·2^-24·Σ|t|) + one bf16 rounding */
-				double tol = 0.5 * k * 6e-8 * mag + (out == LMS_GEMM_OUT_F32 ? 1e-7 : 4e-3) * fabs(ref) + 1e-7;
+				double tol = 0.5 * k * 6e-8 * mag +
+					     (out == LMS_GEMM_OUT_F32 ? 1e-7 : 4e-3) * fabs(ref) +
+					     1e-7;
 				worst = fmax(worst, fabs(got - ref) / tol);
 			}
 	/* measured worst ratios ≤ 0.95 (bf16: a half-ulp is up to 2^-8 relative) */
-	printf("  gemm m%d n%d k%d ta%d tb%d batch%d %s beta%g: worst ratio %.3f\n", m, n, k, ta, tb,
-	       batch, out == LMS_GEMM_OUT_F32 ? "f32" : "bf16", (double)beta, worst);
+	printf("  gemm m%d n%d k%d ta%d tb%d batch%d %s beta%g: worst ratio %.3f\n", m, n, k, ta,
+	       tb, batch, out == LMS_GEMM_OUT_F32 ? "f32" : "bf16", (double)beta, worst);
 	CHECK(worst <= 1.0);
 	free(a), free(b), free(cb), free(cf), free(ad), free(bd), free(c0);
 }
@@ -414,7 +445,8 @@ static void attention_d(double *o, const double *q, const double *k, const doubl
 			}
 }
 
-static double attn_loss(const double *q, const double *k, const double *v, const double *r, double scale)
+static double attn_loss(const double *q, const double *k, const double *v, const double *r,
+			double scale)
 {
 	double o[AB * AT * AH * AD], l = 0;
 	attention_d(o, q, k, v, scale);
@@ -450,8 +482,9 @@ static void test_attention(void)
 	double *qd = to_d(q, NQ), *kd = to_d(k, NK), *vd = to_d(v, NK), *rd = to_d(dout, NQ);
 	double ref[NQ], fq[NQ], fk[NK], fv[NK];
 
-	CHECK_INT_EQ(g_be->ops.attention_forward(g_be->ctx, out, lse, q, k, v, g_amask, &dm, work, wb),
-		     LMS_OK);
+	CHECK_INT_EQ(
+	    g_be->ops.attention_forward(g_be->ctx, out, lse, q, k, v, g_amask, &dm, work, wb),
+	    LMS_OK);
 	attention_d(ref, qd, kd, vd, dm.scale);
 	struct cmp c = compare(out, ref, NQ, 1.5e-2, 1.6e-2); /* bf16 scores and P; measured 0.14 */
 	report("attention forward", c);
@@ -479,9 +512,9 @@ static void test_attention(void)
 	for (int e = 0; e < AG * AD; e++)
 		nograd &= dk[e] == 0 && dv[e] == 0 && dk[(AT + 4) * AG * AD + e] == 0;
 	CHECK(nograd);
-	CHECK_FAILS_WITH(g_be->ops.attention_forward(g_be->ctx, out, lse, q, k, v, g_amask, &dm, work,
-						     wb - 1),
-			 LMS_ERR_INTERNAL, "workspace");
+	CHECK_FAILS_WITH(
+	    g_be->ops.attention_forward(g_be->ctx, out, lse, q, k, v, g_amask, &dm, work, wb - 1),
+	    LMS_ERR_INTERNAL, "workspace");
 	free(work), free(q), free(k), free(v), free(dout), free(qd), free(kd), free(vd), free(rd);
 }
 

@@ -49,7 +49,8 @@ static void make_model_ex(struct tmodel *m, enum lms_model_family fam, int tied)
 	memset(m, 0, sizeof *m);
 	struct lms_model_config *c = &m->cfg;
 	c->family = fam;
-	snprintf(c->model_type, sizeof c->model_type, fam == LMS_MODEL_QWEN3 ? "qwen3" : "qwen3_vl");
+	snprintf(c->model_type, sizeof c->model_type,
+		 fam == LMS_MODEL_QWEN3 ? "qwen3" : "qwen3_vl");
 	c->hidden_size = C, c->intermediate_size = F, c->num_layers = L, c->num_heads = H;
 	c->num_kv_heads = G, c->head_dim = D, c->vocab_size = V;
 	c->rms_norm_eps = 1e-6, c->rope_theta = 5e6, c->tie_word_embeddings = 1;
@@ -287,7 +288,8 @@ static void test_gradients(void)
 	struct lms_linear_hook bad = {failing_hook, NULL, NULL};
 	CHECK_FAILS_WITH(lms_engine_forward(e2, &bt, &bad, &loss2), LMS_ERR_NUMERIC,
 			 "hook refused model.language_model.layers.0.mlp.up_proj");
-	CHECK_FAILS_WITH(lms_engine_backward(e2, NULL), LMS_ERR_INTERNAL, "without a successful forward");
+	CHECK_FAILS_WITH(lms_engine_backward(e2, NULL), LMS_ERR_INTERNAL,
+			 "without a successful forward");
 
 	free_rec(&r), free_rec(&r2);
 	lms_engine_free(e), lms_engine_free(e2);
@@ -348,18 +350,22 @@ static void test_padding(enum lms_model_family fam)
 	free_model(&m);
 }
 
-/* Left padding differs by family: Qwen3-VL positions restart at 0 after the
- * pads (cumsum(mask) − 1), plain Qwen3 keeps 0..T−1. So for Qwen3-VL the
- * token positions of a left-padded row match the sequence alone. */
+/* Left padding: with 4.57 positions (Qwen3-VL: cumsum(mask) − 1) the tokens
+ * of a left-padded row are at positions 0.. and their logits match the
+ * sequence alone; with 5.x positions (0..T−1, the default) they do not. */
 static void test_left_padding(void)
 {
 	struct tmodel m;
 	make_model(&m, LMS_MODEL_QWEN3_VL);
 	struct lms_backend *be = NULL;
 	struct lms_engine *e = NULL;
-	struct lms_engine_options o = {.loss_reduction = LMS_LOSS_SUM, .forward_only = 1};
+	struct lms_engine_options o = {
+	    .loss_reduction = LMS_LOSS_SUM, .forward_only = 1, .positions = LMS_POSITIONS_HF457};
+	struct lms_engine_options o5 = {.loss_reduction = LMS_LOSS_SUM, .forward_only = 1};
+	struct lms_engine *e5 = NULL;
 	CHECK_INT_EQ(lms_backend_cpu_init(NULL, &be), LMS_OK);
 	CHECK_INT_EQ(lms_engine_init(be, &m.cfg, &m.w, BMAX, TMAX, &o, &e), LMS_OK);
+	CHECK_INT_EQ(lms_engine_init(be, &m.cfg, &m.w, BMAX, TMAX, &o5, &e5), LMS_OK);
 	int32_t ids[8], mask[8] = {0, 0, 0, 1, 1, 1, 1, 1};
 	for (int i = 0; i < 8; i++)
 		ids[i] = (int32_t)(urand() * V);
@@ -370,6 +376,10 @@ static void test_left_padding(void)
 	memcpy(lg, lms_engine_logits(e), (size_t)8 * V * 2);
 	CHECK_INT_EQ(lms_engine_forward(e, &bs, NULL, &l2), LMS_OK);
 	CHECK(memcmp(lg + (size_t)3 * V, lms_engine_logits(e), (size_t)5 * V * 2) == 0);
+	CHECK_INT_EQ(lms_engine_forward(e5, &bl, NULL, &l1), LMS_OK);
+	CHECK(memcmp(lg + (size_t)3 * V, lms_engine_logits(e5) + (size_t)3 * V,
+		     (size_t)5 * V * 2) != 0);
+	lms_engine_free(e5);
 	/* (The losses differ: the last pad position is scored against the
 	 * first token, as in HF, whose labels are ids where mask else -100.) */
 	free(lg);

@@ -54,8 +54,9 @@ static int write_safetensors(const char *path)
 	size_t off = 0;
 	for (size_t i = 0; i < g_n; i++) {
 		struct entry *e = &g_ent[i];
-		len += (size_t)snprintf(h + len, cap - len, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
-					i ? "," : "", e->name, e->dtype);
+		len +=
+		    (size_t)snprintf(h + len, cap - len, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
+				     i ? "," : "", e->name, e->dtype);
 		for (int d = 0; d < e->ndim; d++)
 			len += (size_t)snprintf(h + len, cap - len, "%s%lld", d ? "," : "",
 						(long long)e->shape[d]);
@@ -111,7 +112,9 @@ static int fail(const char *what)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: dump_engine MODEL_DIR BATCH_FILE OUT_FILE [mean|sum] [recompute]\n");
+		fprintf(
+		    stderr,
+		    "usage: dump_engine MODEL_DIR BATCH_FILE OUT_FILE [mean|sum] [recompute]\n");
 		return 2;
 	}
 	struct lms_engine_options opts = {0};
@@ -160,7 +163,8 @@ int main(int argc, char **argv)
 	add("valid_tokens", "F64", 1, &one, &nv, 8);
 	if (write_safetensors(argv[3]))
 		return fail("writing the output");
-	printf("dump_engine: loss %.9g over %.0f tokens, %zu tensors -> %s\n", loss, nv, g_n, argv[3]);
+	printf("dump_engine: loss %.9g over %.0f tokens, %zu tensors -> %s\n", loss, nv, g_n,
+	       argv[3]);
 	for (size_t i = 0; i < g_n; i++)
 		free(g_ent[i].data);
 	free(g_ent);
