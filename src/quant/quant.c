@@ -197,7 +197,9 @@ static float fq_int(float x, float amax, int bits)
 		return 0.0f;
 	float scale = bound / amax;
 	float q = rintf(x * scale);
-	q = fminf(fmaxf(q, -bound - 1.0f), bound);
+	/* the kernel's ternaries (a NaN passes through, unlike fminf/fmaxf) */
+	q = q > bound ? bound : q;
+	q = q < -bound - 1.0f ? -bound - 1.0f : q;
 	return q / scale;
 }
 
