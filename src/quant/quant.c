@@ -265,8 +265,11 @@ static void fake_mx(const struct lms_quantizer_desc *d, const float *x, float *y
 			const float *xr = x + r * cols;
 			float *yr = y + r * cols;
 			float bmax = 0.0f; /* padding contributes 0 */
-			for (size_t c = c0; c < c1; c++)
-				bmax = fmaxf(bmax, fminf(ftz(fabsf(lms_round_bf16(xr[c]))), FLT_MAX));
+			for (size_t c = c0; c < c1; c++) {
+				/* compute_max: a ternary clamp (NaN stays NaN and fmaxf drops it) */
+				float a = ftz(fabsf(lms_round_bf16(xr[c])));
+				bmax = fmaxf(bmax, a > FLT_MAX ? FLT_MAX : a);
+			}
 			float scale, unscale;
 			mx_scales(bmax, dmax, &scale, &unscale);
 			for (size_t c = c0; c < c1; c++) {
