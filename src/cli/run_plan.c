@@ -6,12 +6,13 @@
  * overrides), all atomically; under -m also <sweep dir>/multirun.yaml.
  * Experimental quant pairs get a warning. Then run_job() does the work.
  *
- * run_job() is the one place the scoring pipeline plugs in; until it lands
- * it reports clearly that scoring is not available (exit code 2). Keep the
+ * run_job() is the one place the scoring pipeline plugs in
+ * (src/autoquant/pipeline.h, bundles of jobs that share a pass). Keep the
  * bookkeeping above it and the work inside it. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "autoquant/pipeline.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/fsutil.h"
@@ -89,15 +90,85 @@ static enum lms_status write_multirun(const struct lms_plan *plan, const struct 
 	return st;
 }
 
-/* The work of one job. The scoring pipeline (calibrate, score, search,
- * reports) replaces the body. */
+/* The work of one job: the AutoQuant pipeline (src/autoquant/pipeline.h).
+ * Jobs that can share a bundle (same model, dataset and calibration/score
+ * settings; lms_pipeline_same_bundle) run together when the first of them
+ * comes up: one load, one calibration and one forward+backward per batch for
+ * all their quant pairs, each member's artifacts written into its own
+ * directory. The later members then only report the recorded status. */
+static struct {
+	const struct lms_plan *plan;
+	enum lms_status *st;  /* (n_jobs) status of finished jobs */
+	unsigned char *done;  /* (n_jobs) 1 once the job ran in a bundle */
+} g_run;
+
+static void run_state_free(void)
+{
+	free(g_run.st);
+	free(g_run.done);
+	memset(&g_run, 0, sizeof g_run);
+}
+
+static enum lms_status run_bundle(const struct lms_plan *plan, size_t me)
+{
+	size_t n = 0, *idx = calloc(plan->n_jobs, sizeof *idx);
+	struct lms_pipeline_job *jobs = calloc(plan->n_jobs, sizeof *jobs);
+	if (!idx || !jobs) {
+		free(idx);
+		free(jobs);
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	}
+	/* the other members first, `me` last: its error stays the last one */
+	for (size_t k = me + 1; k < plan->n_jobs; k++)
+		if (!g_run.done[k] && lms_pipeline_same_bundle(plan->jobs[me].cfg, plan->jobs[k].cfg))
+			idx[n++] = k;
+	idx[n++] = me;
+	char line[1024] = "";
+	for (size_t i = 0; i < n; i++) {
+		const struct lms_job *j = &plan->jobs[idx[i]];
+		jobs[i] = (struct lms_pipeline_job){plan, j->cfg, j->output_dir, j->num};
+		size_t l = strlen(line);
+		snprintf(line + l, sizeof line - l, "%s#%d", i ? ", " : "", j->num);
+	}
+	if (n > 1)
+		LMS_INFO("bundle: jobs %s share one calibration and scoring pass", line);
+	struct lms_pipeline *p = NULL;
+	enum lms_status st = lms_pipeline_open(jobs, n, &p);
+	for (size_t i = 0; i < n; i++) {
+		enum lms_status js = st == LMS_OK ? lms_pipeline_finish(p, &jobs[i]) : st;
+		g_run.st[idx[i]] = js;
+		g_run.done[idx[i]] = 1;
+		if (js != LMS_OK && i + 1 < n && st == LMS_OK) {
+			LMS_ERROR("job #%d failed:", jobs[i].num);
+			lms_log_last_error();
+		}
+	}
+	lms_pipeline_close(p);
+	free(idx);
+	free(jobs);
+	return g_run.st[me];
+}
+
 static enum lms_status run_job(const struct lms_plan *plan, const struct lms_job *j)
 {
-	(void)plan;
-	return lms_fail(LMS_ERR_UNSUPPORTED,
-			"use --dry-run or --cfg job to check the configuration meanwhile",
-			"job #%d: sensitivity scoring is not available in this build yet (config written to %s/.lmsens/)",
-			j->num, j->output_dir);
+	size_t me = (size_t)(j - plan->jobs);
+	if (g_run.plan != plan) {
+		run_state_free();
+		g_run.st = calloc(plan->n_jobs, sizeof *g_run.st);
+		g_run.done = calloc(plan->n_jobs, 1);
+		if (!g_run.st || !g_run.done) {
+			run_state_free();
+			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+		}
+		g_run.plan = plan;
+	}
+	if (!g_run.done[me])
+		return run_bundle(plan, me);
+	if (g_run.st[me] != LMS_OK)
+		return lms_fail(g_run.st[me], "see the error logged for its bundle above",
+				"job #%d failed with its bundle", j->num);
+	LMS_INFO("job #%d: done with its bundle (%s)", j->num, j->output_dir);
+	return LMS_OK;
 }
 
 int lms_run_plan(const struct lms_plan *plan, const struct lms_run_opts *opts)
@@ -136,5 +207,6 @@ int lms_run_plan(const struct lms_plan *plan, const struct lms_run_opts *opts)
 				worst = st;
 		}
 	}
+	run_state_free();
 	return lms_status_exit_code(worst);
 }

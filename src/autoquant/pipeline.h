@@ -1,0 +1,81 @@
+/* pipeline.h — the AutoQuant sensitivity job, end to end in one process:
+ * load the model (creating the synthetic one when asked), tokenize and batch
+ * the captions, calibrate (per-tensor activation amax, weight amax), score
+ * (ModelOpt's gradient method: one unquantized forward + backward per batch,
+ * each linear replayed per format with fake-quantized input and weight,
+ * Σ(g·Δ)² in fp64), search (exact knapsack) and write the artifacts
+ * (<scheme>_autoquant_state.h5, <scheme>_quant_manifest.json,
+ * per-layer-sensitivity.{md,json,svg}) into each job's output directory.
+ *
+ * The numbers follow shared/reference/modelopt-autoquant.md §1.2 (score
+ * steps = max(1, score_size / batch_size); calibration over all batches or
+ * autoquant.calib_steps), §4 (calibration), §5 (gradient score), §7 (costs).
+ *
+ * Bundles: jobs of one -m sweep that differ only in the quant pair (and the
+ * search target / disabled layers) share one model load, one calibration and
+ * one forward+backward per batch (lms_pipeline_same_bundle); each pair adds
+ * its own replays. A pair's results are bit-identical to running it alone.
+ *
+ * Config keys read (with the seeds' names): model.path, model.name,
+ * model.synthetic (a mkmodel preset created at model.path when it has no
+ * config.json; null = never), dataset.{captions_path, max_calib_samples,
+ * size, size_to_max_samples, calib_seq_len, pad_token_id, packing, name},
+ * autoquant.{method, batch_size, score_size, calib_steps, effective_bits,
+ * disabled_layers, loss_reduction}, quant_pair.{name, weight, activation,
+ * format_name, scheme_name}, runner.{backend, report_only, debug}.
+ *
+ * Not here: config composition and job directories (src/config/,
+ * src/cli/run_plan.c), MPI distribution (src/dist/), kl_div scoring. */
+#ifndef LMS_AUTOQUANT_PIPELINE_H
+#define LMS_AUTOQUANT_PIPELINE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "config/node.h"
+#include "core/status.h"
+
+struct lms_plan;
+
+/* One job of a bundle; everything borrowed for the call. */
+struct lms_pipeline_job {
+	const struct lms_plan *plan; /* finds conf/formats/<name>.yaml on its search path */
+	const struct lms_cfg *cfg;   /* the job's resolved config */
+	const char *output_dir;    /* existing or creatable directory */
+	int num;                   /* hydra.job.num, for messages */
+};
+
+/* 1 when a and b can share a bundle: same model, dataset, method, batch
+ * size, score size, calibration steps, loss reduction and backend. */
+int lms_pipeline_same_bundle(const struct lms_cfg *a, const struct lms_cfg *b);
+
+/* The bundle in steps, for a runner that handles each job's status itself:
+ * open does the shared work of jobs[0..n) (load, calibrate, score; nothing
+ * in report-only mode), finish does one job's search and artifacts (or its
+ * report-only rebuild), close frees (NULL-safe). *out is new on success.
+ * jobs are borrowed for open only; finish may be called for each of them. */
+struct lms_pipeline;
+LMS_NODISCARD enum lms_status lms_pipeline_open(const struct lms_pipeline_job *jobs, size_t n,
+						struct lms_pipeline **out);
+LMS_NODISCARD enum lms_status lms_pipeline_finish(struct lms_pipeline *p,
+						  const struct lms_pipeline_job *job);
+void lms_pipeline_close(struct lms_pipeline *p);
+
+/* Runs a bundle of n >= 1 jobs (all lms_pipeline_same_bundle with jobs[0]).
+ * job_st[k] (n entries, caller-owned) receives each job's own status (a
+ * failure in the shared part fails them all; errors of all but the last
+ * job are logged as they happen). Returns the first failure, or LMS_OK. With runner.report_only=true a job only regenerates its reports
+ * from the statistics file in its output directory. */
+LMS_NODISCARD enum lms_status lms_pipeline_run(const struct lms_pipeline_job *jobs, size_t n,
+					       enum lms_status *job_st);
+
+/* `lmsens eval`: loads the model and the calibration batches of cfg and
+ * prints one JSON line per batch to out: {"batch": i, "loss": x, "tokens": n}
+ * (tokens = valid shifted tokens of the batch, the loss's denominator). */
+LMS_NODISCARD enum lms_status lms_pipeline_eval(const struct lms_cfg *cfg, FILE *out);
+
+/* The artifact stem of a job config: quant_pair.scheme_name when set, else
+ * "<model.name>_<quant_pair.name>" (lms_aq_scheme_name). */
+LMS_NODISCARD enum lms_status lms_pipeline_scheme(const struct lms_cfg *cfg, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,137 @@
+/* score.c — gradient scoring (reference/modelopt-autoquant.md §5): per
+ * scoring batch one forward and one backward of the UNQUANTIZED model; when
+ * the backward reaches a linear (its dY = g is known) the linear is replayed
+ * for every candidate format on its own input:
+ *   Xq = fq_in(X), Wq = fq_w(W), Yq = Xq · Wqᵀ (bf16 GEMM, fp32 accumulate),
+ *   score[linear, format] += Σ (g · bf16(Yq − Y))²   (fp64, sq_dot_accum).
+ * A disabled quantizer leaves its operand as is (weight-only formats keep X).
+ * Input amax: the calibrated per-tensor max|X| for formats with a
+ * calibration algorithm; max|X| of this very input for formats that are never
+ * calibrated (ModelOpt's dynamic amax); none for MX. Weight amax: the static
+ * values calib.c computed (or the same values computed per call).
+ *
+ * Every (linear, format) score of a step is accumulated on the backend in its
+ * own fp64 cell, copied to the host after the step and added to the totals
+ * there, so a format's numbers do not depend on which other formats (pairs of
+ * a bundle) are scored in the same pass.
+ * Not here: grouping, monotonization and the search (bundle.c, group.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autoquant/pipeline_internal.h"
+#include "core/log.h"
+
+static enum lms_status replay(struct aq_ctx *c, int f, const struct lms_linear_event *ev)
+{
+	const struct lms_backend_ops *o = &c->be->ops;
+	void *ctx = c->be->ctx;
+	const struct lms_format *fm = &c->fmt[f];
+	const lms_bf16 *x = ev->d_x, *w = ev->d_w;
+	if (fm->input.enabled) {
+		struct lms_quant_desc d = {.q = fm->input, .amax = NULL};
+		size_t len = lms_quant_amax_len(&fm->input, (size_t)ev->M, (size_t)ev->in);
+		if (len == 1 && fm->input.dynamic_amax) {
+			LMS_TRY(o->absmax_rows(ctx, c->d_amax_tmp, ev->d_x, 1, (int64_t)ev->M * ev->in, 0));
+			d.amax = c->d_amax_tmp;
+			d.q.dynamic_amax = 0; /* resolved above, over the whole input */
+		} else if (len == 1) {
+			d.amax = c->d_act_amax + ev->index;
+		}
+		LMS_TRY(o->fake_quant(ctx, c->d_xq, ev->d_x, ev->M, ev->in, &d));
+		x = c->d_xq;
+	}
+	if (fm->weight.enabled) {
+		struct lms_quant_desc d = {
+			.q = fm->weight,
+			.amax = c->d_w_amax[(size_t)f * (size_t)c->n_linears + (size_t)ev->index],
+		};
+		LMS_TRY(o->fake_quant(ctx, c->d_wq, ev->d_w, ev->out, ev->in, &d));
+		w = c->d_wq;
+	}
+	struct lms_gemm_args g = {
+		.m = ev->M, .n = ev->out, .k = ev->in,
+		.d_a = x, .lda = ev->in, .trans_a = 0,
+		.d_b = w, .ldb = ev->in, .trans_b = 1,
+		.d_c = c->d_yq, .ldc = ev->out, .c_dtype = LMS_GEMM_OUT_BF16,
+		.alpha = 1.0f, .beta = 0.0f, .batch = 1,
+	};
+	LMS_TRY(o->gemm(ctx, &g));
+	double *acc = c->d_acc + (size_t)ev->index * (size_t)c->n_formats + (size_t)f;
+	return o->sq_dot_accum(ctx, acc, c->d_yq, ev->d_y, ev->d_dy, (size_t)ev->M * (size_t)ev->out);
+}
+
+static enum lms_status on_backward(void *user, const struct lms_linear_event *ev)
+{
+	struct aq_ctx *c = user;
+	if (ev->index < 0 || ev->index >= c->n_linears || !ev->d_dy)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "backward event without dY or with index %d", ev->index);
+	if ((size_t)ev->M * (size_t)ev->in > c->xq_elems || (size_t)ev->out * (size_t)ev->in > c->wq_elems ||
+	    (size_t)ev->M * (size_t)ev->out > c->yq_elems)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: replay scratch too small", ev->name);
+	if (c->skip[ev->index])
+		return LMS_OK;
+	for (int f = 0; f < c->n_formats; f++)
+		LMS_TRY(replay(c, f, ev));
+	return LMS_OK;
+}
+
+static enum lms_status score_alloc(struct aq_ctx *c)
+{
+	size_t nl = (size_t)c->n_linears, nf = (size_t)c->n_formats, ns = (size_t)c->n_score;
+	size_t max_m = (size_t)c->batch_size * (size_t)c->seq_len;
+	size_t max_in = 1, max_out = 1, max_w = 1;
+	for (size_t l = 0; l < nl; l++) {
+		size_t in = (size_t)c->lin[l].in, out = (size_t)c->lin[l].out;
+		max_in = in > max_in ? in : max_in;
+		max_out = out > max_out ? out : max_out;
+		max_w = in * out > max_w ? in * out : max_w;
+	}
+	c->xq_elems = max_m * max_in;
+	c->wq_elems = max_w;
+	c->yq_elems = max_m * max_out;
+	c->scores = calloc(nl * nf + 1, sizeof *c->scores);
+	c->step_scores = calloc(ns * nl * nf + 1, sizeof *c->step_scores);
+	c->score_loss = calloc(ns + 1, sizeof *c->score_loss);
+	if (!c->scores || !c->step_scores || !c->score_loss)
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory (score tables)");
+	LMS_TRY(lms_backend_alloc(c->be, c->xq_elems * sizeof(lms_bf16), "replay input", (void **)&c->d_xq));
+	LMS_TRY(lms_backend_alloc(c->be, c->wq_elems * sizeof(lms_bf16), "replay weight", (void **)&c->d_wq));
+	LMS_TRY(lms_backend_alloc(c->be, c->yq_elems * sizeof(lms_bf16), "replay output", (void **)&c->d_yq));
+	LMS_TRY(lms_backend_alloc(c->be, sizeof(float), "dynamic amax", (void **)&c->d_amax_tmp));
+	return lms_backend_alloc(c->be, (nl * nf + 1) * sizeof(double), "score accumulators",
+				 (void **)&c->d_acc);
+}
+
+enum lms_status lms_aq_score(struct aq_ctx *c)
+{
+	LMS_TRY(score_alloc(c));
+	size_t cells = (size_t)c->n_linears * (size_t)c->n_formats;
+	struct lms_linear_hook hooks = {.on_backward = on_backward, .user = c};
+	lms_aq_progress_begin("score", c->n_score, "steps");
+	for (int s = 0; s < c->n_score; s++) {
+		const struct lms_data_batch *db = lms_dataset_batch(c->ds, s);
+		struct lms_batch eb = {db->B, db->T, db->ids, db->mask, db->labels};
+		LMS_TRY(c->be->ops.memset(c->be->ctx, c->d_acc, 0, (cells + 1) * sizeof(double)));
+		LMS_TRY(lms_engine_forward(c->eng, &eb, NULL, &c->score_loss[s]));
+		if (!isfinite(c->score_loss[s]))
+			return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint and the captions",
+					"scoring batch %d: the loss is %g", s, c->score_loss[s]);
+		LMS_TRY(lms_engine_backward(c->eng, &hooks));
+		double *step = c->step_scores + (size_t)s * cells;
+		if (cells)
+			LMS_TRY(c->be->ops.memcpy_d2h(c->be->ctx, step, c->d_acc, cells * sizeof(double)));
+		for (size_t i = 0; i < cells; i++) {
+			if (!isfinite(step[i]))
+				return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint (overflowing activations)",
+						"scoring batch %d: %s, format %s: the score is %g", s,
+						c->lin[i / (size_t)c->n_formats].name,
+						c->fmt[i % (size_t)c->n_formats].name, step[i]);
+			c->scores[i] += step[i];
+		}
+		c->score_tokens += db->n_tokens;
+		lms_aq_progress_step(s + 1);
+	}
+	c->t_score = lms_aq_progress_end();
+	return LMS_OK;
+}
