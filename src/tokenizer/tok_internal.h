@@ -79,6 +79,7 @@ struct tok_added {
 
 struct lms_tokenizer {
 	char *name; /* file name for messages */
+	int loaded_fast; /* vocab and merges came from tok_fastjson.c */
 
 	/* vocabulary */
 	char *pool; /* token strings (byte-level alphabet), not NUL-separated */
@@ -118,6 +119,10 @@ struct lms_tokenizer {
 	size_t bpe_cap;
 };
 
+/* Loads with jansson only (no fast path); for tests that compare the two. */
+LMS_NODISCARD enum lms_status tok_load_text_jansson(const char *json, size_t len,
+						    const char *name, struct lms_tokenizer **out);
+
 /* GPT-2 byte → code point table (reference/qwen3-vl-lm.md §6.3). */
 uint32_t tok_byte_to_cp(unsigned b);
 /* Inverse: code point → byte, or -1 for a code point outside the alphabet. */
@@ -127,14 +132,17 @@ uint64_t tok_hash(const void *p, size_t n);
 
 LMS_NODISCARD enum lms_status tok_strmap_init(struct tok_strmap *m, size_t expected);
 void tok_strmap_free(struct tok_strmap *m);
-/* Inserts or overwrites (s, n) → id; the bytes must already be in pool at off. */
+/* Inserts or overwrites (s, n) → id; the bytes must already be in pool at
+ * off. Grows the table as needed. */
 LMS_NODISCARD enum lms_status tok_strmap_put(struct tok_strmap *m, const char *pool, uint32_t off,
 					     uint32_t n, int32_t id);
 int32_t tok_strmap_get(const struct tok_strmap *m, const char *pool, const char *s, size_t n);
 
 LMS_NODISCARD enum lms_status tok_pairmap_init(struct tok_pairmap *m, size_t expected);
 void tok_pairmap_free(struct tok_pairmap *m);
-void tok_pairmap_put(struct tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t id);
+/* Inserts or overwrites (a, b) → (rank, id); grows the table as needed. */
+LMS_NODISCARD enum lms_status tok_pairmap_put(struct tok_pairmap *m, int32_t a, int32_t b,
+					      int32_t rank, int32_t id);
 /* Returns the slot or NULL. */
 static inline const struct tok_pairslot *tok_pairmap_get(const struct tok_pairmap *m, int32_t a,
 							 int32_t b)

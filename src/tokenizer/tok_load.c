@@ -24,7 +24,13 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "tokenizer/tok_fastjson.h"
 #include "tokenizer/tok_internal.h"
+
+struct tok_fast {
+	const char *text; /* the original file text */
+	struct tok_span vocab, merges;
+};
 
 #define MAX_TOKENIZER_BYTES ((size_t)1 << 30)
 #define CACHE_WORDS 65536
@@ -97,34 +103,63 @@ static int utf8_put(uint32_t cp, char *out)
 	return 3;
 }
 
+/* One vocabulary entry (both paths). */
+static enum lms_status vocab_entry(struct lms_tokenizer *tok, const char *key, size_t n,
+				   long long id, int32_t *max_id)
+{
+	if (id < 0 || id >= INT32_MAX / 2)
+		return lms_fail(LMS_ERR_INPUT, HINT_FORMAT,
+				"model.vocab[\"%.*s\"]: expected an id in [0, %d)", (int)n, key,
+				INT32_MAX / 2);
+	uint32_t off = 0;
+	LMS_TRY(pool_add(tok, key, n, &off));
+	LMS_TRY(tok_strmap_put(&tok->vocab, tok->pool, off, (uint32_t)n, (int32_t)id));
+	if (id > *max_id)
+		*max_id = (int32_t)id;
+	return LMS_OK;
+}
+
+/* One merge (both paths): parts and result must be vocabulary entries. */
+static enum lms_status merge_entry(struct lms_tokenizer *tok, size_t i, const char *a, size_t na,
+				   const char *b, size_t nb)
+{
+	char buf[4096];
+	if (na + nb > sizeof buf)
+		return lms_fail(LMS_ERR_INPUT, HINT_FORMAT, "model.merges[%zu]: token too long", i);
+	if (i >= INT32_MAX / 2)
+		return lms_fail(LMS_ERR_INPUT, HINT_FORMAT, "model.merges: too many merges");
+	memcpy(buf, a, na);
+	memcpy(buf + na, b, nb);
+	int32_t ia = tok_strmap_get(&tok->vocab, tok->pool, a, na);
+	int32_t ib = tok_strmap_get(&tok->vocab, tok->pool, b, nb);
+	int32_t ic = tok_strmap_get(&tok->vocab, tok->pool, buf, na + nb);
+	if (ia < 0 || ib < 0 || ic < 0) {
+		const char *miss = ia < 0 ? a : ib < 0 ? b : buf;
+		int len = ia < 0 ? (int)na : ib < 0 ? (int)nb : (int)(na + nb);
+		return lms_fail(LMS_ERR_INPUT, HINT_FORMAT,
+				"model.merges[%zu]: %s \"%.*s\" is not in model.vocab", i,
+				ia < 0 || ib < 0 ? "part" : "merged token", len, miss);
+	}
+	tok->n_merges = i + 1;
+	return tok_pairmap_put(&tok->merges, ia, ib, (int32_t)i, ic);
+}
+
 static enum lms_status load_vocab(struct lms_tokenizer *tok, json_t *vocab, int32_t *max_id)
 {
 	if (!json_is_object(vocab))
 		return bad("model.vocab", "expected an object mapping token strings to ids");
-	LMS_TRY(tok_strmap_init(&tok->vocab, json_object_size(vocab)));
 	const char *key;
 	json_t *v;
-	*max_id = -1;
 	json_object_foreach(vocab, key, v) {
-		json_int_t id = json_is_integer(v) ? json_integer_value(v) : -1;
-		if (id < 0 || id >= INT32_MAX / 2)
-			return lms_fail(LMS_ERR_INPUT, HINT_FORMAT,
-					"model.vocab[\"%s\"]: expected an id in [0, %d)", key,
-					INT32_MAX / 2);
-		uint32_t off = 0;
-		size_t n = strlen(key);
-		LMS_TRY(pool_add(tok, key, n, &off));
-		LMS_TRY(tok_strmap_put(&tok->vocab, tok->pool, off, (uint32_t)n, (int32_t)id));
-		if (id > *max_id)
-			*max_id = (int32_t)id;
+		LMS_TRY(vocab_entry(tok, key, strlen(key),
+				    json_is_integer(v) ? json_integer_value(v) : -1, max_id));
 	}
-	tok->n_vocab = tok->vocab.count;
 	return LMS_OK;
 }
 
-/* One merge entry → the two part strings (borrowed from the JSON). */
-static enum lms_status merge_parts(json_t *m, size_t i, char *scratch, size_t cap, const char **a,
-				   size_t *na, const char **b, size_t *nb)
+/* One merge entry of the JSON tree → the two part strings (borrowed). */
+static enum lms_status merge_parts(json_t *m, size_t i, const char **a, size_t *na,
+				   const char **b, size_t *nb)
 {
 	if (json_is_string(m)) {
 		const char *s = json_string_value(m);
@@ -147,40 +182,63 @@ static enum lms_status merge_parts(json_t *m, size_t i, char *scratch, size_t ca
 		return lms_fail(LMS_ERR_INPUT, HINT_FORMAT,
 				"model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", i);
 	}
-	if (*na + *nb + 1 > cap)
-		return lms_fail(LMS_ERR_INPUT, HINT_FORMAT, "model.merges[%zu]: token too long", i);
-	memcpy(scratch, *a, *na);
-	memcpy(scratch + *na, *b, *nb);
 	return LMS_OK;
 }
 
 static enum lms_status load_merges(struct lms_tokenizer *tok, json_t *merges)
 {
-	if (!merges || json_is_null(merges)) {
-		merges = NULL;
-	} else if (!json_is_array(merges)) {
+	if (merges && !json_is_null(merges) && !json_is_array(merges))
 		return bad("model.merges", "expected an array");
-	}
-	size_t n = merges ? json_array_size(merges) : 0;
-	LMS_TRY(tok_pairmap_init(&tok->merges, n));
-	char buf[4096];
+	size_t n = json_is_array(merges) ? json_array_size(merges) : 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *a = NULL, *b = NULL;
 		size_t na = 0, nb = 0;
-		LMS_TRY(merge_parts(json_array_get(merges, i), i, buf, sizeof buf, &a, &na, &b, &nb));
-		int32_t ia = tok_strmap_get(&tok->vocab, tok->pool, a, na);
-		int32_t ib = tok_strmap_get(&tok->vocab, tok->pool, b, nb);
-		int32_t ic = tok_strmap_get(&tok->vocab, tok->pool, buf, na + nb);
-		if (ia < 0 || ib < 0 || ic < 0) {
-			const char *miss = ia < 0 ? a : ib < 0 ? b : NULL;
-			int len = ia < 0 ? (int)na : ib < 0 ? (int)nb : (int)(na + nb);
-			return lms_fail(LMS_ERR_INPUT, HINT_FORMAT,
-					"model.merges[%zu]: %s \"%.*s\" is not in model.vocab", i,
-					miss ? "part" : "merged token", len, miss ? miss : buf);
-		}
-		tok_pairmap_put(&tok->merges, ia, ib, (int32_t)i, ic);
+		LMS_TRY(merge_parts(json_array_get(merges, i), i, &a, &na, &b, &nb));
+		LMS_TRY(merge_entry(tok, i, a, na, b, nb));
 	}
-	tok->n_merges = n;
+	return LMS_OK;
+}
+
+/* The fast path (tok_fastjson.c): the same entries, scanned from the text. */
+struct fast_ctx {
+	struct lms_tokenizer *tok;
+	int32_t *max_id;
+};
+
+static int fast_vocab_cb(void *ctx, const char *key, size_t n, long long id)
+{
+	struct fast_ctx *c = ctx;
+	return vocab_entry(c->tok, key, n, id, c->max_id) == LMS_OK;
+}
+
+static int fast_merge_cb(void *ctx, size_t i, const char *a, size_t na, const char *b, size_t nb)
+{
+	struct fast_ctx *c = ctx;
+	return merge_entry(c->tok, i, a, na, b, nb) == LMS_OK;
+}
+
+static enum lms_status load_vocab_merges(struct lms_tokenizer *tok, json_t *model,
+					 const struct tok_fast *fast, int32_t *max_id)
+{
+	/* Sizes: exact from the tree, or estimated from the text (entries of a
+	 * pretty-printed file take >= 20 and >= 40 bytes; the tables grow if
+	 * the estimate is short). */
+	size_t nv = fast ? (fast->vocab.end - fast->vocab.begin) / 20
+			 : json_object_size(json_object_get(model, "vocab"));
+	size_t nm = fast ? (fast->merges.end - fast->merges.begin) / 40
+			 : json_array_size(json_object_get(model, "merges"));
+	LMS_TRY(tok_strmap_init(&tok->vocab, nv));
+	LMS_TRY(tok_pairmap_init(&tok->merges, nm));
+	if (fast) {
+		struct fast_ctx c = {tok, max_id};
+		if (!tok_fast_vocab(fast->text, fast->vocab, fast_vocab_cb, &c) ||
+		    !tok_fast_merges(fast->text, fast->merges, fast_merge_cb, &c))
+			return lms_fail(LMS_ERR_INTERNAL, NULL, "fast path gave up");
+	} else {
+		LMS_TRY(load_vocab(tok, json_object_get(model, "vocab"), max_id));
+		LMS_TRY(load_merges(tok, json_object_get(model, "merges")));
+	}
+	tok->n_vocab = tok->vocab.count;
 	return LMS_OK;
 }
 
@@ -194,7 +252,8 @@ static enum lms_status check_empty_string(json_t *model, const char *key)
 	return unsupported(path, "non-empty value (only byte-level BPE without affixes is supported)");
 }
 
-static enum lms_status load_model(struct lms_tokenizer *tok, json_t *root, int32_t *max_id)
+static enum lms_status load_model(struct lms_tokenizer *tok, json_t *root,
+				  const struct tok_fast *fast, int32_t *max_id)
 {
 	json_t *model = json_object_get(root, "model");
 	if (!json_is_object(model))
@@ -221,8 +280,7 @@ static enum lms_status load_model(struct lms_tokenizer *tok, json_t *root, int32
 	LMS_TRY(get_bool(model, "fuse_unk", "model", 0, &tok->fuse_unk));
 	LMS_TRY(get_bool(model, "ignore_merges", "model", 0, &tok->ignore_merges));
 
-	LMS_TRY(load_vocab(tok, json_object_get(model, "vocab"), max_id));
-	LMS_TRY(load_merges(tok, json_object_get(model, "merges")));
+	LMS_TRY(load_vocab_merges(tok, model, fast, max_id));
 
 	json_t *unk = json_object_get(model, "unk_token");
 	tok->unk_id = -1;
@@ -549,25 +607,25 @@ static enum lms_status build_id_tables(struct lms_tokenizer *tok, int32_t max_id
 	return LMS_OK;
 }
 
-static enum lms_status load_root(struct lms_tokenizer *tok, json_t *root)
+static enum lms_status load_root(struct lms_tokenizer *tok, json_t *root,
+				 const struct tok_fast *fast)
 {
 	if (!json_is_object(root))
 		return bad("(top level)", "expected a JSON object");
 	int32_t max_id = -1;
-	LMS_TRY(load_model(tok, root, &max_id));
+	LMS_TRY(load_model(tok, root, fast, &max_id));
 	LMS_TRY(load_added(tok, root, &max_id));
 	LMS_TRY(load_pipeline(tok, root));
 	LMS_TRY(build_id_tables(tok, max_id));
 	return tok_cache_init(&tok->cache, CACHE_WORDS);
 }
 
-enum lms_status lms_tokenizer_load_text(const char *json, size_t len, const char *name,
-					struct lms_tokenizer **out)
+/* Parses json (jansson) and builds the tokenizer; with `fast`, json is the
+ * copy whose vocab and merges were blanked, and those come from fast->text. */
+static enum lms_status load_json(const char *json, size_t len, const char *name,
+				 const struct tok_fast *fast, struct lms_tokenizer **out)
 {
-	*out = NULL;
 	json_error_t err;
-	/* The vocabulary holds 150k keys: jansson's duplicate check is not needed
-	 * (a later duplicate wins, as in serde). */
 	json_t *root = json_loadb(json, len, 0, &err);
 	if (!root)
 		return lms_fail(LMS_ERR_INPUT, HINT_FORMAT, "%s:%d:%d: invalid JSON: %s", name,
@@ -578,7 +636,8 @@ enum lms_status lms_tokenizer_load_text(const char *json, size_t len, const char
 		st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory loading %s", name);
 		goto fail;
 	}
-	st = load_root(tok, root);
+	st = load_root(tok, root, fast);
+	tok->loaded_fast = fast != NULL;
 	if (st != LMS_OK) {
 		lms_error_context("%s", name);
 		goto fail;
@@ -590,6 +649,33 @@ fail:
 	json_decref(root);
 	lms_tokenizer_free(tok);
 	return st;
+}
+
+enum lms_status lms_tokenizer_load_text(const char *json, size_t len, const char *name,
+					struct lms_tokenizer **out)
+{
+	*out = NULL;
+	struct tok_fast fast = {json, {0, 0}, {0, 0}};
+	if (tok_fast_find(json, len, &fast.vocab, &fast.merges)) {
+		size_t n;
+		char *copy = tok_fast_strip(json, len, fast.vocab, fast.merges, &n);
+		if (copy) {
+			enum lms_status st = load_json(copy, n, name, &fast, out);
+			free(copy);
+			if (st == LMS_OK)
+				return LMS_OK;
+		}
+		/* Whatever went wrong, the full jansson path decides and reports. */
+		lms_error_clear();
+	}
+	return load_json(json, len, name, NULL, out);
+}
+
+enum lms_status tok_load_text_jansson(const char *json, size_t len, const char *name,
+				      struct lms_tokenizer **out)
+{
+	*out = NULL;
+	return load_json(json, len, name, NULL, out);
 }
 
 enum lms_status lms_tokenizer_load(const char *path, struct lms_tokenizer **out)

@@ -6,8 +6,8 @@
  * bounded; it is cleared wholesale when full, which keeps it simple and its
  * memory bounded). Hashes are never 0, so 0 marks an empty slot.
  *
- * What it does not do: deletion (nothing needs it) or resizing of the
- * vocabulary and pair tables (their sizes are known before filling). */
+ * The vocabulary and pair tables double when half full.
+ * What it does not do: deletion (nothing needs it). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,11 +88,31 @@ void tok_strmap_free(struct tok_strmap *m)
 	m->mask = m->count = 0;
 }
 
+static enum lms_status strmap_grow(struct tok_strmap *m)
+{
+	size_t cap = (m->mask + 1) * 2;
+	struct tok_strslot *slots = calloc(cap, sizeof *slots);
+	if (!slots)
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory for the vocabulary");
+	for (size_t i = 0; i <= m->mask; i++) {
+		if (!m->slots[i].hash)
+			continue;
+		size_t j = (size_t)m->slots[i].hash & (cap - 1);
+		while (slots[j].hash)
+			j = (j + 1) & (cap - 1);
+		slots[j] = m->slots[i];
+	}
+	free(m->slots);
+	m->slots = slots;
+	m->mask = cap - 1;
+	return LMS_OK;
+}
+
 enum lms_status tok_strmap_put(struct tok_strmap *m, const char *pool, uint32_t off, uint32_t n,
 			       int32_t id)
 {
 	if ((m->count + 1) * 2 > m->mask + 1)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "tokenizer string map is full");
+		LMS_TRY(strmap_grow(m));
 	uint64_t h = tok_hash(pool + off, n);
 	size_t i = (size_t)h & m->mask;
 	for (;;) {
@@ -144,21 +164,49 @@ void tok_pairmap_free(struct tok_pairmap *m)
 	m->mask = m->count = 0;
 }
 
-void tok_pairmap_put(struct tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t id)
+static size_t pair_slot(uint64_t key, size_t mask)
 {
+	return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+}
+
+static enum lms_status pairmap_grow(struct tok_pairmap *m)
+{
+	size_t cap = (m->mask + 1) * 2;
+	struct tok_pairslot *slots = calloc(cap, sizeof *slots);
+	if (!slots)
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory for the merges");
+	for (size_t i = 0; i <= m->mask; i++) {
+		if (!m->slots[i].key)
+			continue;
+		size_t j = pair_slot(m->slots[i].key, cap - 1);
+		while (slots[j].key)
+			j = (j + 1) & (cap - 1);
+		slots[j] = m->slots[i];
+	}
+	free(m->slots);
+	m->slots = slots;
+	m->mask = cap - 1;
+	return LMS_OK;
+}
+
+enum lms_status tok_pairmap_put(struct tok_pairmap *m, int32_t a, int32_t b, int32_t rank,
+				int32_t id)
+{
+	if ((m->count + 1) * 2 > m->mask + 1)
+		LMS_TRY(pairmap_grow(m));
 	uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & m->mask;
+	size_t i = pair_slot(key, m->mask);
 	for (;;) {
 		struct tok_pairslot *s = &m->slots[i];
 		if (s->key == 0) {
 			*s = (struct tok_pairslot){key, rank, id};
 			m->count++;
-			return;
+			return LMS_OK;
 		}
 		if (s->key == key) { /* HF tokenizers: the later duplicate wins */
 			s->rank = rank;
 			s->id = id;
-			return;
+			return LMS_OK;
 		}
 		i = (i + 1) & m->mask;
 	}

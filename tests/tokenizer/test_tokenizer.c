@@ -15,6 +15,7 @@
 
 #include "core/fsutil.h"
 #include "test.h"
+#include "tokenizer/tok_internal.h" /* white-box: loaded_fast, the jansson-only loader */
 #include "tokenizer/tokenizer.h"
 
 #define DATA LMSENS_SOURCE_DIR "/tests/data/tokenizer"
@@ -228,7 +229,8 @@ static void test_qwen(void)
 
 static void test_variants(void)
 {
-	static const char *const names[] = {"tiny_pairs", "tiny_strings", "tiny_gpt2", "tiny_norm"};
+	static const char *const names[] = {"tiny_pairs", "tiny_strings", "tiny_gpt2", "tiny_norm",
+					    "tiny_ascii"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		char path[512], golden[512];
 		snprintf(path, sizeof path, DATA "/variants/%s.json", names[i]);
@@ -243,6 +245,76 @@ static void test_variants(void)
 		CHECK(check_golden(tok, golden, 0) > 0);
 		lms_tokenizer_free(tok);
 	}
+}
+
+/* The fast loader (tok_fastjson.c) and the jansson-only loader build the
+ * same tables; the fast one is used for the Qwen3 file and escaped files. */
+static void compare_loaders(const char *path, int want_fast)
+{
+	char *buf;
+	size_t len;
+	CHECK(lms_read_file(path, (size_t)1 << 30, "tokenizer", &buf, &len) == LMS_OK);
+	struct lms_tokenizer *fast = NULL, *slow = NULL;
+	CHECK(lms_tokenizer_load_text(buf, len, path, &fast) == LMS_OK);
+	CHECK(tok_load_text_jansson(buf, len, path, &slow) == LMS_OK);
+	free(buf);
+	if (!fast || !slow) {
+		lms_tokenizer_free(fast);
+		lms_tokenizer_free(slow);
+		return;
+	}
+	CHECK_INT_EQ(fast->loaded_fast, want_fast);
+	CHECK_INT_EQ(slow->loaded_fast, 0);
+	CHECK_INT_EQ(fast->n_ids, slow->n_ids);
+	CHECK_INT_EQ(fast->n_vocab, slow->n_vocab);
+	CHECK_INT_EQ(fast->n_merges, slow->n_merges);
+	CHECK_INT_EQ(fast->merges.count, slow->merges.count);
+	int same = 1;
+	for (int32_t id = 0; id < fast->n_ids && same; id++) {
+		same = fast->tok_len[id] == slow->tok_len[id];
+		if (same && fast->tok_len[id] != UINT32_MAX)
+			same = memcmp(fast->pool + fast->tok_off[id], slow->pool + slow->tok_off[id],
+				      fast->tok_len[id]) == 0;
+	}
+	CHECK(same);
+	for (size_t i = 0; i <= slow->merges.mask && same; i++) {
+		const struct tok_pairslot *a = &slow->merges.slots[i], *b;
+		if (!a->key)
+			continue;
+		b = tok_pairmap_get(&fast->merges, (int32_t)((a->key - 1) >> 32),
+				    (int32_t)(uint32_t)(a->key - 1));
+		same = b && b->rank == a->rank && b->id == a->id;
+	}
+	CHECK(same);
+	lms_tokenizer_free(fast);
+	lms_tokenizer_free(slow);
+}
+
+static void test_loaders(void)
+{
+	compare_loaders(DATA "/qwen3-tokenizer.json", 1);
+	compare_loaders(DATA "/variants/tiny_ascii.json", 1);
+	compare_loaders(DATA "/variants/tiny_strings.json", 1);
+	/* Fallback: a file the fast scanner refuses (a vocab id written as a
+	 * float) still loads through jansson... and fails there, with its error. */
+	const char *odd = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1.0}, "
+			  "\"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}";
+	struct lms_tokenizer *tok = NULL;
+	CHECK_FAILS_WITH(lms_tokenizer_load_text(odd, strlen(odd), "odd.json", &tok), LMS_ERR_INPUT,
+			 "odd.json: model.vocab[\"b\"]: expected an id");
+	/* A duplicate "model" key: the fast scanner steps aside; jansson keeps the last. */
+	const char *dup = "{\"model\": 1, \"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}, "
+			  "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": false}}";
+	CHECK(lms_tokenizer_load_text(dup, strlen(dup), "dup.json", &tok) == LMS_OK);
+	CHECK(tok && !tok->loaded_fast);
+	if (tok) {
+		CHECK_INT_EQ(lms_tokenizer_token_id(tok, "a"), 0);
+		struct lms_tokens t = {0};
+		CHECK(lms_tokenizer_encode(tok, "ab", 2, &t) == LMS_OK); /* 'b' has no token: dropped */
+		CHECK_INT_EQ(t.n, 1);
+		lms_tokens_free(&t);
+	}
+	lms_tokenizer_free(tok);
 }
 
 static enum lms_status status_by_name(const char *name)
@@ -303,6 +375,7 @@ int main(void)
 	test_fixture_identity();
 	test_qwen();
 	test_variants();
+	test_loaders();
 	test_bad_files();
 	return lms_test_finish();
 }

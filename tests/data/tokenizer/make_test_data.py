@@ -9,7 +9,9 @@ with tokenizers 0.23.2):
                          other supported components (merges as strings or
                          pairs, ByteLevel use_regex/add_prefix_space, NFD +
                          Lowercase, Split Removed, added tokens with lstrip,
-                         rstrip, normalized=true, ignore_merges)
+                         rstrip, normalized=true, ignore_merges; tiny_ascii
+                         is tiny_pairs with every non-ASCII character as a
+                         \\uXXXX escape)
   variants/<name>.golden.json   texts and HF's ids for each variant
   bad/<name>.json + bad/expected.tsv   corrupt or unsupported tokenizer files
                          and the status and message substring lmsens must give
@@ -149,6 +151,7 @@ def variants(base):
                                  "lstrip": False, "rstrip": False, "normalized": True,
                                  "special": False})
     v["tiny_norm"] = norm
+    v["tiny_ascii"] = copy.deepcopy(pairs)  # written with \\uXXXX escapes (ensure_ascii)
     return v
 
 
@@ -249,7 +252,7 @@ def main():
     vdir = os.path.join(HERE, "variants")
     os.makedirs(vdir, exist_ok=True)
     for name, j in variants(base).items():
-        text = json.dumps(j, ensure_ascii=False)
+        text = json.dumps(j, ensure_ascii=(name == "tiny_ascii"))
         tok = Tokenizer.from_str(text)
         with open(os.path.join(vdir, name + ".json"), "w", encoding="utf-8") as f:
             f.write(text)
