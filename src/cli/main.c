@@ -11,7 +11,6 @@ static const struct lms_command g_commands[] = {
 	{"mkmodel", "write a checkpoint with seeded random weights (presets)", lms_cmd_mkmodel},
 	{"tokenize", "encode lines with a tokenizer.json (one JSON id array per line)", lms_cmd_tokenize},
 	{"report", "rebuild a job's manifest and reports from its statistics (.h5)", lms_cmd_report},
-	{"eval", "print the unquantized loss of each calibration batch (JSON lines)", lms_cmd_eval},
 	{"eval", "print the loss of each calibration batch of the config (JSON lines)", lms_cmd_eval},
 };
 
