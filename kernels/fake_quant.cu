@@ -14,6 +14,9 @@
  *
  * The amax kernel ignores NaN (fmaxf), as lms_quant_amax does.
  *
+ * Kept in step with src/quant/quant.c as of commit 29535f9 (INT clamp by
+ * ternaries, MX block max dropping NaN); test_ops_cuda compares the two.
+ *
  * Not here: descriptor parsing and scheme selection (src/quant/). */
 #include <float.h>
 
@@ -59,7 +62,9 @@ static __device__ float fq_int(float x, float amax, int bits)
 		return 0.0f;
 	float scale = bound / amax;
 	float q = rintf(x * scale);
-	q = fminf(fmaxf(q, -bound - 1.0f), bound);
+	/* the kernel's ternaries (a NaN passes through, unlike fminf/fmaxf) */
+	q = q > bound ? bound : q;
+	q = q < -bound - 1.0f ? -bound - 1.0f : q;
 	return q / scale;
 }
 
@@ -211,8 +216,11 @@ static __global__ void fq_block_kernel(uint16_t *out, const uint16_t *in, int64_
 		uint16_t *yr = out + r * cols;
 		float bmax = 0.0f;
 		if (q.scheme == LMS_K_QS_MX) {
-			for (int64_t c = c0; c < c1; c++)
-				bmax = fmaxf(bmax, fminf(ftz(fabsf(bf2f(xr[c]))), FLT_MAX));
+			for (int64_t c = c0; c < c1; c++) {
+				/* compute_max: a ternary clamp (NaN stays NaN, fmaxf drops it) */
+				float a = ftz(fabsf(bf2f(xr[c])));
+				bmax = fmaxf(bmax, a > FLT_MAX ? FLT_MAX : a);
+			}
 			float scale, unscale;
 			mx_scales(bmax, mx_dmax(q), &scale, &unscale);
 			for (int64_t c = c0; c < c1; c++) {
