@@ -17,6 +17,7 @@ import argparse
 import os
 import random
 import subprocess
+import tempfile
 import sys
 import unicodedata
 
@@ -138,6 +139,16 @@ def main():
     for name in ["tiny_pairs", "tiny_strings", "tiny_gpt2", "tiny_norm"]:
         bad += compare(binary, os.path.join(data, "variants", name + ".json"),
                        texts[: args.lines // 3], name)
+    # the tokenizer.json that `lmsens mkmodel --preset tiny` writes
+    with tempfile.TemporaryDirectory(prefix="lmsens-prop-") as tmp:
+        p = subprocess.run([binary, "mkmodel", "--preset", "tiny", "--zeros", "--out", tmp],
+                           capture_output=True)
+        if p.returncode != 0:
+            print(f"FAIL mkmodel: exit {p.returncode}: {p.stderr.decode()[-2000:]}")
+            bad += 1
+        else:
+            bad += compare(binary, os.path.join(tmp, "tokenizer.json"), texts[: args.lines // 3],
+                           "mkmodel-tiny")
     print("ok" if bad == 0 else f"{bad} mismatches")
     return 1 if bad else 0
 
