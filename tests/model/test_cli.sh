@@ -80,6 +80,17 @@ for s in ["A man riding a bike down a city street.", "x<|endoftext|>y 2025 naïv
 assert len(t.encode("A man riding a bike down a city street.").ids) < 15  # merges apply
 PY
 	then ok; else bad "tiny tokenizer.json does not load/round-trip in HF tokenizers"; fi
+	# lmsens's own tokenizer gives HF's ids on the tiny tokenizer.
+	printf '%s\n' "A man riding a bike down a city street." "x<|endoftext|>y 2025 naïve 你好  spaces  " \
+		"I'm here, aren't you?" >"$T/lines.txt"
+	"$BIN" tokenize --tokenizer "$T/tiny/tokenizer.json" <"$T/lines.txt" | tr -d ' ' >"$T/ours.txt"
+	"$LMSENS_PYTHON" -c "
+import sys
+from tokenizers import Tokenizer
+t = Tokenizer.from_file(sys.argv[1])
+for l in open(sys.argv[2], encoding='utf-8').read().split('\n')[:-1]:
+    print(str(t.encode(l).ids).replace(' ', ''))" "$T/tiny/tokenizer.json" "$T/lines.txt" >"$T/hf.txt"
+	if cmp -s "$T/ours.txt" "$T/hf.txt"; then ok; else bad "lmsens tokenize differs from HF on the tiny tokenizer"; diff "$T/ours.txt" "$T/hf.txt" >&2; fi
 else
 	echo "note: LMSENS_PYTHON without tokenizers; tokenizer.json check skipped"
 fi
