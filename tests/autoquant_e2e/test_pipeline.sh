@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# test_pipeline.sh — `lmsens [overrides]` end to end on the CPU backend with
+# the tiny checkpoint (lmsens mkmodel --preset tiny):
+#   1. one job per pair writes the five artifacts, consistent
+#      (check_artifacts.py: monotonized non-negative scores, disabled lm_head
+#      NONE/16 bits/score 0, budget, exhaustive optimality);
+#   2. a -m bundle over three pairs gives bit-identical statistics to one pair
+#      per pass (h5cmp: every dataset, timings excepted);
+#   3. determinism: a second run gives identical statistics and identical
+#      per-layer-sensitivity.{json,md,svg} and manifest (timings excepted);
+#   4. runner.report_only=true rebuilds the reports byte for byte;
+#   5. several formats in one pair (a list in quant_pair.format_name);
+#   6. user errors exit 2 with a clear message and write no artifacts.
+# Usage: test_pipeline.sh H5CMP   (env: LMSENS_BIN, LMSENS_SOURCE_DIR, LMSENS_PYTHON)
+set -u
+H5CMP=$1
+PY=${LMSENS_PYTHON:-python3}
+CHECK="$PY $LMSENS_SOURCE_DIR/tests/autoquant_e2e/check_artifacts.py"
+fail=0
+ok() { echo "ok: $1"; }
+bad() { echo "FAIL: $1"; fail=1; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1
+"$LMSENS_BIN" mkmodel --preset tiny --out "$T/model" > /dev/null || { echo "mkmodel failed"; exit 1; }
+CAP="$LMSENS_SOURCE_DIR/datasets/vlm-quantize-calib/coco2017_captions_small.txt"
+COMMON=(model.path="$T/model" model.name=tiny dataset.captions_path="$CAP" dataset.max_calib_samples=16
+	dataset.calib_seq_len=48 autoquant.batch_size=4 autoquant.score_size=12 autoquant.effective_bits=12)
+PAIRS=(wfp8_afp8 wint8_afp16 wfp4_afp8)
+
+# 1. one pair per pass
+for p in "${PAIRS[@]}"; do
+	"$LMSENS_BIN" "${COMMON[@]}" quant_pair=$p runner.output_dir="$T/single/$p" > "$T/$p.out" 2> "$T/$p.err"
+	check "single $p exits 0" "[ $? -eq 0 ]"
+	check "single $p artifacts consistent" "$CHECK '$T/single/$p' > '$T/$p.chk' || { cat '$T/$p.chk'; false; }"
+done
+check "progress lines name the phases with rates" \
+	"grep -q 'calibrate: 4/4 batches' '$T/wfp8_afp8.err' && grep -q 'score: 3/3 steps' '$T/wfp8_afp8.err' && grep -q 'steps/s' '$T/wfp8_afp8.err'"
+check "scheme names the artifacts" "[ -f '$T/single/wfp8_afp8/tiny_wfp8_afp8_autoquant_state.h5' ]"
+
+# 2. the bundle: three pairs, one pass
+"$LMSENS_BIN" -m "${COMMON[@]}" quant_pair=$(IFS=,; echo "${PAIRS[*]}") hydra.sweep.dir="$T/sweep" \
+	> "$T/sweep.out" 2> "$T/sweep.err"
+check "bundle exits 0" "[ $? -eq 0 ]"
+check "bundle announced" "grep -q 'bundle: jobs #1, #2, #0 share one calibration and scoring pass' '$T/sweep.err'"
+check "one calibration pass for the bundle" "[ \$(grep -c 'calibrate: 4/4' '$T/sweep.err') -eq 1 ]"
+for k in 0 1 2; do
+	p=${PAIRS[$k]}
+	h=$(ls "$T/sweep/$k/"*_autoquant_state.h5 2>/dev/null | head -1)
+	check "bundle job $k ($p) == single pass" \
+		"[ -n '$h' ] && '$H5CMP' --ignore-config '$h' '$T/single/$p/tiny_${p}_autoquant_state.h5'"
+	check "bundle job $k per-layer JSON == single pass" \
+		"cmp -s '$T/sweep/$k/per-layer-sensitivity.json' '$T/single/$p/per-layer-sensitivity.json'"
+done
+
+# 3. determinism
+"$LMSENS_BIN" "${COMMON[@]}" quant_pair=wfp8_afp8 runner.output_dir="$T/again" > /dev/null 2>&1
+check "second run exits 0" "[ $? -eq 0 ]"
+check "second run: identical statistics (timings excepted)" \
+	"'$H5CMP' --ignore-config '$T/again/tiny_wfp8_afp8_autoquant_state.h5' '$T/single/wfp8_afp8/tiny_wfp8_afp8_autoquant_state.h5'"
+for f in per-layer-sensitivity.json per-layer-sensitivity.md per-layer-sensitivity.svg; do
+	check "second run: identical $f" "cmp -s '$T/again/$f' '$T/single/wfp8_afp8/$f'"
+done
+check "second run: identical manifest apart from timings" \
+	"$PY -c 'import json,sys; a,b=(json.load(open(p)) for p in sys.argv[1:]); [d.pop(\"timings\") for d in (a,b)]; sys.exit(a!=b)' \
+	'$T/again/tiny_wfp8_afp8_quant_manifest.json' '$T/single/wfp8_afp8/tiny_wfp8_afp8_quant_manifest.json'"
+
+# 4. report-only
+d="$T/again"
+cp "$d/per-layer-sensitivity.json" "$T/pls.json"
+cp "$d/tiny_wfp8_afp8_quant_manifest.json" "$T/man.json"
+rm -f "$d"/per-layer-sensitivity.* "$d"/*_quant_manifest.json
+"$LMSENS_BIN" "${COMMON[@]}" quant_pair=wfp8_afp8 runner.output_dir="$d" runner.report_only=true > /dev/null 2> "$T/ro.err"
+check "report_only exits 0" "[ $? -eq 0 ]"
+check "report_only does not score" "! grep -q 'score:' '$T/ro.err'"
+check "report_only rebuilds per-layer JSON byte for byte" "cmp -s '$d/per-layer-sensitivity.json' '$T/pls.json'"
+check "report_only rebuilds the manifest byte for byte" "cmp -s '$d/tiny_wfp8_afp8_quant_manifest.json' '$T/man.json'"
+check "report_only artifacts consistent" "$CHECK '$d' > /dev/null"
+
+# 5. several formats in one pair: exhaustive optimality over 3^8 selections
+"$LMSENS_BIN" "${COMMON[@]}" quant_pair=wfp8_afp8 'quant_pair.format_name=[FP8_DEFAULT_CFG,MXFP4_WEIGHT_ONLY_CFG]' \
+	autoquant.effective_bits=9 runner.output_dir="$T/multi" > /dev/null 2> "$T/multi.err"
+check "two-format pair exits 0" "[ $? -eq 0 ]"
+check "two-format pair consistent and optimal" "$CHECK '$T/multi' | grep -q 'exhaustive check over 6561 selections ok'"
+check "two-format pair satisfied at 9 bits" \
+	"$PY -c 'import json,glob,sys; m=json.load(open(glob.glob(\"$T/multi/*manifest.json\")[0])); sys.exit(not m[\"best\"][\"is_satisfied\"])'"
+check "two-format pair: FP8 scores below MXFP4 scores in every group" \
+	"$PY -c 'import json,glob,sys; m=json.load(open(glob.glob(\"$T/multi/*manifest.json\")[0])); sys.exit(any(len(s[\"scores\"])==3 and not s[\"scores\"][1] < s[\"scores\"][0] for s in m[\"candidate_stats\"].values()))'"
+
+# 6. user errors
+"$LMSENS_BIN" "${COMMON[@]}" runner.backend=cuda runner.output_dir="$T/e1" > /dev/null 2> "$T/e1.err"
+rc=$?
+if grep -q 'built without CUDA' "$T/e1.err"; then
+	check "runner.backend=cuda without CUDA: exit 2" "[ $rc -eq 2 ] && ! ls '$T/e1/'*.h5 > /dev/null 2>&1"
+elif grep -q 'no CUDA device' "$T/e1.err"; then
+	check "runner.backend=cuda without a GPU: exit 2" "[ $rc -eq 2 ]"
+else
+	check "runner.backend=cuda with a GPU runs" "[ $rc -eq 0 ]"
+fi
+"$LMSENS_BIN" "${COMMON[@]}" runner.backend=tpu runner.output_dir="$T/e2" > /dev/null 2> "$T/e2.err"
+check "runner.backend=tpu: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'runner.backend' '$T/e2.err'"
+"$LMSENS_BIN" "${COMMON[@]}" model.path="$T/nomodel" runner.output_dir="$T/e3" > /dev/null 2> "$T/e3.err"
+check "missing model: exit 2 naming the path, no artifacts" \
+	"[ $? -eq 2 ] && grep -q '$T/nomodel' '$T/e3.err' && ! ls '$T/e3/'*.h5 > /dev/null 2>&1"
+"$LMSENS_BIN" "${COMMON[@]}" dataset.captions_path="$T/none.txt" runner.output_dir="$T/e4" > /dev/null 2> "$T/e4.err"
+check "missing captions: exit 2 naming the file" "[ $? -eq 2 ] && grep -q '$T/none.txt' '$T/e4.err'"
+"$LMSENS_BIN" "${COMMON[@]}" autoquant.batch_size=0 runner.output_dir="$T/e5" > /dev/null 2> "$T/e5.err"
+check "batch_size 0: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.batch_size' '$T/e5.err'"
+"$LMSENS_BIN" "${COMMON[@]}" runner.report_only=true runner.output_dir="$T/e6" > /dev/null 2> "$T/e6.err"
+check "report_only without statistics: exit 2" "[ $? -eq 2 ] && grep -q 'no statistics file' '$T/e6.err'"
+exit $fail
