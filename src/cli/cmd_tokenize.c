@@ -99,7 +99,8 @@ static enum lms_status decode_line(struct lms_tokenizer *tok, const char *line, 
 		json_t *v = json_array_get(arr, i);
 		int32_t id = json_is_integer(v) ? (int32_t)json_integer_value(v) : -1;
 		if (!json_is_integer(v) || json_integer_value(v) != id)
-			st = lms_fail(LMS_ERR_INPUT, NULL, "stdin:%ld: element %zu is not an id",
+			st = lms_fail(LMS_ERR_INPUT, "give one JSON array of integer ids per line",
+				      "stdin:%ld: element %zu is not an id",
 				      lineno, i);
 		else if (ids->n == ids->cap && !grow_ids(ids))
 			st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
