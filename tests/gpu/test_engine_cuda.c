@@ -36,9 +36,16 @@
 #include "test.h"
 
 #define NFMT 4
-/* Group-score tolerances (relative), [decoder groups, lm_head][format];
- * measured worst on an H100 in docs/cuda.md. */
-static const double GROUP_RTOL[2][NFMT] = {{1.0, 1.0, 1.0, 1.0}, {1.0, 1.0, 1.0, 1.0}};
+/* Group-score tolerances (relative), [decoder groups, lm_head][format].
+ * Measured worst on an H100 over the 9 cases (docs/cuda.md):
+ *   decoder groups  fp8 0.048  int8 0.067  nvfp4 0.042  mxfp4 0.010
+ *   lm_head         fp8 0.094  int8 0.78   nvfp4 0.037  mxfp4 0.074
+ * The scores are ill-conditioned against the tiny upstream differences (a
+ * fake quantizer is a step function; a bf16 ulp in X or Y moves Δ by up to
+ * a quantization step) and lm_head's mean-loss score is dominated by the
+ * ~N_valid target logits, so int8 on lm_head (Δ ≈ 1 bf16 ulp) only agrees
+ * in magnitude. The bounds are about 2-3x the measured worst. */
+static const double GROUP_RTOL[2][NFMT] = {{0.15, 0.2, 0.15, 0.05}, {0.25, 2.0, 0.12, 0.2}};
 static const char *const FMT_NAME[NFMT] = {"fp8", "int8", "nvfp4", "mxfp4"};
 static const char *const FMT_W[NFMT] = {"fp8", "int8:axis0", "nvfp4", "mx:e2m1"};
 static const char *const FMT_X[NFMT] = {"fp8", "int8", "nvfp4", "mx:e2m1"};
@@ -199,7 +206,7 @@ static void compare_runs(const char *label, const struct run *c, const struct ru
 {
 	double lrel = fabs(g->loss - c->loss) / fabs(c->loss);
 	double worst_score = 0, worst_group = 0;
-	/* loss: tolerance 1e-4 relative; measured worst in docs/cuda.md */
+	/* loss: measured worst 4.2e-5 relative (small preset) */
 	CHECK_NEAR(g->loss, c->loss, 0.0, 1e-4);
 	g_worst_loss_rel = fmax(g_worst_loss_rel, lrel);
 	for (int i = 0; i < c->nlin; i++) {
@@ -208,7 +215,8 @@ static void compare_runs(const char *label, const struct run *c, const struct ru
 		CHECK(c->dy[i] && g->dy[i] && c->dy_n[i] == g->dy_n[i]);
 		if (!c->dy[i] || !g->dy[i])
 			continue;
-		compare_dy(name, g->dy[i], c->dy[i], c->dy_n[i], 0.02, 0.05, 1e-3);
+		/* measured worst: |err| <= 0.016·max|ref|, nmse 1.4e-4 */
+		compare_dy(name, g->dy[i], c->dy[i], c->dy_n[i], 0.04, 0.05, 1e-3);
 		for (int f = 0; f < NFMT; f++) {
 			double a = c->score[i * NFMT + f], b = g->score[i * NFMT + f];
 			double rel = fabs(b - a) / fmax(fabs(a), 1e-300);
