@@ -25,3 +25,16 @@ echo "== unit tests under ASan + UBSan"
 bash scripts/build.sh build-asan -DLMSENS_WERROR=ON -DLMSENS_SANITIZE=ON -DLMSENS_CUDA=OFF -DLMSENS_MPI=OFF -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 1800
+
+echo "== fuzz: YAML loader and override parser (libFuzzer, 20 s each)"
+if command -v clang >/dev/null 2>&1; then
+  gen=()
+  command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+  [ -f build-fuzz/CMakeCache.txt ] && gen=()
+  CC=clang cmake -S "$root" -B build-fuzz "${gen[@]}" -DLMSENS_FUZZ=ON -DLMSENS_CUDA=OFF \
+    -DLMSENS_MPI=OFF -DLMSENS_FUZZ_SECONDS=20 >/dev/null
+  cmake --build build-fuzz --target fuzz_yaml fuzz_override -j"$jobs"
+  ctest --test-dir build-fuzz -L fuzz --output-on-failure
+else
+  echo "clang not found: fuzz targets skipped"
+fi

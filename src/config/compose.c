@@ -27,7 +27,9 @@
 
 /* Paths and keys live in fixed buffers (512+ bytes); a name that long is
  * truncated and then simply not found, which is reported as an error. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 struct choice_ovr {
 	const char *group, *pkg, *option; /* option NULL = null; borrowed */

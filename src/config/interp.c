@@ -12,7 +12,9 @@
 
 /* Messages and paths are built in fixed buffers; truncating an overlong
  * one is intended (it is reported, never used to reach outside conf/). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,9 @@
 
 /* Messages and paths are built in fixed buffers; truncating an overlong
  * one is intended (it is reported, never used to reach outside conf/). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <ctype.h>
 #include <math.h>
@@ -485,9 +487,17 @@ static int needs_quotes(const char *s)
 {
 	if (!*s)
 		return 1;
-	if (strchr("!&*[]{}|>'\"%@`#,?:-~ \t", s[0]))
-		return s[0] != '-' || s[1] == ' ' || s[1] == '\0' || isdigit((unsigned char)s[1]) ||
-		       s[1] == '.';
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return 1;
+	if (strncmp(s, "---", 3) == 0 || strncmp(s, "...", 3) == 0) /* document markers */
+		return 1;
+	if (s[0] == '-') {
+		if (s[1] == ' ' || s[1] == '\0' || isdigit((unsigned char)s[1]) || s[1] == '.')
+			return 1;
+	} else if (strchr("!&*[]{}|>'\"%@`#,?:~ \t", s[0])) {
+		return 1;
+	}
 	size_t l = strlen(s);
 	if (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == ':')
 		return 1;

@@ -13,7 +13,9 @@
 
 /* Messages and paths are built in fixed buffers; truncating an overlong
  * one is intended (it is reported, never used to reach outside conf/). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <ctype.h>
 #include <errno.h>
@@ -361,7 +363,7 @@ static enum lms_status parse_args(struct cur *c, char close, struct lms_cfg **ou
 		size_t q = c->p;
 		while (isalnum((unsigned char)c->s[q]) || c->s[q] == '_')
 			q++;
-		if (kw_names && q > c->p && c->s[q] == '=' && nkw < 4) {
+		if (kw_names && q > c->p && c->s[q] == '=' && nkw < 4 && seq->n < 64) {
 			kw_names[seq->n] = strndup(c->s + c->p, q - c->p);
 			c->p = q + 1;
 			nkw++;
@@ -474,8 +476,12 @@ static enum lms_status parse_value(struct cur *c, struct lms_override *o)
 		c->p += l + 1;
 		struct lms_cfg *args = NULL;
 		char *kw[64] = {0};
-		LMS_TRY(parse_args(c, ')', &args, f == 2 ? kw : NULL));
-		enum lms_status st = LMS_OK;
+		enum lms_status st = parse_args(c, ')', &args, f == 2 ? kw : NULL);
+		if (st != LMS_OK) {
+			for (size_t k = 0; k < 64; k++)
+				free(kw[k]);
+			return st;
+		}
 		if (f == 0) {
 			o->sweep = LMS_SWEEP_CHOICE;
 			o->sweep_values = args;
@@ -486,9 +492,9 @@ static enum lms_status parse_value(struct cur *c, struct lms_override *o)
 		} else {
 			o->sweep = LMS_SWEEP_GLOB;
 			for (size_t k = 0; k < args->n && st == LMS_OK; k++) {
-				if (kw[k] && strcmp(kw[k], "exclude") == 0)
+				if (k < 64 && kw[k] && strcmp(kw[k], "exclude") == 0)
 					st = to_str_seq(c, args->kids[k], &o->glob_exclude);
-				else if (!kw[k] || strcmp(kw[k], "include") == 0)
+				else if (k >= 64 || !kw[k] || strcmp(kw[k], "include") == 0)
 					st = o->glob_include ? perr(c, "glob() takes one include list")
 							     : to_str_seq(c, args->kids[k], &o->glob_include);
 				else
@@ -665,7 +671,12 @@ static void value_text(struct lms_sb *b, const struct lms_cfg *v, int top)
 		for (size_t k = 0; k < v->n; k++) {
 			if (k)
 				lms_sb_putc(b, ',');
-			lms_sb_printf(b, "%s:", v->keys[k]);
+			for (const char *q = v->keys[k]; *q; q++) { /* keys are unquoted: escape */
+				if (strchr("\\()[]{}:=, \t", *q))
+					lms_sb_putc(b, '\\');
+				lms_sb_putc(b, *q);
+			}
+			lms_sb_putc(b, ':');
 			value_text(b, v->kids[k], 0);
 		}
 		lms_sb_putc(b, '}');
@@ -689,6 +700,15 @@ static void value_text(struct lms_sb *b, const struct lms_cfg *v, int top)
 		lms_sb_putc(b, '\'');
 		return;
 	}
+	case LMS_CFG_FLOAT:
+		/* Hydra spells them inf, -inf, nan (YAML's .inf would be a string) */
+		if (isnan(v->f) || isinf(v->f)) {
+			lms_sb_puts(b, isnan(v->f) ? "nan" : v->f < 0 ? "-inf" : "inf");
+			return;
+		}
+		lms_cfg_scalar_text(v, buf, sizeof buf);
+		lms_sb_puts(b, buf);
+		return;
 	default: lms_cfg_scalar_text(v, buf, sizeof buf); lms_sb_puts(b, buf); return;
 	}
 }

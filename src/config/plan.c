@@ -15,7 +15,9 @@
 
 #include "core/fsutil.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define MAX_JOBS 100000
 

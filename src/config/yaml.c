@@ -13,7 +13,9 @@
 
 /* Messages and paths are built in fixed buffers; truncating an overlong
  * one is intended (it is reported, never used to reach outside conf/). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -134,9 +136,10 @@ static enum lms_status parse_int(const char *s, long long *out)
 	errno = 0;
 	if (strchr(p, ':')) {
 		double d = sexagesimal(p);
-		if (d > 9.2e18)
-			errno = ERANGE;
-		v = (unsigned long long)d;
+		if (!(d < 9.2e18))
+			errno = ERANGE; /* also NaN; the cast below would be undefined */
+		else
+			v = (unsigned long long)d;
 	} else if (p[0] == '0' && p[1] == 'b') {
 		v = strtoull(p + 2, NULL, 2);
 	} else if (p[0] == '0' && p[1] == 'x') {
