@@ -66,12 +66,12 @@ static void print_text(const struct lms_model *m)
 	printf("tied embeddings   %s\n", c->tie_word_embeddings ? "yes" : "no");
 	printf("rope theta        %s\n", num(c->rope_theta, a, sizeof a));
 	printf("rms_norm_eps      %s\n", num(c->rms_norm_eps, a, sizeof a));
-	printf("config form       %s\n", c->config_form_v5 ? "v5 (rope_parameters)"
-						      : "4.57 (rope_theta)");
+	printf("config form       %s\n",
+	       c->config_form_v5 ? "v5 (rope_parameters)" : "4.57 (rope_theta)");
 	printf("LM tensors        %zu (skipped: %zu of %zu in the checkpoint)\n", k->lm_tensors,
 	       k->skipped_tensors, k->total_tensors);
-	printf("LM parameters     %s (decoder linear layers %s)\n", commas(k->lm_params, a, sizeof a),
-	       commas(k->linear_params, b, sizeof b));
+	printf("LM parameters     %s (decoder linear layers %s)\n",
+	       commas(k->lm_params, a, sizeof a), commas(k->linear_params, b, sizeof b));
 	printf("LM bytes (bf16)   %s\n", commas(k->lm_bytes, a, sizeof a));
 	printf("shards            %zu (%s bytes of tensor data)\n", k->shards,
 	       commas(k->file_bytes, a, sizeof a));
@@ -92,11 +92,10 @@ static void print_json(const struct lms_model *m)
 	       c->model_type, c->num_layers, c->hidden_size, c->intermediate_size, c->num_heads,
 	       c->num_kv_heads, c->head_dim, c->vocab_size,
 	       c->tie_word_embeddings ? "true" : "false", num(c->rope_theta, th, sizeof th),
-	       num(c->rms_norm_eps, eps, sizeof eps),
-	       c->config_form_v5 ? "v5" : "4.57", k->lm_tensors, k->skipped_tensors,
-	       k->total_tensors, (unsigned long long)k->lm_params,
-	       (unsigned long long)k->linear_params, (unsigned long long)k->lm_bytes, k->shards,
-	       (unsigned long long)k->file_bytes);
+	       num(c->rms_norm_eps, eps, sizeof eps), c->config_form_v5 ? "v5" : "4.57",
+	       k->lm_tensors, k->skipped_tensors, k->total_tensors,
+	       (unsigned long long)k->lm_params, (unsigned long long)k->linear_params,
+	       (unsigned long long)k->lm_bytes, k->shards, (unsigned long long)k->file_bytes);
 }
 
 int lms_cmd_inspect(int argc, char **argv)

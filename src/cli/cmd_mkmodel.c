@@ -13,23 +13,24 @@
 
 static void help(FILE *f)
 {
-	fprintf(f,
-		"usage: lmsens mkmodel --preset tiny|small|qwen3-vl-4b --out DIR [options]\n\n"
-		"Writes a Hugging Face checkpoint with seeded random bf16 weights: normal(0, 0.02)\n"
-		"for linear and embedding weights, ones for norms, zeros for biases. Files:\n"
-		"config.json, generation_config.json, *.safetensors (+ index when sharded) and,\n"
-		"for tiny and small, a small byte-level BPE tokenizer.json + tokenizer_config.json.\n\n"
-		"options:\n"
-		"  --preset NAME         tiny | small | qwen3-vl-4b (shapes: docs/model.md)\n"
-		"  --out DIR             output directory (created; files replaced atomically)\n"
-		"  --seed N              random seed (default 0); same seed, same bytes\n"
-		"  --format F            qwen3_vl (default; with a vision tower) | qwen3\n"
-		"  --config-form F       v5 (default; rope_parameters) | 4.57 (rope_theta +\n"
-		"                        rope_scaling)\n"
-		"  --shard-size BYTES    maximum shard size (suffix K, M, G = 10^3.. like HF;\n"
-		"                        default: tiny 128Ki, small 64Mi, qwen3-vl-4b 5G)\n"
-		"  --threads N           generator threads (default: online CPUs, max 64)\n"
-		"  --zeros               all-zero weights as sparse files (instant; for tests)\n");
+	fprintf(
+	    f,
+	    "usage: lmsens mkmodel --preset tiny|small|qwen3-vl-4b --out DIR [options]\n\n"
+	    "Writes a Hugging Face checkpoint with seeded random bf16 weights: normal(0, 0.02)\n"
+	    "for linear and embedding weights, ones for norms, zeros for biases. Files:\n"
+	    "config.json, generation_config.json, *.safetensors (+ index when sharded) and,\n"
+	    "for tiny and small, a small byte-level BPE tokenizer.json + tokenizer_config.json.\n\n"
+	    "options:\n"
+	    "  --preset NAME         tiny | small | qwen3-vl-4b (shapes: docs/model.md)\n"
+	    "  --out DIR             output directory (created; files replaced atomically)\n"
+	    "  --seed N              random seed (default 0); same seed, same bytes\n"
+	    "  --format F            qwen3_vl (default; with a vision tower) | qwen3\n"
+	    "  --config-form F       v5 (default; rope_parameters) | 4.57 (rope_theta +\n"
+	    "                        rope_scaling)\n"
+	    "  --shard-size BYTES    maximum shard size (suffix K, M, G = 10^3.. like HF;\n"
+	    "                        default: tiny 128Ki, small 64Mi, qwen3-vl-4b 5G)\n"
+	    "  --threads N           generator threads (default: online CPUs, max 64)\n"
+	    "  --zeros               all-zero weights as sparse files (instant; for tests)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -58,7 +59,8 @@ static int usage_error(const char *fmt, const char *arg)
 {
 	char msg[256];
 	snprintf(msg, sizeof msg, fmt, arg);
-	return lms_cli_fail(lms_fail(LMS_ERR_USAGE, "run 'lmsens mkmodel --help'", "mkmodel: %s", msg));
+	return lms_cli_fail(
+	    lms_fail(LMS_ERR_USAGE, "run 'lmsens mkmodel --help'", "mkmodel: %s", msg));
 }
 
 int lms_cmd_mkmodel(int argc, char **argv)

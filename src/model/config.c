@@ -41,8 +41,8 @@ static enum lms_status need_int(const struct ctx *c, const json_t *obj, const ch
 				key);
 	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
 		return lms_fail(LMS_ERR_CONFIG, HINT_FIELD,
-				"%s: %s%s: must be an integer in [%d, %d]", c->path, c->sect, key, lo,
-				hi);
+				"%s: %s%s: must be an integer in [%d, %d]", c->path, c->sect, key,
+				lo, hi);
 	*out = (int)json_integer_value(v);
 	return LMS_OK;
 }
@@ -80,7 +80,8 @@ static enum lms_status parse_rope(const struct ctx *c, const json_t *tc,
 	if (rp && !json_is_null(rp)) {
 		if (!json_is_object(rp))
 			return lms_fail(LMS_ERR_CONFIG, HINT_FIELD,
-					"%s: %srope_parameters: must be an object", c->path, c->sect);
+					"%s: %srope_parameters: must be an object", c->path,
+					c->sect);
 		cfg->config_form_v5 = 1;
 		if (json_object_get(rp, "rope_theta"))
 			LMS_TRY(need_pos_number(c, rp, "rope_theta", "rope_parameters.rope_theta",
@@ -104,11 +105,11 @@ static enum lms_status parse_rope(const struct ctx *c, const json_t *tc,
 	snprintf(cfg->rope_type, sizeof cfg->rope_type, "%s",
 		 json_is_string(rtype) ? json_string_value(rtype) : "default");
 	if (strcmp(cfg->rope_type, "default") != 0)
-		return lms_fail(LMS_ERR_UNSUPPORTED,
-				"lmsens implements the plain RoPE of Qwen3 / Qwen3-VL (rope_type default)",
-				"%s: %s%s.rope_type: '%s' is not supported", c->path, c->sect,
-				cfg->config_form_v5 ? "rope_parameters" : "rope_scaling",
-				cfg->rope_type);
+		return lms_fail(
+		    LMS_ERR_UNSUPPORTED,
+		    "lmsens implements the plain RoPE of Qwen3 / Qwen3-VL (rope_type default)",
+		    "%s: %s%s.rope_type: '%s' is not supported", c->path, c->sect,
+		    cfg->config_form_v5 ? "rope_parameters" : "rope_scaling", cfg->rope_type);
 	return LMS_OK;
 }
 
@@ -145,11 +146,13 @@ static enum lms_status parse_decoder(const struct ctx *c, const json_t *tc,
 				"num_key_value_heads (%d)",
 				c->path, c->sect, cfg->num_heads, cfg->num_kv_heads);
 	if (cfg->head_dim % 2 != 0)
-		return lms_fail(LMS_ERR_CONFIG, HINT_FIELD, "%s: %shead_dim (%d) must be even (RoPE)",
-				c->path, c->sect, cfg->head_dim);
+		return lms_fail(LMS_ERR_CONFIG, HINT_FIELD,
+				"%s: %shead_dim (%d) must be even (RoPE)", c->path, c->sect,
+				cfg->head_dim);
 	if ((long long)cfg->num_heads * cfg->head_dim > (1 << 18))
 		return lms_fail(LMS_ERR_CONFIG, HINT_FIELD,
-				"%s: %snum_attention_heads × head_dim is too large", c->path, c->sect);
+				"%s: %snum_attention_heads × head_dim is too large", c->path,
+				c->sect);
 	return LMS_OK;
 }
 
@@ -160,8 +163,10 @@ static enum lms_status parse_tie(const struct ctx *c, const json_t *root, const 
 	const json_t *inner = tc != root ? json_object_get(tc, "tie_word_embeddings") : NULL;
 	const json_t *use = top ? top : inner;
 	if (use && !json_is_boolean(use))
-		return lms_fail(LMS_ERR_CONFIG, HINT_FIELD, "%s: %stie_word_embeddings: must be true "
-				"or false", c->path, top ? "" : c->sect);
+		return lms_fail(LMS_ERR_CONFIG, HINT_FIELD,
+				"%s: %stie_word_embeddings: must be true "
+				"or false",
+				c->path, top ? "" : c->sect);
 	cfg->tie_word_embeddings = use ? json_is_true(use) : 0;
 	if (top && inner && json_is_boolean(inner) && json_is_true(top) != json_is_true(inner))
 		LMS_WARN("%s: tie_word_embeddings is %s at the top level but %s in text_config; "
@@ -196,9 +201,10 @@ static enum lms_status parse_root(const char *path, const json_t *root,
 		cfg->family = LMS_MODEL_QWEN3;
 		snprintf(cfg->lm_prefix, sizeof cfg->lm_prefix, "model.");
 	} else {
-		return lms_fail(LMS_ERR_UNSUPPORTED,
-				"lmsens supports model_type \"qwen3_vl\" (Qwen3-VL) and \"qwen3\" (Qwen3)",
-				"%s: model_type: unknown model type '%s'", path, type);
+		return lms_fail(
+		    LMS_ERR_UNSUPPORTED,
+		    "lmsens supports model_type \"qwen3_vl\" (Qwen3-VL) and \"qwen3\" (Qwen3)",
+		    "%s: model_type: unknown model type '%s'", path, type);
 	}
 	snprintf(cfg->model_type, sizeof cfg->model_type, "%s", type);
 	LMS_TRY(parse_decoder(&c, tc, cfg));

@@ -22,46 +22,72 @@
 #include "core/fsutil.h"
 #include "model/tinytok.h"
 
-#define TEXT(C_, F_, L_, H_, G_, D_, V_, TIE_, BOS_, EOS_)                                    \
-	{.family = LMS_MODEL_QWEN3_VL, .model_type = "qwen3_vl", .hidden_size = C_,          \
-	 .intermediate_size = F_, .num_layers = L_, .num_heads = H_, .num_kv_heads = G_,     \
-	 .head_dim = D_, .vocab_size = V_, .rms_norm_eps = 1e-6, .rope_theta = 5000000.0,    \
-	 .tie_word_embeddings = TIE_, .bos_token_id = BOS_, .eos_token_id = EOS_,            \
-	 .lm_prefix = "model.language_model.", .pad_token_id = -1, .rope_type = "default"}
+#define TEXT(C_, F_, L_, H_, G_, D_, V_, TIE_, BOS_, EOS_)                                         \
+	{                                                                                          \
+		.family = LMS_MODEL_QWEN3_VL, .model_type = "qwen3_vl", .hidden_size = C_,         \
+		.intermediate_size = F_, .num_layers = L_, .num_heads = H_, .num_kv_heads = G_,    \
+		.head_dim = D_, .vocab_size = V_, .rms_norm_eps = 1e-6, .rope_theta = 5000000.0,   \
+		.tie_word_embeddings = TIE_, .bos_token_id = BOS_, .eos_token_id = EOS_,           \
+		.lm_prefix = "model.language_model.", .pad_token_id = -1, .rope_type = "default"   \
+	}
 
 #define TT_FREE LMS_TINYTOK_SIZE /* first id the tiny tokenizer does not use */
 
 static const struct lms_mkmodel_preset g_presets[] = {
-	{.name = "tiny",
-	 .text = TEXT(64, 128, 2, 4, 2, 32, 512, 1, LMS_TINYTOK_ENDOFTEXT, LMS_TINYTOK_IM_END),
-	 .vision = {.depth = 2, .hidden_size = 32, .intermediate_size = 64, .num_heads = 2,
-		    .patch_size = 4, .temporal_patch_size = 2, .in_channels = 3,
-		    .spatial_merge_size = 2, .out_hidden_size = 64, .num_position_embeddings = 16,
-		    .deepstack = {0, 1}, .n_deepstack = 2},
-	 .mrope_section = {6, 5, 5},
-	 .vision_token_ids = {TT_FREE, TT_FREE + 1, TT_FREE + 2, TT_FREE + 3},
-	 .shard_bytes = 128 * 1024,
-	 .tokenizer = 1},
-	{.name = "small",
-	 .text = TEXT(256, 768, 4, 8, 2, 64, 151936, 0, LMS_TINYTOK_ENDOFTEXT, LMS_TINYTOK_IM_END),
-	 .vision = {.depth = 2, .hidden_size = 64, .intermediate_size = 128, .num_heads = 2,
-		    .patch_size = 8, .temporal_patch_size = 2, .in_channels = 3,
-		    .spatial_merge_size = 2, .out_hidden_size = 256, .num_position_embeddings = 64,
-		    .deepstack = {1}, .n_deepstack = 1},
-	 .mrope_section = {12, 10, 10},
-	 .vision_token_ids = {TT_FREE, TT_FREE + 1, TT_FREE + 2, TT_FREE + 3},
-	 .shard_bytes = 64 * 1024 * 1024,
-	 .tokenizer = 1},
-	{.name = "qwen3-vl-4b",
-	 .text = TEXT(2560, 9728, 36, 32, 8, 128, 151936, 1, 151643, 151645),
-	 .vision = {.depth = 24, .hidden_size = 1024, .intermediate_size = 4096, .num_heads = 16,
-		    .patch_size = 16, .temporal_patch_size = 2, .in_channels = 3,
-		    .spatial_merge_size = 2, .out_hidden_size = 2560,
-		    .num_position_embeddings = 2304, .deepstack = {5, 11, 17}, .n_deepstack = 3},
-	 .mrope_section = {24, 20, 20},
-	 .vision_token_ids = {151652, 151653, 151655, 151656},
-	 .shard_bytes = 5000000000ULL,
-	 .tokenizer = 0},
+    {.name = "tiny",
+     .text = TEXT(64, 128, 2, 4, 2, 32, 512, 1, LMS_TINYTOK_ENDOFTEXT, LMS_TINYTOK_IM_END),
+     .vision = {.depth = 2,
+		.hidden_size = 32,
+		.intermediate_size = 64,
+		.num_heads = 2,
+		.patch_size = 4,
+		.temporal_patch_size = 2,
+		.in_channels = 3,
+		.spatial_merge_size = 2,
+		.out_hidden_size = 64,
+		.num_position_embeddings = 16,
+		.deepstack = {0, 1},
+		.n_deepstack = 2},
+     .mrope_section = {6, 5, 5},
+     .vision_token_ids = {TT_FREE, TT_FREE + 1, TT_FREE + 2, TT_FREE + 3},
+     .shard_bytes = 128 * 1024,
+     .tokenizer = 1},
+    {.name = "small",
+     .text = TEXT(256, 768, 4, 8, 2, 64, 151936, 0, LMS_TINYTOK_ENDOFTEXT, LMS_TINYTOK_IM_END),
+     .vision = {.depth = 2,
+		.hidden_size = 64,
+		.intermediate_size = 128,
+		.num_heads = 2,
+		.patch_size = 8,
+		.temporal_patch_size = 2,
+		.in_channels = 3,
+		.spatial_merge_size = 2,
+		.out_hidden_size = 256,
+		.num_position_embeddings = 64,
+		.deepstack = {1},
+		.n_deepstack = 1},
+     .mrope_section = {12, 10, 10},
+     .vision_token_ids = {TT_FREE, TT_FREE + 1, TT_FREE + 2, TT_FREE + 3},
+     .shard_bytes = 64 * 1024 * 1024,
+     .tokenizer = 1},
+    {.name = "qwen3-vl-4b",
+     .text = TEXT(2560, 9728, 36, 32, 8, 128, 151936, 1, 151643, 151645),
+     .vision = {.depth = 24,
+		.hidden_size = 1024,
+		.intermediate_size = 4096,
+		.num_heads = 16,
+		.patch_size = 16,
+		.temporal_patch_size = 2,
+		.in_channels = 3,
+		.spatial_merge_size = 2,
+		.out_hidden_size = 2560,
+		.num_position_embeddings = 2304,
+		.deepstack = {5, 11, 17},
+		.n_deepstack = 3},
+     .mrope_section = {24, 20, 20},
+     .vision_token_ids = {151652, 151653, 151655, 151656},
+     .shard_bytes = 5000000000ULL,
+     .tokenizer = 0},
 };
 
 #define N_PRESETS (sizeof g_presets / sizeof g_presets[0])
@@ -74,7 +100,10 @@ const struct lms_mkmodel_preset *lms_mkmodel_find_preset(const char *name)
 	return NULL;
 }
 
-const char *lms_mkmodel_preset_names(void) { return "tiny, small, qwen3-vl-4b"; }
+const char *lms_mkmodel_preset_names(void)
+{
+	return "tiny, small, qwen3-vl-4b";
+}
 
 /* ---- tensor lists ---------------------------------------------------------- */
 
@@ -82,7 +111,7 @@ struct list {
 	struct lms_mk_tensor *t;
 	size_t n, cap;
 	const char *prefix; /* LM prefix of the format */
-	int lm;             /* tensors being added are LM tensors */
+	int lm;		    /* tensors being added are LM tensors */
 };
 
 static uint64_t fnv1a(const char *s)
@@ -123,8 +152,8 @@ static void add_lm(struct list *l, const struct lms_model_config *c)
 	l->lm = 1;
 	add(l, LMS_MK_NORMAL, "embed_tokens.weight", c->vocab_size, C, 0, 0, 0);
 	for (int i = 0; i < c->num_layers; i++) {
-#define LAYER(init, what, a, b)                                              \
-	snprintf(n, sizeof n, "layers.%d.%s.weight", i, what);              \
+#define LAYER(init, what, a, b)                                                                    \
+	snprintf(n, sizeof n, "layers.%d.%s.weight", i, what);                                     \
 	add(l, init, n, a, b, 0, 0, 0)
 		LAYER(LMS_MK_ONES, "input_layernorm", C, 0);
 		LAYER(LMS_MK_NORMAL, "self_attn.q_proj", HD, C);
@@ -309,10 +338,12 @@ static json_t *vision_json(const struct lms_vision_config *v)
 			 "temporal_patch_size", v->temporal_patch_size);
 }
 
-static const char *tf_version(int v5) { return v5 ? "5.0.0" : "4.57.0.dev0"; }
+static const char *tf_version(int v5)
+{
+	return v5 ? "5.0.0" : "4.57.0.dev0";
+}
 
-static json_t *config_json(const struct lms_mkmodel_preset *p, enum lms_model_family format,
-			   int v5)
+static json_t *config_json(const struct lms_mkmodel_preset *p, enum lms_model_family format, int v5)
 {
 	json_t *o = json_object();
 	if (format == LMS_MODEL_QWEN3) {
@@ -323,7 +354,8 @@ static json_t *config_json(const struct lms_mkmodel_preset *p, enum lms_model_fa
 	}
 	json_t *tc = json_object();
 	set_decoder(tc, p, v5, 1);
-	json_object_set_new(o, "architectures", json_pack("[s]", "Qwen3VLForConditionalGeneration"));
+	json_object_set_new(o, "architectures",
+			    json_pack("[s]", "Qwen3VLForConditionalGeneration"));
 	json_object_set_new(o, "image_token_id", json_integer(p->vision_token_ids[2]));
 	json_object_set_new(o, "model_type", json_string("qwen3_vl"));
 	json_object_set_new(o, "text_config", tc);
@@ -341,9 +373,8 @@ static json_t *generation_json(const struct lms_mkmodel_preset *p, int v5)
 	int eos[2] = {p->text.eos_token_id, p->text.bos_token_id};
 	return json_pack("{s:i, s:i, s:b, s:o, s:f, s:f, s:i, s:f, s:s}", "bos_token_id",
 			 p->text.bos_token_id, "pad_token_id", p->text.bos_token_id, "do_sample", 1,
-			 "eos_token_id", int_list(eos, 2), "repetition_penalty", 1.0,
-			 "temperature", 0.7, "top_k", 20, "top_p", 0.8, "transformers_version",
-			 tf_version(v5));
+			 "eos_token_id", int_list(eos, 2), "repetition_penalty", 1.0, "temperature",
+			 0.7, "top_k", 20, "top_p", 0.8, "transformers_version", tf_version(v5));
 }
 
 static enum lms_status write_json(const char *dir, const char *name, json_t *j)
@@ -381,9 +412,9 @@ enum lms_status lms_mkmodel_write(const struct lms_mkmodel_opts *o, struct lms_m
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = c < 1 ? 1 : c > 64 ? 64 : (int)c;
 	}
-	enum lms_status st = lms_mk_write_shards(o->out_dir, t, n,
-						 o->shard_bytes ? o->shard_bytes : p->shard_bytes,
-						 o->seed, threads, o->zeros, &res->shards);
+	enum lms_status st =
+	    lms_mk_write_shards(o->out_dir, t, n, o->shard_bytes ? o->shard_bytes : p->shard_bytes,
+				o->seed, threads, o->zeros, &res->shards);
 	for (size_t i = 0; i < n; i++) {
 		res->params += t[i].numel;
 		res->lm_tensors += (size_t)t[i].lm;
@@ -394,7 +425,8 @@ enum lms_status lms_mkmodel_write(const struct lms_mkmodel_opts *o, struct lms_m
 	if (st == LMS_OK)
 		st = write_json(o->out_dir, "config.json", config_json(p, o->format, o->config_v5));
 	if (st == LMS_OK)
-		st = write_json(o->out_dir, "generation_config.json", generation_json(p, o->config_v5));
+		st = write_json(o->out_dir, "generation_config.json",
+				generation_json(p, o->config_v5));
 	if (st == LMS_OK && p->tokenizer)
 		st = lms_tinytok_write(o->out_dir);
 	return st;

@@ -33,8 +33,8 @@ struct lms_mkmodel_preset {
 	struct lms_vision_config vision;
 	int mrope_section[3];
 	int vision_token_ids[4]; /* vision_start, vision_end, image, video */
-	uint64_t shard_bytes;    /* default maximum shard size */
-	int tokenizer;           /* 1: write the tiny tokenizer */
+	uint64_t shard_bytes;	 /* default maximum shard size */
+	int tokenizer;		 /* 1: write the tiny tokenizer */
 };
 
 /* NULL when name is not a preset; borrowed (static). */
@@ -43,18 +43,18 @@ const struct lms_mkmodel_preset *lms_mkmodel_find_preset(const char *name);
 const char *lms_mkmodel_preset_names(void);
 
 struct lms_mkmodel_opts {
-	const char *preset;                 /* "tiny" | "small" | "qwen3-vl-4b" */
-	const char *out_dir;                /* created if missing */
+	const char *preset;  /* "tiny" | "small" | "qwen3-vl-4b" */
+	const char *out_dir; /* created if missing */
 	uint64_t seed;
-	enum lms_model_family format;       /* LMS_MODEL_QWEN3_VL (with vision) | LMS_MODEL_QWEN3 */
-	int config_v5;                      /* 1: rope_parameters; 0: rope_theta + rope_scaling (4.57) */
-	uint64_t shard_bytes;               /* 0: the preset's default */
-	int threads;                        /* 0: online CPUs, at most 64 */
-	int zeros;                          /* all-zero weights written as sparse files */
+	enum lms_model_family format; /* LMS_MODEL_QWEN3_VL (with vision) | LMS_MODEL_QWEN3 */
+	int config_v5;		      /* 1: rope_parameters; 0: rope_theta + rope_scaling (4.57) */
+	uint64_t shard_bytes;	      /* 0: the preset's default */
+	int threads;		      /* 0: online CPUs, at most 64 */
+	int zeros;		      /* all-zero weights written as sparse files */
 };
 
 struct lms_mkmodel_result {
-	size_t tensors;      /* all tensors written */
+	size_t tensors; /* all tensors written */
 	size_t lm_tensors;
 	size_t shards;
 	uint64_t params;     /* all parameters written */
@@ -77,9 +77,9 @@ struct lms_mk_tensor {
 	uint64_t numel;
 	enum lms_mk_init init;
 	uint64_t stream; /* RNG stream: hash of the name without the LM prefix */
-	int lm;          /* 1 for a language-model tensor */
-	int shard;       /* assigned by the writer */
-	uint64_t begin;  /* data offset inside the shard */
+	int lm;		 /* 1 for a language-model tensor */
+	int shard;	 /* assigned by the writer */
+	uint64_t begin;	 /* data offset inside the shard */
 };
 
 /* Builds the tensor list of a preset in a format (new array, free()). */

@@ -27,12 +27,12 @@
 #include "model/mkmodel.h"
 #include "model/rng.h"
 
-#define BLOCK ((uint64_t)1 << 20)          /* elements per RNG stream */
-#define CHUNK ((uint64_t)32 << 20)         /* elements per buffer (64 MiB) */
+#define BLOCK ((uint64_t)1 << 20)  /* elements per RNG stream */
+#define CHUNK ((uint64_t)32 << 20) /* elements per buffer (64 MiB) */
 #define STDDEV 0.02
 
-static void fill_block(const struct lms_mk_tensor *t, uint64_t seed, uint64_t first,
-		       uint64_t count, lms_bf16 *dst)
+static void fill_block(const struct lms_mk_tensor *t, uint64_t seed, uint64_t first, uint64_t count,
+		       lms_bf16 *dst)
 {
 	if (t->init != LMS_MK_NORMAL) {
 		lms_bf16 v = t->init == LMS_MK_ONES ? 0x3f80 : 0;
@@ -140,8 +140,8 @@ static char *header_json(const struct lms_mk_tensor *t, size_t n, int shard, siz
 		for (int d = 0; d < t[i].ndim; d++)
 			json_array_append_new(shape, json_integer(t[i].shape[d]));
 		json_object_set_new(h, t[i].name,
-				    json_pack("{s:s, s:o, s:[I, I]}", "dtype", "BF16", "shape", shape,
-					      "data_offsets", (json_int_t)t[i].begin,
+				    json_pack("{s:s, s:o, s:[I, I]}", "dtype", "BF16", "shape",
+					      shape, "data_offsets", (json_int_t)t[i].begin,
 					      (json_int_t)(t[i].begin + t[i].numel * 2)));
 	}
 	char *s = json_dumps(h, JSON_COMPACT);
@@ -168,8 +168,8 @@ static void shard_name(char *buf, size_t cap, int k, int nshards)
 		snprintf(buf, cap, "model-%05d-of-%05d.safetensors", k + 1, nshards);
 }
 
-static enum lms_status write_shard(const char *dir, const struct lms_mk_tensor *t, size_t n,
-				   int k, int nshards, uint64_t seed, int zeros, struct gen *g,
+static enum lms_status write_shard(const char *dir, const struct lms_mk_tensor *t, size_t n, int k,
+				   int nshards, uint64_t seed, int zeros, struct gen *g,
 				   lms_bf16 *bufs[2])
 {
 	char name[64], path[PATH_MAX], tmp[PATH_MAX];
@@ -178,7 +178,8 @@ static enum lms_status write_shard(const char *dir, const struct lms_mk_tensor *
 	size_t hlen;
 	char *hdr = header_json(t, n, k, &hlen);
 	if (!hdr)
-		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory building the header of %s", path);
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory building the header of %s",
+				path);
 	FILE *f;
 	enum lms_status st = lms_atomic_open(path, tmp, sizeof tmp, &f);
 	if (st != LMS_OK) {
@@ -238,8 +239,9 @@ static enum lms_status write_index(const char *dir, const struct lms_mk_tensor *
 		json_object_set_new(wm, v[i]->name, json_string(name));
 	}
 	free(v);
-	json_t *root = json_pack("{s:{s:I, s:I}, s:o}", "metadata", "total_parameters",
-				 (json_int_t)params, "total_size", (json_int_t)bytes, "weight_map", wm);
+	json_t *root =
+	    json_pack("{s:{s:I, s:I}, s:o}", "metadata", "total_parameters", (json_int_t)params,
+		      "total_size", (json_int_t)bytes, "weight_map", wm);
 	char *text = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
 	json_decref(root);
 	if (!text)

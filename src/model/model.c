@@ -33,20 +33,20 @@ struct lms_model {
 };
 
 static const char *const g_role_names[LMS_LM_ROLE_COUNT] = {
-	[LMS_LM_EMBED] = "embed_tokens",
-	[LMS_LM_FINAL_NORM] = "norm",
-	[LMS_LM_HEAD] = "lm_head",
-	[LMS_LM_INPUT_NORM] = "input_layernorm",
-	[LMS_LM_Q] = "self_attn.q_proj",
-	[LMS_LM_K] = "self_attn.k_proj",
-	[LMS_LM_V] = "self_attn.v_proj",
-	[LMS_LM_O] = "self_attn.o_proj",
-	[LMS_LM_Q_NORM] = "self_attn.q_norm",
-	[LMS_LM_K_NORM] = "self_attn.k_norm",
-	[LMS_LM_POST_NORM] = "post_attention_layernorm",
-	[LMS_LM_GATE] = "mlp.gate_proj",
-	[LMS_LM_UP] = "mlp.up_proj",
-	[LMS_LM_DOWN] = "mlp.down_proj",
+    [LMS_LM_EMBED] = "embed_tokens",
+    [LMS_LM_FINAL_NORM] = "norm",
+    [LMS_LM_HEAD] = "lm_head",
+    [LMS_LM_INPUT_NORM] = "input_layernorm",
+    [LMS_LM_Q] = "self_attn.q_proj",
+    [LMS_LM_K] = "self_attn.k_proj",
+    [LMS_LM_V] = "self_attn.v_proj",
+    [LMS_LM_O] = "self_attn.o_proj",
+    [LMS_LM_Q_NORM] = "self_attn.q_norm",
+    [LMS_LM_K_NORM] = "self_attn.k_norm",
+    [LMS_LM_POST_NORM] = "post_attention_layernorm",
+    [LMS_LM_GATE] = "mlp.gate_proj",
+    [LMS_LM_UP] = "mlp.up_proj",
+    [LMS_LM_DOWN] = "mlp.down_proj",
 };
 
 const char *lms_lm_role_name(enum lms_lm_role role)
@@ -165,8 +165,8 @@ static enum lms_status match_names(struct lms_model *m)
 		return lms_fail(LMS_ERR_INPUT,
 				"the checkpoint does not match its config.json (wrong model_type, "
 				"num_hidden_layers or tie_word_embeddings?)",
-				"%s: %zu LM tensor(s) missing%s%s; %zu unexpected%s%s", m->dir, nmiss,
-				nmiss ? ": " : "", miss, nextra, nextra ? ": " : "", extra);
+				"%s: %zu LM tensor(s) missing%s%s; %zu unexpected%s%s", m->dir,
+				nmiss, nmiss ? ": " : "", miss, nextra, nextra ? ": " : "", extra);
 	return LMS_OK;
 }
 
@@ -174,7 +174,8 @@ static void shape_str(char *buf, size_t cap, int nd, const int64_t *s)
 {
 	size_t len = (size_t)snprintf(buf, cap, "[");
 	for (int i = 0; i < nd && len < cap; i++)
-		len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)s[i]);
+		len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "",
+					(long long)s[i]);
 	if (len < cap)
 		snprintf(buf + len, cap - len, "]");
 }
@@ -280,21 +281,50 @@ static void fill_weights(struct lms_model *m)
 		const struct lms_lm_tensor *t = &m->tensors[i];
 		struct lms_layer_weights *lw = t->layer >= 0 ? &m->layers[t->layer] : NULL;
 		switch (t->role) {
-		case LMS_LM_EMBED: m->weights.embed = t->data; break;
-		case LMS_LM_FINAL_NORM: m->weights.final_norm = t->data; break;
-		case LMS_LM_HEAD: m->weights.lm_head = t->data; break;
-		case LMS_LM_INPUT_NORM: lw->input_norm = t->data; break;
-		case LMS_LM_Q: lw->q = t->data; break;
-		case LMS_LM_K: lw->k = t->data; break;
-		case LMS_LM_V: lw->v = t->data; break;
-		case LMS_LM_O: lw->o = t->data; break;
-		case LMS_LM_Q_NORM: lw->q_norm = t->data; break;
-		case LMS_LM_K_NORM: lw->k_norm = t->data; break;
-		case LMS_LM_POST_NORM: lw->post_norm = t->data; break;
-		case LMS_LM_GATE: lw->gate = t->data; break;
-		case LMS_LM_UP: lw->up = t->data; break;
-		case LMS_LM_DOWN: lw->down = t->data; break;
-		default: break;
+		case LMS_LM_EMBED:
+			m->weights.embed = t->data;
+			break;
+		case LMS_LM_FINAL_NORM:
+			m->weights.final_norm = t->data;
+			break;
+		case LMS_LM_HEAD:
+			m->weights.lm_head = t->data;
+			break;
+		case LMS_LM_INPUT_NORM:
+			lw->input_norm = t->data;
+			break;
+		case LMS_LM_Q:
+			lw->q = t->data;
+			break;
+		case LMS_LM_K:
+			lw->k = t->data;
+			break;
+		case LMS_LM_V:
+			lw->v = t->data;
+			break;
+		case LMS_LM_O:
+			lw->o = t->data;
+			break;
+		case LMS_LM_Q_NORM:
+			lw->q_norm = t->data;
+			break;
+		case LMS_LM_K_NORM:
+			lw->k_norm = t->data;
+			break;
+		case LMS_LM_POST_NORM:
+			lw->post_norm = t->data;
+			break;
+		case LMS_LM_GATE:
+			lw->gate = t->data;
+			break;
+		case LMS_LM_UP:
+			lw->up = t->data;
+			break;
+		case LMS_LM_DOWN:
+			lw->down = t->data;
+			break;
+		default:
+			break;
 		}
 	}
 	if (m->cfg.tie_word_embeddings)
@@ -354,12 +384,30 @@ void lms_model_free(struct lms_model *m)
 	free(m);
 }
 
-const struct lms_model_config *lms_model_get_config(const struct lms_model *m) { return &m->cfg; }
-const struct lms_lm_weights *lms_model_get_weights(const struct lms_model *m) { return &m->weights; }
-const struct lms_model_counts *lms_model_get_counts(const struct lms_model *m) { return &m->counts; }
-const struct lms_st_set *lms_model_get_files(const struct lms_model *m) { return m->files; }
-const char *lms_model_get_dir(const struct lms_model *m) { return m->dir; }
-size_t lms_model_lm_tensor_count(const struct lms_model *m) { return m->counts.lm_tensors; }
+const struct lms_model_config *lms_model_get_config(const struct lms_model *m)
+{
+	return &m->cfg;
+}
+const struct lms_lm_weights *lms_model_get_weights(const struct lms_model *m)
+{
+	return &m->weights;
+}
+const struct lms_model_counts *lms_model_get_counts(const struct lms_model *m)
+{
+	return &m->counts;
+}
+const struct lms_st_set *lms_model_get_files(const struct lms_model *m)
+{
+	return m->files;
+}
+const char *lms_model_get_dir(const struct lms_model *m)
+{
+	return m->dir;
+}
+size_t lms_model_lm_tensor_count(const struct lms_model *m)
+{
+	return m->counts.lm_tensors;
+}
 
 const struct lms_lm_tensor *lms_model_lm_tensor(const struct lms_model *m, size_t i)
 {

@@ -21,53 +21,53 @@
 
 enum lms_model_family {
 	LMS_MODEL_QWEN3_VL = 0, /* Qwen3VLForConditionalGeneration, LM = text decoder */
-	LMS_MODEL_QWEN3 = 1,    /* Qwen3ForCausalLM */
+	LMS_MODEL_QWEN3 = 1,	/* Qwen3ForCausalLM */
 };
 
 struct lms_model_config {
 	enum lms_model_family family;
-	char model_type[32];     /* "qwen3_vl" | "qwen3" as written in config.json */
-	int hidden_size;         /* C */
-	int intermediate_size;   /* F */
-	int num_layers;          /* L */
-	int num_heads;           /* H */
-	int num_kv_heads;        /* G, H % G == 0 */
-	int head_dim;            /* D */
-	int vocab_size;          /* V */
+	char model_type[32];   /* "qwen3_vl" | "qwen3" as written in config.json */
+	int hidden_size;       /* C */
+	int intermediate_size; /* F */
+	int num_layers;	       /* L */
+	int num_heads;	       /* H */
+	int num_kv_heads;      /* G, H % G == 0 */
+	int head_dim;	       /* D */
+	int vocab_size;	       /* V */
 	double rms_norm_eps;
 	double rope_theta;
 	int tie_word_embeddings; /* lm_head shares the embedding */
-	int bos_token_id;        /* -1 when absent */
-	int eos_token_id;        /* -1 when absent */
-	char lm_prefix[32];      /* "model.language_model." | "model." */
-	int pad_token_id;        /* -1 when absent */
-	char rope_type[32];      /* "default" (the only one supported) */
-	int config_form_v5;      /* 1: rope_parameters, 0: rope_theta (+ rope_scaling) */
+	int bos_token_id;	 /* -1 when absent */
+	int eos_token_id;	 /* -1 when absent */
+	char lm_prefix[32];	 /* "model.language_model." | "model." */
+	int pad_token_id;	 /* -1 when absent */
+	char rope_type[32];	 /* "default" (the only one supported) */
+	int config_form_v5;	 /* 1: rope_parameters, 0: rope_theta (+ rope_scaling) */
 };
 
 /* One decoder layer's weights; pointers are borrowed from struct lms_model. */
 struct lms_layer_weights {
 	const lms_bf16 *input_norm; /* (C) */
-	const lms_bf16 *q;          /* (H*D, C) */
-	const lms_bf16 *k;          /* (G*D, C) */
-	const lms_bf16 *v;          /* (G*D, C) */
-	const lms_bf16 *o;          /* (C, H*D) */
-	const lms_bf16 *q_norm;     /* (D) */
-	const lms_bf16 *k_norm;     /* (D) */
+	const lms_bf16 *q;	    /* (H*D, C) */
+	const lms_bf16 *k;	    /* (G*D, C) */
+	const lms_bf16 *v;	    /* (G*D, C) */
+	const lms_bf16 *o;	    /* (C, H*D) */
+	const lms_bf16 *q_norm;	    /* (D) */
+	const lms_bf16 *k_norm;	    /* (D) */
 	const lms_bf16 *post_norm;  /* (C) post_attention_layernorm */
-	const lms_bf16 *gate;       /* (F, C) */
-	const lms_bf16 *up;         /* (F, C) */
-	const lms_bf16 *down;       /* (C, F) */
+	const lms_bf16 *gate;	    /* (F, C) */
+	const lms_bf16 *up;	    /* (F, C) */
+	const lms_bf16 *down;	    /* (C, F) */
 };
 
 /* The language model's weights in host memory, all bf16. Pointers may point
  * into the mmapped safetensors files (when stored as BF16) or into buffers
  * owned by struct lms_model (when converted from F32/F16). */
 struct lms_lm_weights {
-	const lms_bf16 *embed;             /* (V, C) */
-	struct lms_layer_weights *layers;  /* [L] */
-	const lms_bf16 *final_norm;        /* (C) */
-	const lms_bf16 *lm_head;           /* (V, C); == embed when tied */
+	const lms_bf16 *embed;		  /* (V, C) */
+	struct lms_layer_weights *layers; /* [L] */
+	const lms_bf16 *final_norm;	  /* (C) */
+	const lms_bf16 *lm_head;	  /* (V, C); == embed when tied */
 };
 
 /* ---- config.json --------------------------------------------------------- */
@@ -85,13 +85,14 @@ LMS_NODISCARD enum lms_status lms_model_config_load(const char *dir, struct lms_
 
 /* Parameter counts implied by the config alone. */
 struct lms_model_shape_counts {
-	uint64_t layer_params;   /* one decoder layer, norms included */
-	uint64_t layer_linear;   /* one decoder layer's 7 linear weights */
-	uint64_t lm_params;      /* embedding + layers + final norm (+ lm_head if untied) */
-	uint64_t linear_params;  /* L × layer_linear (lm_head not included) */
-	size_t lm_tensors;       /* 1 + 11·L + 1 (+1 if untied) */
+	uint64_t layer_params;	/* one decoder layer, norms included */
+	uint64_t layer_linear;	/* one decoder layer's 7 linear weights */
+	uint64_t lm_params;	/* embedding + layers + final norm (+ lm_head if untied) */
+	uint64_t linear_params; /* L × layer_linear (lm_head not included) */
+	size_t lm_tensors;	/* 1 + 11·L + 1 (+1 if untied) */
 };
-void lms_model_config_counts(const struct lms_model_config *cfg, struct lms_model_shape_counts *out);
+void lms_model_config_counts(const struct lms_model_config *cfg,
+			     struct lms_model_shape_counts *out);
 
 /* ---- the loaded model ------------------------------------------------------ */
 
@@ -116,25 +117,25 @@ enum lms_lm_role {
 
 /* One LM tensor as loaded. */
 struct lms_lm_tensor {
-	char name[128];                   /* checkpoint name */
+	char name[128]; /* checkpoint name */
 	enum lms_lm_role role;
-	int layer;                        /* -1 for embed/final norm/lm_head */
-	int ndim;                         /* 1 or 2 */
+	int layer; /* -1 for embed/final norm/lm_head */
+	int ndim;  /* 1 or 2 */
 	int64_t shape[2];
-	const lms_bf16 *data;             /* borrowed from the model; NULL if loaded shapes-only */
-	const struct lms_st_tensor *src;  /* borrowed: the stored tensor (dtype, raw bytes, shard) */
+	const lms_bf16 *data;		 /* borrowed from the model; NULL if loaded shapes-only */
+	const struct lms_st_tensor *src; /* borrowed: the stored tensor (dtype, raw bytes, shard) */
 };
 
 struct lms_model_counts {
-	size_t lm_tensors;       /* LM tensors used (lm_head counted only when stored and untied) */
-	size_t skipped_tensors;  /* vision tensors (model.visual.*), and lm_head.weight when tied */
-	size_t total_tensors;    /* tensors in the checkpoint */
-	uint64_t lm_params;      /* tie counted once */
-	uint64_t linear_params;  /* the decoder's 7·L linear weights */
-	uint64_t lm_bytes;       /* LM weights as bf16 in memory (lm_params × 2) */
-	uint64_t file_bytes;     /* tensor data bytes in all shards */
+	size_t lm_tensors;	/* LM tensors used (lm_head counted only when stored and untied) */
+	size_t skipped_tensors; /* vision tensors (model.visual.*), and lm_head.weight when tied */
+	size_t total_tensors;	/* tensors in the checkpoint */
+	uint64_t lm_params;	/* tie counted once */
+	uint64_t linear_params; /* the decoder's 7·L linear weights */
+	uint64_t lm_bytes;	/* LM weights as bf16 in memory (lm_params × 2) */
+	uint64_t file_bytes;	/* tensor data bytes in all shards */
 	size_t shards;
-	int converted;           /* LM tensors converted from F32/F16/F8 (or copied for alignment) */
+	int converted; /* LM tensors converted from F32/F16/F8 (or copied for alignment) */
 };
 
 struct lms_model;

@@ -71,7 +71,10 @@ double lms_rng_log(double x)
 	return (double)e * LN2_HI + ((double)e * LN2_LO + lm);
 }
 
-static double pdf(double x) { return lms_rng_exp(-0.5 * x * x); }
+static double pdf(double x)
+{
+	return lms_rng_exp(-0.5 * x * x);
+}
 
 static void init_tables(void)
 {

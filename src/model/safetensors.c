@@ -28,12 +28,12 @@ static const struct {
 	const char *name;
 	size_t size;
 } g_dtypes[LMS_DTYPE_COUNT] = {
-	[LMS_DTYPE_BF16] = {"BF16", 2},   [LMS_DTYPE_F16] = {"F16", 2},
-	[LMS_DTYPE_F32] = {"F32", 4},     [LMS_DTYPE_F64] = {"F64", 8},
-	[LMS_DTYPE_F8_E4M3] = {"F8_E4M3", 1}, [LMS_DTYPE_F8_E5M2] = {"F8_E5M2", 1},
-	[LMS_DTYPE_I8] = {"I8", 1},       [LMS_DTYPE_U8] = {"U8", 1},
-	[LMS_DTYPE_I16] = {"I16", 2},     [LMS_DTYPE_I32] = {"I32", 4},
-	[LMS_DTYPE_I64] = {"I64", 8},     [LMS_DTYPE_BOOL] = {"BOOL", 1},
+    [LMS_DTYPE_BF16] = {"BF16", 2},	  [LMS_DTYPE_F16] = {"F16", 2},
+    [LMS_DTYPE_F32] = {"F32", 4},	  [LMS_DTYPE_F64] = {"F64", 8},
+    [LMS_DTYPE_F8_E4M3] = {"F8_E4M3", 1}, [LMS_DTYPE_F8_E5M2] = {"F8_E5M2", 1},
+    [LMS_DTYPE_I8] = {"I8", 1},		  [LMS_DTYPE_U8] = {"U8", 1},
+    [LMS_DTYPE_I16] = {"I16", 2},	  [LMS_DTYPE_I32] = {"I32", 4},
+    [LMS_DTYPE_I64] = {"I64", 8},	  [LMS_DTYPE_BOOL] = {"BOOL", 1},
 };
 
 const char *lms_dtype_name(enum lms_dtype dt)
@@ -60,16 +60,17 @@ struct lms_st_file {
 	char *path;
 	const unsigned char *map; /* whole file, read-only */
 	size_t map_len;
-	uint64_t data_start;      /* 8 + header length */
+	uint64_t data_start;	       /* 8 + header length */
 	struct lms_st_tensor *tensors; /* sorted by name */
-	char *names;              /* all names, NUL-separated */
+	char *names;		       /* all names, NUL-separated */
 	size_t count;
 	uint64_t data_bytes;
 };
 
 static int cmp_by_name(const void *a, const void *b)
 {
-	return strcmp(((const struct lms_st_tensor *)a)->name, ((const struct lms_st_tensor *)b)->name);
+	return strcmp(((const struct lms_st_tensor *)a)->name,
+		      ((const struct lms_st_tensor *)b)->name);
 }
 
 static int cmp_ptr_by_begin(const void *a, const void *b)
@@ -109,22 +110,24 @@ static enum lms_status parse_entry(const char *path, const char *name, const jso
 				"(array) and \"data_offsets\" (array)",
 				path, name);
 	if (lms_dtype_parse(json_string_value(jd), &t->dtype) != 0)
-		return lms_fail(LMS_ERR_INPUT,
-				"lmsens reads BF16, F16, F32, F64, F8_E4M3, F8_E5M2 and integer dtypes",
-				"%s: tensor '%s': unknown dtype '%s'", path, name,
-				json_string_value(jd));
+		return lms_fail(
+		    LMS_ERR_INPUT,
+		    "lmsens reads BF16, F16, F32, F64, F8_E4M3, F8_E5M2 and integer dtypes",
+		    "%s: tensor '%s': unknown dtype '%s'", path, name, json_string_value(jd));
 	size_t nd = json_array_size(js);
 	if (nd > LMS_ST_MAX_DIMS)
-		return lms_fail(LMS_ERR_INPUT, HINT_CORRUPT, "%s: tensor '%s': %zu dimensions (max %d)",
-				path, name, nd, LMS_ST_MAX_DIMS);
+		return lms_fail(LMS_ERR_INPUT, HINT_CORRUPT,
+				"%s: tensor '%s': %zu dimensions (max %d)", path, name, nd,
+				LMS_ST_MAX_DIMS);
 	t->ndim = (int)nd;
 	uint64_t numel = 1;
 	for (size_t i = 0; i < nd; i++) {
 		uint64_t d;
 		if (get_uint(json_array_get(js, i), MAX_DIM_VALUE, &d) != 0)
-			return lms_fail(LMS_ERR_INPUT, HINT_CORRUPT,
-					"%s: tensor '%s': shape[%zu] is not an integer in [0, 2^40]",
-					path, name, i);
+			return lms_fail(
+			    LMS_ERR_INPUT, HINT_CORRUPT,
+			    "%s: tensor '%s': shape[%zu] is not an integer in [0, 2^40]", path,
+			    name, i);
 		t->shape[i] = (int64_t)d;
 		if (d && numel > MAX_NUMEL / d)
 			return lms_fail(LMS_ERR_INPUT, HINT_CORRUPT,
@@ -169,14 +172,15 @@ static enum lms_status check_overlaps(struct lms_st_file *f)
 	for (size_t i = 1; i < f->count; i++) {
 		const struct lms_st_tensor *a = v[i - 1], *b = v[i];
 		if (a->nbytes && b->nbytes && b->offset < a->offset + a->nbytes) {
-			st = lms_fail(LMS_ERR_INPUT, HINT_CORRUPT,
-				      "%s: tensors '%s' and '%s' overlap (data_offsets [%llu, %llu] "
-				      "and [%llu, %llu])",
-				      f->path, a->name, b->name,
-				      (unsigned long long)(a->offset - f->data_start),
-				      (unsigned long long)(a->offset - f->data_start + a->nbytes),
-				      (unsigned long long)(b->offset - f->data_start),
-				      (unsigned long long)(b->offset - f->data_start + b->nbytes));
+			st =
+			    lms_fail(LMS_ERR_INPUT, HINT_CORRUPT,
+				     "%s: tensors '%s' and '%s' overlap (data_offsets [%llu, %llu] "
+				     "and [%llu, %llu])",
+				     f->path, a->name, b->name,
+				     (unsigned long long)(a->offset - f->data_start),
+				     (unsigned long long)(a->offset - f->data_start + a->nbytes),
+				     (unsigned long long)(b->offset - f->data_start),
+				     (unsigned long long)(b->offset - f->data_start + b->nbytes));
 			break;
 		}
 	}
@@ -189,7 +193,8 @@ static enum lms_status parse_header(struct lms_st_file *f, const json_t *root)
 	const char *path = f->path;
 	uint64_t data_len = f->map_len - f->data_start;
 	if (!json_is_object(root))
-		return lms_fail(LMS_ERR_INPUT, HINT_CORRUPT, "%s: header is not a JSON object", path);
+		return lms_fail(LMS_ERR_INPUT, HINT_CORRUPT, "%s: header is not a JSON object",
+				path);
 	size_t n = json_object_size(root), name_bytes = 0;
 	const char *key;
 	const json_t *val;
@@ -279,12 +284,13 @@ enum lms_status lms_st_open(const char *path, struct lms_st_file **out)
 	}
 	f->data_start = 8 + hlen;
 	json_error_t jerr;
-	json_t *root = json_loadb((const char *)f->map + 8, (size_t)hlen, JSON_REJECT_DUPLICATES,
-				  &jerr);
+	json_t *root =
+	    json_loadb((const char *)f->map + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		if (json_error_code(&jerr) == json_error_duplicate_key)
 			st = lms_fail(LMS_ERR_INPUT, HINT_CORRUPT,
-				      "%s: duplicate tensor name in the header (%s)", path, jerr.text);
+				      "%s: duplicate tensor name in the header (%s)", path,
+				      jerr.text);
 		else
 			st = lms_fail(LMS_ERR_INPUT, HINT_CORRUPT,
 				      "%s: header is not valid JSON at byte %d: %s", path,
@@ -314,9 +320,18 @@ void lms_st_close(struct lms_st_file *f)
 	free(f);
 }
 
-const char *lms_st_path(const struct lms_st_file *f) { return f->path; }
-size_t lms_st_count(const struct lms_st_file *f) { return f->count; }
-uint64_t lms_st_data_bytes(const struct lms_st_file *f) { return f->data_bytes; }
+const char *lms_st_path(const struct lms_st_file *f)
+{
+	return f->path;
+}
+size_t lms_st_count(const struct lms_st_file *f)
+{
+	return f->count;
+}
+uint64_t lms_st_data_bytes(const struct lms_st_file *f)
+{
+	return f->data_bytes;
+}
 
 const struct lms_st_tensor *lms_st_get(const struct lms_st_file *f, size_t i)
 {
@@ -389,8 +404,9 @@ static enum lms_status index_shards(struct lms_st_set *s, const char *dir, const
 	{
 		const char *sh = json_string_value(val);
 		if (!sh || !*sh || strchr(sh, '/') || strcmp(sh, "..") == 0) {
-			st = lms_fail(LMS_ERR_INPUT, "each weight_map value must be a shard file name",
-				      "%s: weight_map[\"%s\"] is not a plain file name", ipath, key);
+			st = lms_fail(
+			    LMS_ERR_INPUT, "each weight_map value must be a shard file name",
+			    "%s: weight_map[\"%s\"] is not a plain file name", ipath, key);
 			goto out;
 		}
 		size_t j = 0;
@@ -420,9 +436,10 @@ static enum lms_status index_shards(struct lms_st_set *s, const char *dir, const
 		while (strcmp(names[j], sh) != 0)
 			j++;
 		if (!lms_st_find(s->files[j], key)) {
-			st = lms_fail(LMS_ERR_INPUT, "the index and the shards do not match",
-				      "%s maps tensor '%s' to shard '%s', which does not contain it",
-				      ipath, key, sh);
+			st =
+			    lms_fail(LMS_ERR_INPUT, "the index and the shards do not match",
+				     "%s maps tensor '%s' to shard '%s', which does not contain it",
+				     ipath, key, sh);
 			goto out;
 		}
 	}
@@ -431,10 +448,10 @@ static enum lms_status index_shards(struct lms_st_set *s, const char *dir, const
 			const char *tn = s->files[j]->tensors[i].name;
 			const char *m = json_string_value(json_object_get(wm, tn));
 			if (!m || strcmp(m, names[j]) != 0) {
-				st = lms_fail(LMS_ERR_INPUT, "the index and the shards do not match",
-					      "shard '%s' holds tensor '%s', which %s %s", names[j],
-					      tn, ipath,
-					      m ? "maps to another shard" : "does not list");
+				st = lms_fail(
+				    LMS_ERR_INPUT, "the index and the shards do not match",
+				    "shard '%s' holds tensor '%s', which %s %s", names[j], tn,
+				    ipath, m ? "maps to another shard" : "does not list");
 				goto out;
 			}
 		}
@@ -474,7 +491,8 @@ static enum lms_status open_indexed(struct lms_st_set *s, const char *dir, const
 	free(text);
 	if (!root)
 		return lms_fail(LMS_ERR_INPUT, "the index file is corrupt; re-download it",
-				"%s:%d:%d: invalid JSON: %s", ipath, jerr.line, jerr.column, jerr.text);
+				"%s:%d:%d: invalid JSON: %s", ipath, jerr.line, jerr.column,
+				jerr.text);
 	enum lms_status st;
 	const json_t *wm = json_object_get(root, "weight_map");
 	if (!json_is_object(wm))
@@ -493,7 +511,8 @@ enum lms_status lms_st_set_open(const char *dir, struct lms_st_set **out)
 	if (!s)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	char ipath[PATH_MAX], spath[PATH_MAX];
-	enum lms_status st = lms_path_join(ipath, sizeof ipath, dir, "model.safetensors.index.json");
+	enum lms_status st =
+	    lms_path_join(ipath, sizeof ipath, dir, "model.safetensors.index.json");
 	if (st == LMS_OK)
 		st = lms_path_join(spath, sizeof spath, dir, "model.safetensors");
 	if (st != LMS_OK)
@@ -522,10 +541,22 @@ fail:
 	return st;
 }
 
-size_t lms_st_set_shard_count(const struct lms_st_set *s) { return s->n_files; }
-int lms_st_set_is_indexed(const struct lms_st_set *s) { return s->indexed; }
-size_t lms_st_set_count(const struct lms_st_set *s) { return s->count; }
-uint64_t lms_st_set_data_bytes(const struct lms_st_set *s) { return s->data_bytes; }
+size_t lms_st_set_shard_count(const struct lms_st_set *s)
+{
+	return s->n_files;
+}
+int lms_st_set_is_indexed(const struct lms_st_set *s)
+{
+	return s->indexed;
+}
+size_t lms_st_set_count(const struct lms_st_set *s)
+{
+	return s->count;
+}
+uint64_t lms_st_set_data_bytes(const struct lms_st_set *s)
+{
+	return s->data_bytes;
+}
 
 const struct lms_st_file *lms_st_set_shard(const struct lms_st_set *s, size_t i)
 {
@@ -542,6 +573,6 @@ const struct lms_st_tensor *lms_st_set_find(const struct lms_st_set *s, const ch
 	struct lms_st_tensor key = {.name = name};
 	const struct lms_st_tensor *kp = &key;
 	const struct lms_st_tensor *const *r =
-		bsearch(&kp, s->all, s->count, sizeof *s->all, cmp_ptr_by_name);
+	    bsearch(&kp, s->all, s->count, sizeof *s->all, cmp_ptr_by_name);
 	return r ? *r : NULL;
 }

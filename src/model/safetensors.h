@@ -51,15 +51,15 @@ size_t lms_dtype_size(enum lms_dtype dt);
 int lms_dtype_parse(const char *s, enum lms_dtype *out);
 
 struct lms_st_tensor {
-	const char *name;  /* borrowed; valid while the file/set is open */
+	const char *name; /* borrowed; valid while the file/set is open */
 	enum lms_dtype dtype;
-	int ndim;          /* 0..LMS_ST_MAX_DIMS; 0 is a scalar */
+	int ndim; /* 0..LMS_ST_MAX_DIMS; 0 is a scalar */
 	int64_t shape[LMS_ST_MAX_DIMS];
-	uint64_t numel;    /* product of shape (1 for a scalar) */
-	uint64_t nbytes;   /* numel × element size */
-	uint64_t offset;   /* absolute file offset of the first data byte */
-	const void *data;  /* borrowed, into the read-only mapping; unaligned */
-	int shard;         /* index of the file in its set (0 for a lone file) */
+	uint64_t numel;	  /* product of shape (1 for a scalar) */
+	uint64_t nbytes;  /* numel × element size */
+	uint64_t offset;  /* absolute file offset of the first data byte */
+	const void *data; /* borrowed, into the read-only mapping; unaligned */
+	int shard;	  /* index of the file in its set (0 for a lone file) */
 };
 
 /* ---- one file ------------------------------------------------------------ */

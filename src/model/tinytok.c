@@ -25,57 +25,57 @@
 #define NTOK LMS_TINYTOK_BPE_SIZE
 
 static const char g_text[] =
-	"A man riding a bike down a city street next to parked cars.\n"
-	"Two dogs are playing with a red ball on the green grass in the park.\n"
-	"A woman is standing in a kitchen, cutting vegetables for dinner.\n"
-	"A group of people sitting around a table with plates of food.\n"
-	"The train is stopped at the station while passengers wait on the platform.\n"
-	"A small cat sleeping on top of a laptop keyboard.\n"
-	"An airplane flying over the ocean under a clear blue sky.\n"
-	"A young boy holding a baseball bat, waiting for the next pitch.\n"
-	"Three horses standing in a field near a wooden fence.\n"
-	"A plate with a sandwich, some fries and a pickle on the side.\n"
-	"A person skiing down a snowy mountain slope on a sunny day.\n"
-	"The kitchen has white cabinets, a stove and a large window.\n"
-	"A bus driving down the road in front of a tall building.\n"
-	"Two giraffes walking through the tall grass of the savanna.\n"
-	"A man and a woman are sitting on a bench looking at the water.\n"
-	"A bowl of fruit with apples, bananas and oranges on a counter.\n"
-	"People walking on the sidewalk with umbrellas in the rain.\n"
-	"A surfer riding a large wave in the ocean.\n"
-	"A pizza with cheese and tomatoes sitting on a wooden table.\n"
-	"A clock tower standing in the middle of a busy town square.\n"
-	"A little girl is flying a kite at the beach with her father.\n"
-	"An elephant standing next to a tree in a grassy field.\n"
-	"A bathroom with a sink, a toilet and a mirror on the wall.\n"
-	"The motorcycle is parked on the side of the street near a shop.\n"
-	"A teddy bear sitting on a bed with pillows and a blanket.\n"
-	"A tennis player swinging a racket to hit the ball on the court.\n"
-	"Several boats floating in the harbor at sunset.\n"
-	"A stop sign on the corner of a quiet street with trees.\n"
-	"A dog is running through the snow with a stick in its mouth.\n"
-	"A living room with a couch, a television and a coffee table.\n"
-	"The chef is preparing food in a restaurant kitchen.\n"
-	"A herd of sheep grazing on a hill under a cloudy sky.\n"
-	"A child eating a slice of cake at a birthday party.\n"
-	"Two men playing frisbee in a park on a sunny afternoon.\n"
-	"A red fire hydrant on the sidewalk in front of a house.\n"
-	"A cow standing in the grass, looking at the camera.\n"
-	"A laptop, a phone and a cup of coffee on a desk.\n"
-	"A skateboarder doing a trick on a ramp at the skate park.\n"
-	"A traffic light hanging over an intersection in the city.\n"
-	"A woman holding an umbrella while walking her dog in the rain.\n"
-	"The quick brown fox jumps over the lazy dog. It is 2025 and the year "
-	"has 12 months, 52 weeks and 365 days; some people say 366!\n"
-	"What is the weather like today? It's sunny, but they're saying it'll rain "
-	"later, so we've brought our coats.\n"
-	"There are many things to see in the picture: a house, a garden, two "
-	"children, a bicycle, and a small white dog that is sitting by the door.\n"
-	"She said that the food was good, the service was fast and the prices were "
-	"fair, which is why they want to come back again next week.\n";
+    "A man riding a bike down a city street next to parked cars.\n"
+    "Two dogs are playing with a red ball on the green grass in the park.\n"
+    "A woman is standing in a kitchen, cutting vegetables for dinner.\n"
+    "A group of people sitting around a table with plates of food.\n"
+    "The train is stopped at the station while passengers wait on the platform.\n"
+    "A small cat sleeping on top of a laptop keyboard.\n"
+    "An airplane flying over the ocean under a clear blue sky.\n"
+    "A young boy holding a baseball bat, waiting for the next pitch.\n"
+    "Three horses standing in a field near a wooden fence.\n"
+    "A plate with a sandwich, some fries and a pickle on the side.\n"
+    "A person skiing down a snowy mountain slope on a sunny day.\n"
+    "The kitchen has white cabinets, a stove and a large window.\n"
+    "A bus driving down the road in front of a tall building.\n"
+    "Two giraffes walking through the tall grass of the savanna.\n"
+    "A man and a woman are sitting on a bench looking at the water.\n"
+    "A bowl of fruit with apples, bananas and oranges on a counter.\n"
+    "People walking on the sidewalk with umbrellas in the rain.\n"
+    "A surfer riding a large wave in the ocean.\n"
+    "A pizza with cheese and tomatoes sitting on a wooden table.\n"
+    "A clock tower standing in the middle of a busy town square.\n"
+    "A little girl is flying a kite at the beach with her father.\n"
+    "An elephant standing next to a tree in a grassy field.\n"
+    "A bathroom with a sink, a toilet and a mirror on the wall.\n"
+    "The motorcycle is parked on the side of the street near a shop.\n"
+    "A teddy bear sitting on a bed with pillows and a blanket.\n"
+    "A tennis player swinging a racket to hit the ball on the court.\n"
+    "Several boats floating in the harbor at sunset.\n"
+    "A stop sign on the corner of a quiet street with trees.\n"
+    "A dog is running through the snow with a stick in its mouth.\n"
+    "A living room with a couch, a television and a coffee table.\n"
+    "The chef is preparing food in a restaurant kitchen.\n"
+    "A herd of sheep grazing on a hill under a cloudy sky.\n"
+    "A child eating a slice of cake at a birthday party.\n"
+    "Two men playing frisbee in a park on a sunny afternoon.\n"
+    "A red fire hydrant on the sidewalk in front of a house.\n"
+    "A cow standing in the grass, looking at the camera.\n"
+    "A laptop, a phone and a cup of coffee on a desk.\n"
+    "A skateboarder doing a trick on a ramp at the skate park.\n"
+    "A traffic light hanging over an intersection in the city.\n"
+    "A woman holding an umbrella while walking her dog in the rain.\n"
+    "The quick brown fox jumps over the lazy dog. It is 2025 and the year "
+    "has 12 months, 52 weeks and 365 days; some people say 366!\n"
+    "What is the weather like today? It's sunny, but they're saying it'll rain "
+    "later, so we've brought our coats.\n"
+    "There are many things to see in the picture: a house, a garden, two "
+    "children, a bicycle, and a small white dog that is sitting by the door.\n"
+    "She said that the food was good, the service was fast and the prices were "
+    "fair, which is why they want to come back again next week.\n";
 
 struct trainer {
-	char *tok[NTOK];          /* byte-level strings (UTF-8), owned */
+	char *tok[NTOK];	  /* byte-level strings (UTF-8), owned */
 	char raw[NTOK][MAX_WLEN]; /* the raw bytes of each token, NUL-terminated */
 	int ntok;
 	int words[MAX_WORDS][MAX_WLEN]; /* symbol ids */
@@ -198,7 +198,8 @@ static enum lms_status train(struct trainer *t)
 		int ba = -1, bb = -1, bc = 1;
 		for (int a = 0; a < t->ntok; a++)
 			for (int b = 0; b < t->ntok; b++)
-				if (counts[a][b] > bc || (counts[a][b] == bc && bc > 1 && better(t, a, b, ba, bb))) {
+				if (counts[a][b] > bc ||
+				    (counts[a][b] == bc && bc > 1 && better(t, a, b, ba, bb))) {
 					ba = a;
 					bb = b;
 					bc = counts[a][b];
@@ -220,7 +221,8 @@ static enum lms_status train(struct trainer *t)
 		for (int w = 0; w < t->nwords; w++) {
 			int o = 0;
 			for (int k = 0; k < t->wlen[w]; k++) {
-				if (k + 1 < t->wlen[w] && t->words[w][k] == ba && t->words[w][k + 1] == bb) {
+				if (k + 1 < t->wlen[w] && t->words[w][k] == ba &&
+				    t->words[w][k + 1] == bb) {
 					t->words[w][o++] = id;
 					k++;
 				} else {
@@ -234,8 +236,8 @@ static enum lms_status train(struct trainer *t)
 }
 
 static const char *const g_qwen_regex =
-	"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-	"?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 static const char *const g_special[3] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
 
 static json_t *byte_level(void)
@@ -256,21 +258,21 @@ static json_t *tokenizer_json(const struct trainer *t)
 	for (int i = 0; i < t->ntok; i++)
 		json_object_set_new(vocab, t->tok[i], json_integer(i));
 	for (int m = 0; m < LMS_TINYTOK_MERGES; m++)
-		json_array_append_new(merges, json_pack("[s, s]", t->tok[t->merge_a[m]],
-							t->tok[t->merge_b[m]]));
+		json_array_append_new(
+		    merges, json_pack("[s, s]", t->tok[t->merge_a[m]], t->tok[t->merge_b[m]]));
 	for (int k = 0; k < 3; k++)
 		json_array_append_new(added, added_token(LMS_TINYTOK_BPE_SIZE + k, g_special[k]));
 	json_t *split = json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split", "pattern", "Regex",
 				  g_qwen_regex, "behavior", "Isolated", "invert", 0);
-	json_t *model = json_pack("{s:s, s:n, s:n, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "type", "BPE",
-				  "dropout", "unk_token", "continuing_subword_prefix", "",
+	json_t *model = json_pack("{s:s, s:n, s:n, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "type",
+				  "BPE", "dropout", "unk_token", "continuing_subword_prefix", "",
 				  "end_of_word_suffix", "", "fuse_unk", 0, "byte_fallback", 0,
 				  "ignore_merges", 0, "vocab", vocab, "merges", merges);
-	return json_pack("{s:s, s:n, s:n, s:o, s:{s:s}, s:{s:s, s:[o, o]}, s:o, s:o, s:o}", "version",
-			 "1.0", "truncation", "padding", "added_tokens", added, "normalizer", "type",
-			 "NFC", "pre_tokenizer", "type", "Sequence", "pretokenizers", split,
-			 byte_level(), "post_processor", byte_level(), "decoder", byte_level(),
-			 "model", model);
+	return json_pack("{s:s, s:n, s:n, s:o, s:{s:s}, s:{s:s, s:[o, o]}, s:o, s:o, s:o}",
+			 "version", "1.0", "truncation", "padding", "added_tokens", added,
+			 "normalizer", "type", "NFC", "pre_tokenizer", "type", "Sequence",
+			 "pretokenizers", split, byte_level(), "post_processor", byte_level(),
+			 "decoder", byte_level(), "model", model);
 }
 
 static json_t *tokenizer_config_json(void)

@@ -15,11 +15,11 @@
 #include "core/status.h"
 
 #define LMS_TINYTOK_MERGES 244
-#define LMS_TINYTOK_BPE_SIZE (256 + LMS_TINYTOK_MERGES) /* 500 */
+#define LMS_TINYTOK_BPE_SIZE (256 + LMS_TINYTOK_MERGES)	 /* 500 */
 #define LMS_TINYTOK_ENDOFTEXT (LMS_TINYTOK_BPE_SIZE + 0) /* <|endoftext|>: bos, pad */
-#define LMS_TINYTOK_IM_START (LMS_TINYTOK_BPE_SIZE + 1)  /* <|im_start|> */
-#define LMS_TINYTOK_IM_END (LMS_TINYTOK_BPE_SIZE + 2)    /* <|im_end|>: eos */
-#define LMS_TINYTOK_SIZE (LMS_TINYTOK_BPE_SIZE + 3)      /* 503 ids in all */
+#define LMS_TINYTOK_IM_START (LMS_TINYTOK_BPE_SIZE + 1)	 /* <|im_start|> */
+#define LMS_TINYTOK_IM_END (LMS_TINYTOK_BPE_SIZE + 2)	 /* <|im_end|>: eos */
+#define LMS_TINYTOK_SIZE (LMS_TINYTOK_BPE_SIZE + 3)	 /* 503 ids in all */
 
 /* Writes dir/tokenizer.json and dir/tokenizer_config.json atomically. */
 LMS_NODISCARD enum lms_status lms_tinytok_write(const char *dir);

@@ -19,7 +19,10 @@ static inline int rm_one(const char *p, const struct stat *sb, int flag, struct 
 }
 
 /* Removes a directory tree (test scratch only). */
-static inline void rm_rf(const char *dir) { nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void rm_rf(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* A new scratch directory under $TMPDIR (or /tmp); written into buf. */
 static inline const char *make_tmpdir(char *buf, size_t cap, const char *tag)
@@ -35,7 +38,8 @@ static inline const char *make_tmpdir(char *buf, size_t cap, const char *tag)
 
 /* Writes `len8` as the header length (little endian), then `header`, then
  * data_len bytes of a counting pattern. */
-static inline void write_raw_st(const char *path, uint64_t len8, const char *header, size_t data_len)
+static inline void write_raw_st(const char *path, uint64_t len8, const char *header,
+				size_t data_len)
 {
 	FILE *f = fopen(path, "wb");
 	if (!f) {

@@ -78,8 +78,8 @@ static void test_real_configs(void)
 	lms_model_config_counts(&c, &sc);
 	CHECK_INT_EQ(sc.lm_tensors, 399);
 	CHECK_INT_EQ(sc.lm_params, (uint64_t)151936 * 4096 * 2 + 4096 +
-					   36 * ((uint64_t)4096 * 4096 * 2 + 1024ULL * 4096 * 2 +
-						 3ULL * 12288 * 4096 + 2 * 4096 + 2 * 128));
+				       36 * ((uint64_t)4096 * 4096 * 2 + 1024ULL * 4096 * 2 +
+					     3ULL * 12288 * 4096 + 2 * 4096 + 2 * 128));
 
 	/* tie_word_embeddings only inside text_config is honoured. */
 	CHECK_INT_EQ(parse_file("tie-in-text-config-only.json", &c), LMS_OK);
@@ -93,26 +93,27 @@ struct bad_case {
 };
 
 static const struct bad_case g_bad[] = {
-	{"bad-missing-kv-heads.json", LMS_ERR_CONFIG,
-	 "bad-missing-kv-heads.json: text_config.num_key_value_heads: missing"},
-	{"bad-missing-rope-theta.json", LMS_ERR_CONFIG,
-	 "bad-missing-rope-theta.json: text_config.rope_theta: missing"},
-	{"bad-missing-text-config.json", LMS_ERR_CONFIG,
-	 "bad-missing-text-config.json: text_config: missing or not an object"},
-	{"bad-unknown-model-type.json", LMS_ERR_UNSUPPORTED,
-	 "bad-unknown-model-type.json: model_type: unknown model type 'llama'"},
-	{"bad-heads-not-multiple.json", LMS_ERR_CONFIG,
-	 "text_config.num_attention_heads (32) is not a multiple of num_key_value_heads (5)"},
-	{"bad-rope-yarn.json", LMS_ERR_UNSUPPORTED,
-	 "text_config.rope_scaling.rope_type: 'yarn' is not supported"},
-	{"bad-attention-bias.json", LMS_ERR_UNSUPPORTED,
-	 "text_config.attention_bias: only false is supported"},
-	{"bad-hidden-size-string.json", LMS_ERR_CONFIG,
-	 "text_config.hidden_size: must be an integer in [1, 65536]"},
-	{"bad-negative-layers.json", LMS_ERR_CONFIG,
-	 "text_config.num_hidden_layers: must be an integer in [1, 1024]"},
-	{"bad-qwen3-missing-vocab.json", LMS_ERR_CONFIG, "bad-qwen3-missing-vocab.json: vocab_size: missing"},
-	{"bad-json.json", LMS_ERR_CONFIG, "bad-json.json:2:39: invalid JSON"},
+    {"bad-missing-kv-heads.json", LMS_ERR_CONFIG,
+     "bad-missing-kv-heads.json: text_config.num_key_value_heads: missing"},
+    {"bad-missing-rope-theta.json", LMS_ERR_CONFIG,
+     "bad-missing-rope-theta.json: text_config.rope_theta: missing"},
+    {"bad-missing-text-config.json", LMS_ERR_CONFIG,
+     "bad-missing-text-config.json: text_config: missing or not an object"},
+    {"bad-unknown-model-type.json", LMS_ERR_UNSUPPORTED,
+     "bad-unknown-model-type.json: model_type: unknown model type 'llama'"},
+    {"bad-heads-not-multiple.json", LMS_ERR_CONFIG,
+     "text_config.num_attention_heads (32) is not a multiple of num_key_value_heads (5)"},
+    {"bad-rope-yarn.json", LMS_ERR_UNSUPPORTED,
+     "text_config.rope_scaling.rope_type: 'yarn' is not supported"},
+    {"bad-attention-bias.json", LMS_ERR_UNSUPPORTED,
+     "text_config.attention_bias: only false is supported"},
+    {"bad-hidden-size-string.json", LMS_ERR_CONFIG,
+     "text_config.hidden_size: must be an integer in [1, 65536]"},
+    {"bad-negative-layers.json", LMS_ERR_CONFIG,
+     "text_config.num_hidden_layers: must be an integer in [1, 1024]"},
+    {"bad-qwen3-missing-vocab.json", LMS_ERR_CONFIG,
+     "bad-qwen3-missing-vocab.json: vocab_size: missing"},
+    {"bad-json.json", LMS_ERR_CONFIG, "bad-json.json:2:39: invalid JSON"},
 };
 
 static void test_bad_configs(void)

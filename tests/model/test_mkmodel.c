@@ -31,7 +31,8 @@ static uint64_t lm_params(int C, int F, int L, int H, int G, int D, int V, int t
 
 static uint64_t linear_params(int C, int F, int L, int H, int G, int D)
 {
-	return (uint64_t)L * ((uint64_t)C * H * D * 2 + (uint64_t)C * G * D * 2 + (uint64_t)3 * C * F);
+	return (uint64_t)L *
+	       ((uint64_t)C * H * D * 2 + (uint64_t)C * G * D * 2 + (uint64_t)3 * C * F);
 }
 
 static size_t vision_tensors(const struct lms_vision_config *v)
@@ -58,8 +59,12 @@ static int files_equal(const char *a, const char *b)
 static enum lms_status mk(const char *dir, const char *preset, enum lms_model_family fmt, int v5,
 			  uint64_t seed, int threads, struct lms_mkmodel_result *r)
 {
-	struct lms_mkmodel_opts o = {.preset = preset, .out_dir = dir, .seed = seed, .format = fmt,
-				     .config_v5 = v5, .threads = threads};
+	struct lms_mkmodel_opts o = {.preset = preset,
+				     .out_dir = dir,
+				     .seed = seed,
+				     .format = fmt,
+				     .config_v5 = v5,
+				     .threads = threads};
 	return lms_mkmodel_write(&o, r);
 }
 
@@ -107,13 +112,14 @@ static void round_trip(const char *preset, enum lms_model_family fmt, int v5)
 	CHECK_INT_EQ(c->bos_token_id, e->bos_token_id);
 	CHECK_INT_EQ(c->eos_token_id, e->eos_token_id);
 
-	uint64_t want = lm_params(e->hidden_size, e->intermediate_size, e->num_layers, e->num_heads,
-				  e->num_kv_heads, e->head_dim, e->vocab_size, e->tie_word_embeddings);
+	uint64_t want =
+	    lm_params(e->hidden_size, e->intermediate_size, e->num_layers, e->num_heads,
+		      e->num_kv_heads, e->head_dim, e->vocab_size, e->tie_word_embeddings);
 	CHECK_INT_EQ(k->lm_params, want);
 	CHECK_INT_EQ(k->lm_bytes, 2 * want);
-	CHECK_INT_EQ(k->linear_params, linear_params(e->hidden_size, e->intermediate_size,
-						     e->num_layers, e->num_heads, e->num_kv_heads,
-						     e->head_dim));
+	CHECK_INT_EQ(k->linear_params,
+		     linear_params(e->hidden_size, e->intermediate_size, e->num_layers,
+				   e->num_heads, e->num_kv_heads, e->head_dim));
 	size_t nlm = 2 + 11 * (size_t)e->num_layers + (e->tie_word_embeddings ? 0 : 1);
 	size_t nvis = fmt == LMS_MODEL_QWEN3_VL ? vision_tensors(&p->vision) : 0;
 	CHECK_INT_EQ(k->lm_tensors, nlm);
@@ -214,13 +220,15 @@ static void compare_config(const char *dir, const char *real, int text_only)
 {
 	char p[PATH_MAX];
 	const char *src = getenv("LMSENS_SOURCE_DIR");
-	snprintf(p, sizeof p, "%.1000s/tests/data/model/config/%s", src ? src : LMSENS_SOURCE_DIR, real);
+	snprintf(p, sizeof p, "%.1000s/tests/data/model/config/%s", src ? src : LMSENS_SOURCE_DIR,
+		 real);
 	json_t *want = json_load_file(p, 0, NULL);
 	snprintf(p, sizeof p, "%.1000s/config.json", dir);
 	json_t *got = json_load_file(p, 0, NULL);
 	CHECK(want && got);
 	if (text_only)
-		CHECK(json_equal(json_object_get(want, "text_config"), json_object_get(got, "text_config")));
+		CHECK(json_equal(json_object_get(want, "text_config"),
+				 json_object_get(got, "text_config")));
 	else
 		CHECK(json_equal(want, got));
 	json_decref(want);
@@ -232,8 +240,8 @@ static void preset_4b(enum lms_model_family fmt, int v5)
 {
 	char dir[1024];
 	snprintf(dir, sizeof dir, "%s/q4b-%d", g_tmp, (int)fmt);
-	struct lms_mkmodel_opts o = {.preset = "qwen3-vl-4b", .out_dir = dir, .format = fmt,
-				     .config_v5 = v5, .zeros = 1};
+	struct lms_mkmodel_opts o = {
+	    .preset = "qwen3-vl-4b", .out_dir = dir, .format = fmt, .config_v5 = v5, .zeros = 1};
 	struct lms_mkmodel_result r;
 	CHECK_INT_EQ(lms_mkmodel_write(&o, &r), LMS_OK);
 	struct lms_model *m = NULL;
@@ -264,7 +272,8 @@ static void preset_4b(enum lms_model_family fmt, int v5)
 	}
 	CHECK(lms_model_get_weights(m)->embed == NULL); /* shapes only */
 	if (fmt == LMS_MODEL_QWEN3_VL)
-		compare_config(dir, v5 ? "qwen3-vl-4b-instruct-v5.json" : "qwen3-vl-4b-instruct.json", v5);
+		compare_config(
+		    dir, v5 ? "qwen3-vl-4b-instruct-v5.json" : "qwen3-vl-4b-instruct.json", v5);
 	lms_model_free(m);
 	rm_rf(dir);
 }
@@ -312,7 +321,8 @@ int main(void)
 	for (int p = 0; p < 2; p++)
 		for (int f = 0; f < 2; f++)
 			for (int v5 = 0; v5 < 2; v5++)
-				round_trip(presets[p], f ? LMS_MODEL_QWEN3 : LMS_MODEL_QWEN3_VL, v5);
+				round_trip(presets[p], f ? LMS_MODEL_QWEN3 : LMS_MODEL_QWEN3_VL,
+					   v5);
 	reproducibility();
 	preset_4b(LMS_MODEL_QWEN3_VL, 0);
 	preset_4b(LMS_MODEL_QWEN3_VL, 1);

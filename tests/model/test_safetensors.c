@@ -74,30 +74,30 @@ struct corrupt {
 };
 
 static const struct corrupt g_corrupt[] = {
-	{"bad JSON", "{\"a\":{\"dtype\":\"BF16\",", 0, "header is not valid JSON at byte"},
-	{"unknown dtype", "{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
-	 "tensor 'a': unknown dtype 'Q4'"},
-	{"out-of-range offsets", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}",
-	 6, "tensor 'a': data_offsets [0, 8] out of range (the data section holds 6 bytes)"},
-	{"begin after end", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[4,2]}}", 6,
-	 "tensor 'a': data_offsets [4, 2] out of range"},
-	{"overlapping offsets",
-	 "{\"a\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]},"
-	 "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[6,10]}}",
-	 10, "tensors 'a' and 'b' overlap (data_offsets [0, 8] and [6, 10])"},
-	{"shape/size mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
-	 "tensor 'a': data_offsets span 8 bytes but shape × F32 size is 12 bytes"},
-	{"duplicate names",
-	 "{\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]},"
-	 "\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[2,4]}}",
-	 4, "duplicate tensor name in the header"},
-	{"header not an object", "[1,2,3]", 0, "header is not a JSON object"},
-	{"negative dim", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[-1],\"data_offsets\":[0,2]}}", 2,
-	 "tensor 'a': shape[0] is not an integer in [0, 2^40]"},
-	{"offsets not integers", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0]}}", 2,
-	 "tensor 'a': data_offsets must be two non-negative integers"},
-	{"missing dtype", "{\"a\":{\"shape\":[1],\"data_offsets\":[0,2]}}", 2,
-	 "tensor 'a': header entry needs \"dtype\""},
+    {"bad JSON", "{\"a\":{\"dtype\":\"BF16\",", 0, "header is not valid JSON at byte"},
+    {"unknown dtype", "{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
+     "tensor 'a': unknown dtype 'Q4'"},
+    {"out-of-range offsets", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", 6,
+     "tensor 'a': data_offsets [0, 8] out of range (the data section holds 6 bytes)"},
+    {"begin after end", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[4,2]}}", 6,
+     "tensor 'a': data_offsets [4, 2] out of range"},
+    {"overlapping offsets",
+     "{\"a\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]},"
+     "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[6,10]}}",
+     10, "tensors 'a' and 'b' overlap (data_offsets [0, 8] and [6, 10])"},
+    {"shape/size mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
+     "tensor 'a': data_offsets span 8 bytes but shape × F32 size is 12 bytes"},
+    {"duplicate names",
+     "{\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]},"
+     "\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[2,4]}}",
+     4, "duplicate tensor name in the header"},
+    {"header not an object", "[1,2,3]", 0, "header is not a JSON object"},
+    {"negative dim", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[-1],\"data_offsets\":[0,2]}}", 2,
+     "tensor 'a': shape[0] is not an integer in [0, 2^40]"},
+    {"offsets not integers", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0]}}", 2,
+     "tensor 'a': data_offsets must be two non-negative integers"},
+    {"missing dtype", "{\"a\":{\"shape\":[1],\"data_offsets\":[0,2]}}", 2,
+     "tensor 'a': header entry needs \"dtype\""},
 };
 
 static void test_corrupt_files(void)
@@ -112,21 +112,27 @@ static void test_corrupt_files(void)
 	}
 	/* Truncated below the 8-byte length. */
 	write_text(p, "abc");
-	CHECK_FAILS_WITH(open_st(p), LMS_ERR_INPUT, "truncated: 3 bytes, less than the 8-byte header length");
+	CHECK_FAILS_WITH(open_st(p), LMS_ERR_INPUT,
+			 "truncated: 3 bytes, less than the 8-byte header length");
 	/* Header length past the end of the file. */
 	write_raw_st(p, 1000, "{}", 0);
-	CHECK_FAILS_WITH(open_st(p), LMS_ERR_INPUT, "header length 1000 goes past the end of the file (10 bytes)");
+	CHECK_FAILS_WITH(open_st(p), LMS_ERR_INPUT,
+			 "header length 1000 goes past the end of the file (10 bytes)");
 	/* A file cut inside the data section. */
 	write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[8],\"data_offsets\":[0,16]}}", 16);
 	CHECK_INT_EQ(open_st(p), LMS_OK);
 	CHECK_INT_EQ(truncate(p, 8 + 56 + 10), 0);
-	CHECK_FAILS_WITH(open_st(p), LMS_ERR_INPUT, "tensor 'a': data_offsets [0, 16] out of range (the data section holds 10 bytes)");
+	CHECK_FAILS_WITH(
+	    open_st(p), LMS_ERR_INPUT,
+	    "tensor 'a': data_offsets [0, 16] out of range (the data section holds 10 bytes)");
 	/* Header length over the 100 MB limit (a sparse 200 MB file). */
 	write_raw_st(p, 150000000ULL, "{}", 0);
 	CHECK_INT_EQ(truncate(p, 200000000), 0);
-	CHECK_FAILS_WITH(open_st(p), LMS_ERR_INPUT, "header length 150000000 is over the limit of 100000000 bytes");
+	CHECK_FAILS_WITH(open_st(p), LMS_ERR_INPUT,
+			 "header length 150000000 is over the limit of 100000000 bytes");
 	/* Not there at all. */
-	CHECK_FAILS_WITH(open_st("/nonexistent/x.safetensors"), LMS_ERR_NOT_FOUND, "cannot open safetensors file");
+	CHECK_FAILS_WITH(open_st("/nonexistent/x.safetensors"), LMS_ERR_NOT_FOUND,
+			 "cannot open safetensors file");
 	unlink(p);
 }
 
@@ -143,11 +149,17 @@ static void test_index(void)
 	char d[1024], p[PATH_MAX];
 	snprintf(d, sizeof d, "%s/idx", g_tmp);
 	CHECK_INT_EQ(lms_mkdir_p(d), LMS_OK);
-	CHECK_FAILS_WITH(open_set(d), LMS_ERR_NOT_FOUND, "holds neither model.safetensors.index.json nor model.safetensors");
-	write_st(path_in(p, d, "s1.safetensors"), "{\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2);
-	write_st(path_in(p, d, "s2.safetensors"), "{\"b\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]},\"c\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[2,4]}}", 4);
+	CHECK_FAILS_WITH(open_set(d), LMS_ERR_NOT_FOUND,
+			 "holds neither model.safetensors.index.json nor model.safetensors");
+	write_st(path_in(p, d, "s1.safetensors"),
+		 "{\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2);
+	write_st(path_in(p, d, "s2.safetensors"),
+		 "{\"b\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]},\"c\":{"
+		 "\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[2,4]}}",
+		 4);
 	const char *idx = path_in(p, d, "model.safetensors.index.json");
-	write_text(idx, "{\"metadata\":{},\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s2.safetensors\",\"c\":\"s2.safetensors\"}}");
+	write_text(idx, "{\"metadata\":{},\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s2."
+			"safetensors\",\"c\":\"s2.safetensors\"}}");
 	struct lms_st_set *s = NULL;
 	CHECK_INT_EQ(lms_st_set_open(d, &s), LMS_OK);
 	if (s) {
@@ -157,12 +169,17 @@ static void test_index(void)
 		CHECK(lms_st_set_find(s, "zz") == NULL);
 	}
 	lms_st_set_free(s);
-	write_text(idx, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"model-00002-of-00002.safetensors\"}}");
-	CHECK_FAILS_WITH(open_set(d), LMS_ERR_NOT_FOUND, "names shard 'model-00002-of-00002.safetensors', which does not exist");
-	write_text(idx, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s2.safetensors\",\"c\":\"s2.safetensors\",\"d\":\"s2.safetensors\"}}");
-	CHECK_FAILS_WITH(open_set(d), LMS_ERR_INPUT, "maps tensor 'd' to shard 's2.safetensors', which does not contain it");
+	write_text(idx, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"model-00002-of-00002."
+			"safetensors\"}}");
+	CHECK_FAILS_WITH(open_set(d), LMS_ERR_NOT_FOUND,
+			 "names shard 'model-00002-of-00002.safetensors', which does not exist");
+	write_text(idx, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s2.safetensors\",\"c\":"
+			"\"s2.safetensors\",\"d\":\"s2.safetensors\"}}");
+	CHECK_FAILS_WITH(open_set(d), LMS_ERR_INPUT,
+			 "maps tensor 'd' to shard 's2.safetensors', which does not contain it");
 	write_text(idx, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s2.safetensors\"}}");
-	CHECK_FAILS_WITH(open_set(d), LMS_ERR_INPUT, "shard 's2.safetensors' holds tensor 'c', which");
+	CHECK_FAILS_WITH(open_set(d), LMS_ERR_INPUT,
+			 "shard 's2.safetensors' holds tensor 'c', which");
 	write_text(idx, "{\"weight_map\":{\"a\":\"../s1.safetensors\"}}");
 	CHECK_FAILS_WITH(open_set(d), LMS_ERR_INPUT, "weight_map[\"a\"] is not a plain file name");
 	write_text(idx, "{\"weight_map\": [1]}");
@@ -204,7 +221,10 @@ static void patch_header(const char *path, void (*fn)(json_t *hdr))
 	json_decref(h);
 }
 
-static void drop_up_proj(json_t *h) { json_object_del(h, "model.language_model.layers.1.mlp.up_proj.weight"); }
+static void drop_up_proj(json_t *h)
+{
+	json_object_del(h, "model.language_model.layers.1.mlp.up_proj.weight");
+}
 
 static void transpose_q(json_t *h)
 {
@@ -224,9 +244,13 @@ static void rename_q(json_t *h)
 static void make_tiny(const char *dir)
 {
 	rm_rf(dir);
-	struct lms_mkmodel_opts o = {.preset = "tiny", .out_dir = dir, .seed = 7,
-				     .format = LMS_MODEL_QWEN3_VL, .config_v5 = 1,
-				     .shard_bytes = 1ULL << 40, .threads = 2};
+	struct lms_mkmodel_opts o = {.preset = "tiny",
+				     .out_dir = dir,
+				     .seed = 7,
+				     .format = LMS_MODEL_QWEN3_VL,
+				     .config_v5 = 1,
+				     .shard_bytes = 1ULL << 40,
+				     .threads = 2};
 	struct lms_mkmodel_result r;
 	CHECK_INT_EQ(lms_mkmodel_write(&o, &r), LMS_OK);
 	CHECK_INT_EQ(r.shards, 1);
@@ -263,20 +287,29 @@ static void test_model_errors(void)
 	make_tiny(d);
 	CHECK_INT_EQ(load(d), LMS_OK);
 	patch_header(st, drop_up_proj);
-	CHECK_FAILS_WITH(load(d), LMS_ERR_INPUT, "1 LM tensor(s) missing: 'model.language_model.layers.1.mlp.up_proj.weight'; 0 unexpected");
+	CHECK_FAILS_WITH(load(d), LMS_ERR_INPUT,
+			 "1 LM tensor(s) missing: "
+			 "'model.language_model.layers.1.mlp.up_proj.weight'; 0 unexpected");
 
 	make_tiny(d);
 	patch_header(st, rename_q);
-	CHECK_FAILS_WITH(load(d), LMS_ERR_INPUT, "1 LM tensor(s) missing: 'model.language_model.layers.0.self_attn.q_proj.weight'; 1 unexpected: 'model.language_model.layers.0.self_attn.q_proj.bias'");
+	CHECK_FAILS_WITH(
+	    load(d), LMS_ERR_INPUT,
+	    "1 LM tensor(s) missing: 'model.language_model.layers.0.self_attn.q_proj.weight'; 1 "
+	    "unexpected: 'model.language_model.layers.0.self_attn.q_proj.bias'");
 
 	make_tiny(d);
 	patch_header(st, transpose_q);
-	CHECK_FAILS_WITH(load(d), LMS_ERR_INPUT, "tensor 'model.language_model.layers.0.self_attn.q_proj.weight' has shape [64, 128] but config.json implies [128, 64]");
+	CHECK_FAILS_WITH(load(d), LMS_ERR_INPUT,
+			 "tensor 'model.language_model.layers.0.self_attn.q_proj.weight' has shape "
+			 "[64, 128] but config.json implies [128, 64]");
 
 	/* Config says 3 layers: 11 missing, listed 8 + "and 3 more". */
 	make_tiny(d);
 	set_config_key(d, "num_hidden_layers", json_integer(3));
-	CHECK_FAILS_WITH(load(d), LMS_ERR_INPUT, "11 LM tensor(s) missing: 'model.language_model.layers.2.input_layernorm.weight', ");
+	CHECK_FAILS_WITH(
+	    load(d), LMS_ERR_INPUT,
+	    "11 LM tensor(s) missing: 'model.language_model.layers.2.input_layernorm.weight', ");
 	CHECK_STR_CONTAINS(lms_error_message(), " and 3 more; 0 unexpected");
 
 	/* Config says untied: lm_head.weight missing. */
@@ -306,20 +339,30 @@ static void test_f32_conversion(void)
 		   "\"tie_word_embeddings\":true}");
 	/* 14 tensors of 4 or 2 F32 values; values 1.0f + i/8 (exact in bf16 for small i),
 	 * last one 1 + 2^-9 rounds to 1.0 (ties to even). */
-	const char *names[] = {"model.embed_tokens.weight", "model.norm.weight",
-			       "model.layers.0.input_layernorm.weight", "model.layers.0.self_attn.q_proj.weight",
-			       "model.layers.0.self_attn.k_proj.weight", "model.layers.0.self_attn.v_proj.weight",
-			       "model.layers.0.self_attn.o_proj.weight", "model.layers.0.self_attn.q_norm.weight",
-			       "model.layers.0.self_attn.k_norm.weight", "model.layers.0.post_attention_layernorm.weight",
-			       "model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight",
+	const char *names[] = {"model.embed_tokens.weight",
+			       "model.norm.weight",
+			       "model.layers.0.input_layernorm.weight",
+			       "model.layers.0.self_attn.q_proj.weight",
+			       "model.layers.0.self_attn.k_proj.weight",
+			       "model.layers.0.self_attn.v_proj.weight",
+			       "model.layers.0.self_attn.o_proj.weight",
+			       "model.layers.0.self_attn.q_norm.weight",
+			       "model.layers.0.self_attn.k_norm.weight",
+			       "model.layers.0.post_attention_layernorm.weight",
+			       "model.layers.0.mlp.gate_proj.weight",
+			       "model.layers.0.mlp.up_proj.weight",
 			       "model.layers.0.mlp.down_proj.weight"};
 	json_t *h = json_object();
 	uint64_t off = 0;
 	for (size_t i = 0; i < 13; i++) {
 		int vec = strstr(names[i], "norm") != NULL;
 		uint64_t nb = vec ? 8 : 16;
-		json_object_set_new(h, names[i], vec ? json_pack("{s:s, s:[i], s:[I, I]}", "dtype", "F32", "shape", 2, "data_offsets", (json_int_t)off, (json_int_t)(off + nb))
-						  : json_pack("{s:s, s:[i, i], s:[I, I]}", "dtype", "F32", "shape", 2, 2, "data_offsets", (json_int_t)off, (json_int_t)(off + nb)));
+		json_object_set_new(
+		    h, names[i],
+		    vec ? json_pack("{s:s, s:[i], s:[I, I]}", "dtype", "F32", "shape", 2,
+				    "data_offsets", (json_int_t)off, (json_int_t)(off + nb))
+			: json_pack("{s:s, s:[i, i], s:[I, I]}", "dtype", "F32", "shape", 2, 2,
+				    "data_offsets", (json_int_t)off, (json_int_t)(off + nb)));
 		off += nb;
 	}
 	char *text = json_dumps(h, JSON_COMPACT);
