@@ -528,6 +528,9 @@ static enum lms_status cu_sq_dot_accum(void *vc, double *d_acc, const lms_bf16 *
 	return after_launch(c, "sq_dot_accum", lms_k_sq_dot_accum(c->stream, d_acc, d_yq, d_y, d_g, n));
 }
 
+static enum lms_status cu_fake_quant(void *vc, lms_bf16 *d_out, const lms_bf16 *d_in, int64_t rows,
+				     int64_t cols, const struct lms_quant_desc *desc);
+
 /* ---- init / destroy ---------------------------------------------------- */
 
 static void cu_destroy(void *vc)
@@ -620,7 +623,7 @@ static void set_ops(struct lms_backend_ops *o)
 	o->cross_entropy = cu_cross_entropy;
 	o->absmax_rows = cu_absmax_rows;
 	o->sq_dot_accum = cu_sq_dot_accum;
-	o->fake_quant = NULL; /* set by the quant module's CUDA implementation */
+	o->fake_quant = cu_fake_quant;
 	o->destroy = cu_destroy;
 }
 
@@ -696,15 +699,14 @@ void lms_backend_cuda_set_label(struct lms_backend *be, const char *label)
 		snprintf(c->label, sizeof c->label, "%s", label ? label : "");
 }
 
-enum lms_status lms_backend_cuda_fake_quant(struct lms_backend *be, lms_bf16 *d_out,
-					    const lms_bf16 *d_in, int64_t rows, int64_t cols,
-					    const struct lms_quantizer_desc *desc, const float *d_amax)
+static enum lms_status fake_quant(struct cuda_ctx *c, lms_bf16 *d_out, const lms_bf16 *d_in,
+				  int64_t rows, int64_t cols, const struct lms_quantizer_desc *desc,
+				  const float *d_amax)
 {
-	struct cuda_ctx *c = cuda_ctx_of(be);
-	if (!c)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "lms_backend_cuda_fake_quant on backend '%s'",
-				be ? be->name : "(null)");
 	enum lms_qscheme s;
+	if (rows < 0 || cols < 0)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s fake_quant: negative shape (%lld, %lld)",
+				c->name, (long long)rows, (long long)cols);
 	LMS_TRY(lms_quant_scheme(desc, "fake_quant", &s));
 	struct lms_k_quant q = {0};
 	int layout = LMS_K_QAMAX_TENSOR;
@@ -740,4 +742,23 @@ enum lms_status lms_backend_cuda_fake_quant(struct lms_backend *be, lms_bf16 *d_
 			     lms_k_fake_quant(c->stream, d_out, d_in, rows, cols, q,
 					      na > 0 ? d_amax : NULL)));
 	return check_finite(c, "fake_quant", "out", d_out, (size_t)(rows * cols), 0);
+}
+
+/* The table's slot: struct lms_quant_desc (quant/quant.h) carries the
+ * quantizer and its amax in device memory (NULL: computed per call). */
+static enum lms_status cu_fake_quant(void *vc, lms_bf16 *d_out, const lms_bf16 *d_in, int64_t rows,
+				     int64_t cols, const struct lms_quant_desc *desc)
+{
+	return fake_quant(vc, d_out, d_in, rows, cols, &desc->q, desc->amax);
+}
+
+enum lms_status lms_backend_cuda_fake_quant(struct lms_backend *be, lms_bf16 *d_out,
+					    const lms_bf16 *d_in, int64_t rows, int64_t cols,
+					    const struct lms_quantizer_desc *desc, const float *d_amax)
+{
+	struct cuda_ctx *c = cuda_ctx_of(be);
+	if (!c)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "lms_backend_cuda_fake_quant on backend '%s'",
+				be ? be->name : "(null)");
+	return fake_quant(c, d_out, d_in, rows, cols, desc, d_amax);
 }

@@ -38,8 +38,8 @@ void lms_backend_cuda_set_label(struct lms_backend *be, const char *label);
  * calibrated values, or is NULL to take them from `in` (ModelOpt's dynamic
  * amax; forced when desc->dynamic_amax). NULL needs at most 1 Mi amax values
  * (the backend's scratch). Fails with LMS_ERR_UNSUPPORTED for a descriptor
- * lms_quant_scheme rejects. This is what the backend table's fake_quant slot
- * will call once src/quant/ defines struct lms_quant_desc. */
+ * lms_quant_scheme rejects. The backend table's fake_quant slot (with a
+ * struct lms_quant_desc) runs the same code. */
 struct lms_quantizer_desc;
 LMS_NODISCARD enum lms_status lms_backend_cuda_fake_quant(struct lms_backend *be, lms_bf16 *d_out,
 							  const lms_bf16 *d_in, int64_t rows,

@@ -608,6 +608,19 @@ static void case_fake_quant(const char *spec, int rows, int cols, int dynamic)
 		 dynamic ? "dynamic amax" : "static amax");
 	EXACT(name, got, ref, n, 1);
 	CHECK(memcmp(got, got2, n * 2) == 0);
+	/* the op-table slots of both backends (struct lms_quant_desc) */
+	lms_bf16 *slot_cpu = malloc(n * 2), *slot_gpu = malloc(n * 2);
+	struct lms_quant_desc qc = {d, dynamic ? NULL : amax};
+	ok(g_cpu->ops.fake_quant(g_cpu->ctx, slot_cpu, x, rows, cols, &qc), "cpu slot");
+	ok(g_gpu->ops.memcpy_h2d(g_gpu->ctx, d_x, x, n * 2), "h2d");
+	struct lms_quant_desc qg = {d, dynamic ? NULL : d_a};
+	ok(g_gpu->ops.fake_quant(g_gpu->ctx, d_y, d_x, rows, cols, &qg), "cuda slot");
+	down(g_gpu, slot_gpu, d_y, n * 2);
+	snprintf(name, sizeof name, "fake_quant %-14s %dx%d %s slots", spec, rows, cols,
+		 dynamic ? "dynamic" : "static");
+	EXACT(name, slot_gpu, slot_cpu, n, 1);
+	free(slot_cpu);
+	free(slot_gpu);
 	g_gpu->ops.free(g_gpu->ctx, d_x);
 	g_gpu->ops.free(g_gpu->ctx, d_y);
 	g_gpu->ops.free(g_gpu->ctx, d_a);
@@ -697,8 +710,7 @@ int main(void)
 		return 1;
 	}
 	for (int op = 0; op < LMS_OP_COUNT; op++)
-		if (op != LMS_OP_FAKE_QUANT)
-			CHECK(lms_backend_supports(g_gpu, (enum lms_backend_op)op));
+		CHECK(lms_backend_supports(g_gpu, (enum lms_backend_op)op));
 
 	printf("GEMM (bf16 operands, fp32 accumulation)\n");
 	/* bf16 out: one bf16 rounding of sums that differ in accumulation order
