@@ -57,12 +57,13 @@ enum lms_status lms_captions_read(const char *path, int skip_invalid_utf8,
 		size_t bad = lms_utf8_check(line, n);
 		if (bad < n) {
 			if (!skip_invalid_utf8) {
+				unsigned byte = (unsigned char)line[bad]; /* before the buffer goes */
 				lms_captions_free(out);
 				return lms_fail(LMS_ERR_INPUT,
 						"convert the file to UTF-8, or set "
 						"dataset.skip_invalid_utf8=true to skip such lines",
 						"%s:%ld:%zu: invalid UTF-8 (byte 0x%02x)", path, lineno,
-						bad + 1, (unsigned char)line[bad]);
+						bad + 1, byte);
 			}
 			if (!out->first_invalid)
 				out->first_invalid = lineno;

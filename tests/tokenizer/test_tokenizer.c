@@ -317,6 +317,89 @@ static void test_loaders(void)
 	lms_tokenizer_free(tok);
 }
 
+/* Truncations and byte mutations of a valid file: every load either
+ * succeeds or fails with a message (never crashes; run under ASan in CI),
+ * and whatever loads encodes. Deterministic (a fixed LCG). */
+static void test_mutations(void)
+{
+	char *orig;
+	size_t len;
+	CHECK(lms_read_file(DATA "/variants/tiny_pairs.json", 1 << 20, "t", &orig, &len) == LMS_OK);
+	char *buf = malloc(len + 1);
+	uint64_t x = 12345;
+	int loaded = 0, failed = 0, silent = 0;
+	for (int k = 0; k < 600; k++) {
+		memcpy(buf, orig, len);
+		size_t n = len;
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		size_t pos = (size_t)(x >> 33) % len;
+		if (k < 200) {
+			n = pos; /* truncate */
+		} else {
+			static const char repl[] = "{}[]\",:0 \\u\xff\x80" "a";
+			buf[pos] = repl[(x >> 20) % (sizeof repl - 1)];
+		}
+		struct lms_tokenizer *tok = NULL;
+		lms_error_clear();
+		if (lms_tokenizer_load_text(buf, n, "mutant.json", &tok) == LMS_OK) {
+			struct lms_tokens t = {0};
+			const char *text = "A man riding a wave <|endoftext|> 12 caf\xc3\xa9";
+			if (lms_tokenizer_encode(tok, text, strlen(text), &t) == LMS_OK)
+				loaded++;
+			lms_tokens_free(&t);
+			lms_tokenizer_free(tok);
+		} else {
+			failed++;
+			silent += lms_error_message()[0] == '\0' || tok != NULL;
+		}
+	}
+	CHECK(loaded > 0 && failed > 0);
+	CHECK_INT_EQ(silent, 0);
+	free(buf);
+	free(orig);
+}
+
+/* More distinct words than the word cache holds (65,536): it is cleared
+ * when full and the ids stay those of a fresh tokenizer. */
+static void test_cache_overflow(void)
+{
+	struct lms_tokenizer *a = NULL, *b = NULL;
+	CHECK(lms_tokenizer_load(DATA "/variants/tiny_pairs.json", &a) == LMS_OK);
+	CHECK(lms_tokenizer_load(DATA "/variants/tiny_pairs.json", &b) == LMS_OK);
+	if (!a || !b) {
+		lms_tokenizer_free(a);
+		lms_tokenizer_free(b);
+		return;
+	}
+	char w[64];
+	struct lms_tokens t = {0}, u = {0};
+	int same = 1;
+	for (int i = 0; i < 150000; i++) {
+		int n = snprintf(w, sizeof w, " word%dx", i * 7919);
+		t.n = 0;
+		same &= lms_tokenizer_encode(a, w, (size_t)n, &t) == LMS_OK;
+		if (i % 4999 == 0) { /* compare with a tokenizer that has seen little else */
+			u.n = 0;
+			CHECK(lms_tokenizer_encode(b, w, (size_t)n, &u) == LMS_OK);
+			same &= t.n == u.n && memcmp(t.ids, u.ids, t.n * sizeof *t.ids) == 0;
+		}
+	}
+	/* words seen before the last clear, encoded again from scratch */
+	for (int i = 0; i < 100; i++) {
+		int n = snprintf(w, sizeof w, " word%dx", i * 7919);
+		t.n = u.n = 0;
+		CHECK(lms_tokenizer_encode(a, w, (size_t)n, &t) == LMS_OK);
+		CHECK(lms_tokenizer_encode(b, w, (size_t)n, &u) == LMS_OK);
+		same &= t.n == u.n && memcmp(t.ids, u.ids, t.n * sizeof *t.ids) == 0;
+	}
+	CHECK(a->cache.count <= a->cache.max_count);
+	CHECK(same);
+	lms_tokens_free(&t);
+	lms_tokens_free(&u);
+	lms_tokenizer_free(a);
+	lms_tokenizer_free(b);
+}
+
 static enum lms_status status_by_name(const char *name)
 {
 	for (int s = 0; s < LMS_STATUS_COUNT; s++)
@@ -376,6 +459,8 @@ int main(void)
 	test_qwen();
 	test_variants();
 	test_loaders();
+	test_mutations();
+	test_cache_overflow();
 	test_bad_files();
 	return lms_test_finish();
 }
