@@ -58,6 +58,12 @@ static void pack_b(float *bp, const lms_bf16 *b, int ldb, int trans, int p0, int
 	}
 }
 
+/* Wider vectors where the CPU has them. The per-element operation order is
+ * the same in every clone and ISO C mode does not contract a·b + c into an
+ * FMA, so all clones give the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static void tile_kernel(float *restrict acc, const float *restrict ap, const float *restrict bp,
 			int ib, int kb)
 {
