@@ -362,7 +362,8 @@ enum lms_status lms_model_load_ex(const char *dir, unsigned flags, struct lms_mo
 	m->counts.file_bytes = lms_st_set_data_bytes(m->files);
 	m->counts.shards = lms_st_set_shard_count(m->files);
 	if (m->counts.converted)
-		LMS_INFO("%s: converted %d LM tensors to bf16", dir, m->counts.converted);
+		LMS_INFO("%s: %d LM tensors converted to bf16 or copied for alignment", dir,
+			 m->counts.converted);
 	*out = m;
 	return LMS_OK;
 }
