@@ -115,13 +115,18 @@ int lms_composer_is_group(struct lms_composer *C, const char *group)
 {
 	if (!name_ok(group))
 		return 0;
-	for (size_t d = 0; d < C->n_dirs; d++) {
+	for (size_t k = 0; k < C->n_groups; k++)
+		if (strcmp(C->groups[k].name, group) == 0)
+			return C->groups[k].is_group;
+	int is = 0;
+	for (size_t d = 0; d < C->n_dirs && !is; d++) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s", C->dirs[d], group);
-		if (lms_is_dir(path))
-			return 1;
+		is = lms_is_dir(path);
 	}
-	return 0;
+	if (C->n_groups < LMS_MAX_CACHE && (C->groups[C->n_groups].name = strdup(group)))
+		C->groups[C->n_groups++].is_group = is;
+	return is;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -421,10 +426,22 @@ static enum lms_status load_config(struct walk *W, const char *rel, const char *
 	else
 		package_of(pkg, sizeof pkg, parent_pkg, explicit_pkg, f->pkg, group_written, this_group,
 			   absolute);
-	struct lms_cfg *content = lms_cfg_copy(f->tree);
-	if (!content)
-		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
-	struct lms_cfg *defaults = lms_cfg_map_take(content, "defaults");
+	/* The file's own content without its defaults list: a view that skips
+	 * the `defaults` key when it comes first (the usual place), else a copy. */
+	const struct lms_cfg *defaults = lms_cfg_map_get(f->tree, "defaults");
+	struct lms_cfg view = *f->tree, *copy = NULL;
+	const struct lms_cfg *content = f->tree;
+	if (defaults && f->tree->kids[0] == defaults) {
+		view.keys = f->tree->keys + 1;
+		view.kids = f->tree->kids + 1;
+		view.n = f->tree->n - 1;
+		content = &view;
+	} else if (defaults) {
+		if (!(copy = lms_cfg_copy(f->tree)))
+			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+		lms_cfg_free(lms_cfg_map_take(copy, "defaults"));
+		content = copy;
+	}
 	enum lms_status st = LMS_OK;
 	if (defaults && defaults->type != LMS_CFG_SEQ)
 		st = lms_fail(LMS_ERR_CONFIG, "write `defaults:` as a list", "%s:%d:%d: defaults must be a list",
@@ -485,8 +502,7 @@ static enum lms_status load_config(struct walk *W, const char *rel, const char *
 				      "%s:%d:%d: invalid entry in the defaults list", f->path, e->line, e->col);
 		}
 	}
-	lms_cfg_free(defaults);
-	lms_cfg_free(content);
+	lms_cfg_free(copy);
 	return st;
 }
 
@@ -754,6 +770,11 @@ void lms_composer_clear(struct lms_composer *C)
 		lms_cfg_free(C->cache[k].tree);
 	}
 	C->n_cache = 0;
+	for (size_t k = 0; k < C->n_groups; k++)
+		free(C->groups[k].name);
+	C->n_groups = 0;
+	lms_cfg_free(C->hydra_defaults);
+	C->hydra_defaults = NULL;
 	lms_strv_free(C->dirs, C->n_dirs);
 	C->dirs = NULL;
 	C->n_dirs = 0;

@@ -24,6 +24,12 @@ struct lms_composer {
 	const char *config_name;
 	struct lms_cached_file cache[LMS_MAX_CACHE];
 	size_t n_cache;
+	struct {
+		char *name;
+		int is_group;
+	} groups[LMS_MAX_CACHE]; /* answers of lms_composer_is_group */
+	size_t n_groups;
+	struct lms_cfg *hydra_defaults; /* Hydra's run/sweep dir defaults, parsed once */
 };
 
 /* One job's composed config: the merged tree (with the hydra node), the

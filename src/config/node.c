@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,7 +88,6 @@ void lms_cfg_free(struct lms_cfg *n)
 	if (!n)
 		return;
 	clear(n);
-	free(n->file);
 	free(n);
 }
 
@@ -103,7 +103,8 @@ struct lms_cfg *lms_cfg_copy(const struct lms_cfg *n)
 	c->f = n->f;
 	c->line = n->line;
 	c->col = n->col;
-	if ((n->s && !(c->s = strdup(n->s))) || (n->file && !(c->file = strdup(n->file))))
+	c->file = n->file; /* interned: shared, never freed */
+	if (n->s && !(c->s = strdup(n->s)))
 		goto fail;
 	if (n->n) {
 		c->kids = calloc(n->n, sizeof *c->kids);
@@ -128,11 +129,42 @@ fail:
 	return NULL;
 }
 
+/* File names are interned: nodes share one copy per distinct name, kept for
+ * the life of the process (there are few: the config files and "command
+ * line"). This halves the allocations of copying and resolving trees. */
+static pthread_mutex_t g_intern_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **g_interned;
+static size_t g_n_interned, g_cap_interned;
+
+static const char *intern(const char *s)
+{
+	const char *r = NULL;
+	pthread_mutex_lock(&g_intern_lock);
+	for (size_t k = g_n_interned; k-- > 0 && !r;)
+		if (strcmp(g_interned[k], s) == 0)
+			r = g_interned[k];
+	if (!r) {
+		if (g_n_interned == g_cap_interned) {
+			size_t cap = g_cap_interned ? 2 * g_cap_interned : 64;
+			char **v = realloc(g_interned, cap * sizeof *v);
+			if (v) {
+				g_interned = v;
+				g_cap_interned = cap;
+			}
+		}
+		char *c = g_n_interned < g_cap_interned ? strdup(s) : NULL;
+		if (c)
+			g_interned[g_n_interned++] = c;
+		r = c;
+	}
+	pthread_mutex_unlock(&g_intern_lock);
+	return r;
+}
+
 enum lms_status lms_cfg_set_loc(struct lms_cfg *n, const char *file, int line, int col)
 {
-	free(n->file);
 	n->file = NULL;
-	if (file && !(n->file = strdup(file)))
+	if (file && !(n->file = intern(file)))
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	n->line = line;
 	n->col = col;
@@ -221,7 +253,6 @@ enum lms_status lms_cfg_seq_push(struct lms_cfg *seq, struct lms_cfg *val)
 void lms_cfg_replace(struct lms_cfg *dst, struct lms_cfg *src)
 {
 	clear(dst);
-	free(dst->file);
 	*dst = *src;
 	free(src);
 }

@@ -46,7 +46,8 @@ struct lms_cfg {
 	size_t cap;
 	char **keys;  /* map: keys[0..n) (owned) */
 	struct lms_cfg **kids; /* map/seq: children (owned) */
-	char *file;   /* where it came from: a file path, or "command line"; may be NULL */
+	const char *file; /* where it came from: a file path, or "command line"; may be
+			   * NULL. Interned by lms_cfg_set_loc: shared, never freed. */
 	int line, col; /* 1-based; 0 when unknown */
 };
 

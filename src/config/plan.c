@@ -112,7 +112,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* The hydra node of one job, merged over the config's own `hydra:` keys. */
-static enum lms_status hydra_node(struct lms_cfg *cfg, const struct lms_composed *c, int multirun,
+static enum lms_status hydra_node(struct lms_composer *C, struct lms_cfg *cfg,
+				  const struct lms_composed *c, int multirun,
 				  int num, char **ovr_text, size_t n_ovr, const char *cwd,
 				  const char *config_name)
 {
@@ -124,8 +125,12 @@ static enum lms_status hydra_node(struct lms_cfg *cfg, const struct lms_composed
 	static const char *const defaults_yaml =
 		"run:\n  dir: outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}\n"
 		"sweep:\n  dir: multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}\n  subdir: ${hydra.job.num}\n";
-	struct lms_cfg *d = NULL;
-	LMS_TRY(lms_yaml_load_string(defaults_yaml, strlen(defaults_yaml), "<hydra defaults>", &d));
+	if (!C->hydra_defaults)
+		LMS_TRY(lms_yaml_load_string(defaults_yaml, strlen(defaults_yaml), "<hydra defaults>",
+					     &C->hydra_defaults));
+	struct lms_cfg *d = lms_cfg_copy(C->hydra_defaults);
+	if (!d)
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	enum lms_status st = lms_cfg_merge(d, h);
 	if (st == LMS_OK) {
 		lms_cfg_replace(h, d);
@@ -251,10 +256,10 @@ enum lms_status lms_config_group_options(const struct lms_plan *plan, const char
 	return st;
 }
 
-static enum lms_status finish_job(struct lms_plan *plan, struct lms_job *j, struct lms_composed *c,
-				  const struct lms_resolve_ctx *rc, const char *cwd)
+static enum lms_status finish_job(struct lms_composer *C, struct lms_plan *plan, struct lms_job *j,
+				  struct lms_composed *c, const struct lms_resolve_ctx *rc, const char *cwd)
 {
-	LMS_TRY(hydra_node(c->cfg, c, plan->multirun, j->num, j->overrides, j->n_overrides, cwd,
+	LMS_TRY(hydra_node(C, c->cfg, c, plan->multirun, j->num, j->overrides, j->n_overrides, cwd,
 			   plan->config_name));
 	struct lms_cfg *full = NULL;
 	LMS_TRY(lms_cfg_resolve(c->cfg, "", rc, &full));
@@ -380,7 +385,7 @@ static enum lms_status expand(struct lms_plan *plan, struct lms_composer *C,
 		if (st == LMS_OK) {
 			if (j == 0)
 				plan->defaults_table = strdup(c.defaults_table);
-			st = finish_job(plan, job, &c, rc, cwd);
+			st = finish_job(C, plan, job, &c, rc, cwd);
 			lms_composed_clear(&c);
 		}
 		if (st != LMS_OK && plan->multirun)
