@@ -107,7 +107,7 @@ static inline double normal_fast(struct lms_rng *r)
 	for (;;) {
 		uint64_t b = lms_rng_next(r);
 		int i = (int)(b & 0xff);
-		double u = (double)(b >> 11) * 0x1p-52 - 1.0; /* [-1, 1) */
+		double u = (double)(int64_t)(b >> 11) * 0x1p-52 - 1.0; /* [-1, 1); signed: fast cvt */
 		double x = u * g_x[i];
 		if (fabs(x) < g_x[i + 1])
 			return x;

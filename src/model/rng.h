@@ -45,7 +45,7 @@ static inline uint64_t lms_rng_next(struct lms_rng *r)
 /* Uniform double in [0, 1) with 53 random bits. */
 static inline double lms_rng_uniform(struct lms_rng *r)
 {
-	return (double)(lms_rng_next(r) >> 11) * 0x1p-53;
+	return (double)(int64_t)(lms_rng_next(r) >> 11) * 0x1p-53;
 }
 
 /* One N(0, 1) variate. */
