@@ -170,7 +170,7 @@ static enum lms_status parse_tie(const struct ctx *c, const json_t *root, const 
 	cfg->tie_word_embeddings = use ? json_is_true(use) : 0;
 	if (top && inner && json_is_boolean(inner) && json_is_true(top) != json_is_true(inner))
 		LMS_WARN("%s: tie_word_embeddings is %s at the top level but %s in text_config; "
-			 "using the top-level value as transformers does",
+			 "using the top-level value as transformers 5 does (4.57 read text_config)",
 			 c->path, json_is_true(top) ? "true" : "false",
 			 json_is_true(inner) ? "true" : "false");
 	return LMS_OK;
