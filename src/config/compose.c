@@ -447,7 +447,6 @@ static enum lms_status load_config(struct walk *W, const char *rel, const char *
 		st = lms_fail(LMS_ERR_CONFIG, "write `defaults:` as a list", "%s:%d:%d: defaults must be a list",
 			      f->path, defaults->line, defaults->col);
 	int self_done = 0;
-	lms_sb_printf(&W->table, "%-60s %-28s %-7s %s\n", rel, pkg[0] ? pkg : "", "False", parent_name);
 	size_t nd = defaults && defaults->type == LMS_CFG_SEQ ? defaults->n : 0;
 	for (size_t k = 0; k <= nd && st == LMS_OK; k++) {
 		const struct lms_cfg *e = k < nd ? defaults->kids[k] : NULL;
@@ -459,8 +458,10 @@ static enum lms_status load_config(struct walk *W, const char *rel, const char *
 				continue;
 			}
 			self_done = 1;
-			lms_sb_printf(&W->table, "%-60s %-28s %-7s %s\n", rel, pkg[0] ? pkg : "", "True",
-				      parent_name);
+			/* Hydra's table: one row per config at the place its content merges;
+			 * _self_ is True for configs that have a defaults list. */
+			lms_sb_printf(&W->table, "%-60s %-28s %-7s %s\n", rel, pkg[0] ? pkg : "",
+				      defaults ? "True" : "False", parent_name[0] ? parent_name : "<root>");
 			st = merge_at(W->root, pkg, content);
 		} else if (e->type == LMS_CFG_STR) {
 			char name[512], *epkg;

@@ -37,6 +37,12 @@ expect 2 "Ambiguous value for argument 'dataset.size=small,medium'" -- dataset.s
 expect 0 "domain: fb.com" -- -cp "$src/tests/data/config/conf" -cn primary --cfg job
 expect 0 "usage: lmsens [flags]" -- --dry-run --help
 
+# --info defaults: one row per config where its content merges (Hydra's table)
+"$bin" --info defaults -cp "$src/tests/data/config/conf" -cn primary | awk 'NR > 2 { print $1 "|" $2 "|" $3 "|" $4 }' >"$t/got"
+printf '%s\n' "db/mysql|db|False|primary" "server/site/fb|server.site|False|server/apache" \
+	"server/apache|server|True|primary" "db/sqlite|backup|False|primary" "primary|True|<root>|" >"$t/want"
+cmp -s "$t/want" "$t/got" && ok || { bad "--info defaults table"; diff "$t/want" "$t/got" >&2; }
+
 # -cd adds a directory: a new quant pair is just a YAML file
 mkdir -p "$t/extra/quant_pair"
 printf 'name: wmine\nweight: int8\nactivation: fp16\nformat_name: INT8_WEIGHT_ONLY_CFG\nexperimental: false\n' >"$t/extra/quant_pair/wmine.yaml"
