@@ -18,16 +18,15 @@
 
 static void help(FILE *f)
 {
-	fprintf(f,
-		"usage: lmsens tokenize --tokenizer FILE [--escapes] [--decode] < lines\n\n"
-		"Encodes each line of stdin with an HF tokenizer.json (byte-level BPE, as HF\n"
-		"tokenizers does with add_special_tokens=False) and prints one JSON array of\n"
-		"ids per line.\n\n"
-		"  --tokenizer FILE  the tokenizer.json to use\n"
-		"  --escapes         unescape \\n \\r \\t \\\\ in each line before encoding\n"
-		"  --decode          read one JSON array of ids per line and print the\n"
-		"                    decoded text as a JSON string\n"
-		"  -h, --help        this help\n");
+	fprintf(f, "usage: lmsens tokenize --tokenizer FILE [--escapes] [--decode] < lines\n\n"
+		   "Encodes each line of stdin with an HF tokenizer.json (byte-level BPE, as HF\n"
+		   "tokenizers does with add_special_tokens=False) and prints one JSON array of\n"
+		   "ids per line.\n\n"
+		   "  --tokenizer FILE  the tokenizer.json to use\n"
+		   "  --escapes         unescape \\n \\r \\t \\\\ in each line before encoding\n"
+		   "  --decode          read one JSON array of ids per line and print the\n"
+		   "                    decoded text as a JSON string\n"
+		   "  -h, --help        this help\n");
 }
 
 /* Unescapes in place; returns 0 on an unknown escape. */
@@ -42,11 +41,20 @@ static int unescape(char *s, size_t *n)
 		if (++r == *n)
 			return 0;
 		switch (s[r]) {
-		case 'n': s[w++] = '\n'; break;
-		case 'r': s[w++] = '\r'; break;
-		case 't': s[w++] = '\t'; break;
-		case '\\': s[w++] = '\\'; break;
-		default: return 0;
+		case 'n':
+			s[w++] = '\n';
+			break;
+		case 'r':
+			s[w++] = '\r';
+			break;
+		case 't':
+			s[w++] = '\t';
+			break;
+		case '\\':
+			s[w++] = '\\';
+			break;
+		default:
+			return 0;
 		}
 	}
 	*n = w;
@@ -100,8 +108,7 @@ static enum lms_status decode_line(struct lms_tokenizer *tok, const char *line, 
 		int32_t id = json_is_integer(v) ? (int32_t)json_integer_value(v) : -1;
 		if (!json_is_integer(v) || json_integer_value(v) != id)
 			st = lms_fail(LMS_ERR_INPUT, "give one JSON array of integer ids per line",
-				      "stdin:%ld: element %zu is not an id",
-				      lineno, i);
+				      "stdin:%ld: element %zu is not an id", lineno, i);
 		else if (ids->n == ids->cap && !grow_ids(ids))
 			st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 		else
@@ -145,13 +152,14 @@ int lms_cmd_tokenize(int argc, char **argv)
 			decode = 1;
 		} else {
 			help(stderr);
-			return lms_cli_fail(lms_fail(LMS_ERR_USAGE, "see 'lmsens tokenize --help'",
-						     "tokenize: unknown or incomplete argument '%s'",
-						     argv[i]));
+			return lms_cli_fail(
+			    lms_fail(LMS_ERR_USAGE, "see 'lmsens tokenize --help'",
+				     "tokenize: unknown or incomplete argument '%s'", argv[i]));
 		}
 	}
 	if (!path)
-		return lms_cli_fail(lms_fail(LMS_ERR_USAGE, "pass --tokenizer path/to/tokenizer.json",
+		return lms_cli_fail(lms_fail(LMS_ERR_USAGE,
+					     "pass --tokenizer path/to/tokenizer.json",
 					     "tokenize: --tokenizer FILE is required"));
 	struct lms_tokenizer *tok;
 	enum lms_status st = lms_tokenizer_load(path, &tok);

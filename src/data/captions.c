@@ -30,8 +30,7 @@ void lms_captions_free(struct lms_captions *c)
 	memset(c, 0, sizeof *c);
 }
 
-enum lms_status lms_captions_read(const char *path, int skip_invalid_utf8,
-				  struct lms_captions *out)
+enum lms_status lms_captions_read(const char *path, int skip_invalid_utf8, struct lms_captions *out)
 {
 	memset(out, 0, sizeof *out);
 	size_t len;
@@ -57,13 +56,14 @@ enum lms_status lms_captions_read(const char *path, int skip_invalid_utf8,
 		size_t bad = lms_utf8_check(line, n);
 		if (bad < n) {
 			if (!skip_invalid_utf8) {
-				unsigned byte = (unsigned char)line[bad]; /* before the buffer goes */
+				unsigned byte =
+				    (unsigned char)line[bad]; /* before the buffer goes */
 				lms_captions_free(out);
 				return lms_fail(LMS_ERR_INPUT,
 						"convert the file to UTF-8, or set "
 						"dataset.skip_invalid_utf8=true to skip such lines",
-						"%s:%ld:%zu: invalid UTF-8 (byte 0x%02x)", path, lineno,
-						bad + 1, byte);
+						"%s:%ld:%zu: invalid UTF-8 (byte 0x%02x)", path,
+						lineno, bad + 1, byte);
 			}
 			if (!out->first_invalid)
 				out->first_invalid = lineno;
@@ -88,12 +88,13 @@ enum lms_status lms_captions_read(const char *path, int skip_invalid_utf8,
 	if (out->n == 0) {
 		long blank = out->n_blank, invalid = out->n_invalid;
 		lms_captions_free(out);
-		return lms_fail(LMS_ERR_INPUT,
-				"the captions file must have one caption per line; check "
-				"dataset.captions_path",
-				"captions file '%s' has no samples (%ld lines: %ld blank, %ld invalid "
-				"UTF-8 skipped)",
-				path, lineno, blank, invalid);
+		return lms_fail(
+		    LMS_ERR_INPUT,
+		    "the captions file must have one caption per line; check "
+		    "dataset.captions_path",
+		    "captions file '%s' has no samples (%ld lines: %ld blank, %ld invalid "
+		    "UTF-8 skipped)",
+		    path, lineno, blank, invalid);
 	}
 	return LMS_OK;
 }

@@ -49,18 +49,18 @@
 #define LMS_LABEL_IGNORE (-100)
 
 struct lms_data_opts {
-	const char *captions_path;  /* borrowed for the duration of the build */
-	long max_samples;           /* > 0: use at most this many samples; <= 0: all */
-	int seq_len;                /* tokens per sample (truncation) or row (packing); >= 2 */
-	int batch_size;             /* samples (rows) per batch; >= 1 */
-	int32_t pad_token_id;       /* padding id (Qwen: 151643 <|endoftext|>) */
-	int32_t sep_token_id;       /* packing separator; < 0: pad_token_id */
-	int packing;                /* 0: one sample per row; 1: packed rows */
-	int calib_steps;            /* <= 0: all batches; else min(calib_steps, n_batches) */
-	int score_steps;            /* <= 0: all batches; else min(score_steps, n_batches) */
-	uint64_t shuffle_seed;      /* 0: file order; else a seeded shuffle of all samples
-				       before the first max_samples are taken */
-	int skip_invalid_utf8;      /* 1: skip (and count) lines that are not UTF-8 */
+	const char *captions_path; /* borrowed for the duration of the build */
+	long max_samples;	   /* > 0: use at most this many samples; <= 0: all */
+	int seq_len;		   /* tokens per sample (truncation) or row (packing); >= 2 */
+	int batch_size;		   /* samples (rows) per batch; >= 1 */
+	int32_t pad_token_id;	   /* padding id (Qwen: 151643 <|endoftext|>) */
+	int32_t sep_token_id;	   /* packing separator; < 0: pad_token_id */
+	int packing;		   /* 0: one sample per row; 1: packed rows */
+	int calib_steps;	   /* <= 0: all batches; else min(calib_steps, n_batches) */
+	int score_steps;	   /* <= 0: all batches; else min(score_steps, n_batches) */
+	uint64_t shuffle_seed;	   /* 0: file order; else a seeded shuffle of all samples
+				      before the first max_samples are taken */
+	int skip_invalid_utf8;	   /* 1: skip (and count) lines that are not UTF-8 */
 };
 
 /* Fills the defaults: no path, all samples, seq_len 512, batch_size 1,
@@ -74,13 +74,13 @@ int lms_data_score_steps(long score_size, int batch_size);
 
 /* The lines of a captions file. */
 struct lms_captions {
-	char **lines;        /* (n) NUL-terminated, pointing into buf */
-	size_t *lens;        /* (n) bytes of each line */
-	long n;              /* samples (non-blank lines) */
-	long n_blank;        /* blank or whitespace-only lines skipped */
-	long n_invalid;      /* lines skipped because they were not UTF-8 */
-	long first_invalid;  /* 1-based line number of the first skipped one, or 0 */
-	char *buf;           /* the file's bytes (modified: line ends become NUL) */
+	char **lines;	    /* (n) NUL-terminated, pointing into buf */
+	size_t *lens;	    /* (n) bytes of each line */
+	long n;		    /* samples (non-blank lines) */
+	long n_blank;	    /* blank or whitespace-only lines skipped */
+	long n_invalid;	    /* lines skipped because they were not UTF-8 */
+	long first_invalid; /* 1-based line number of the first skipped one, or 0 */
+	char *buf;	    /* the file's bytes (modified: line ends become NUL) */
 };
 
 /* Reads path: lines end at '\n'; leading and trailing ASCII whitespace
@@ -95,26 +95,27 @@ LMS_NODISCARD enum lms_status lms_captions_read(const char *path, int skip_inval
 void lms_captions_free(struct lms_captions *c); /* NULL-safe, idempotent */
 
 struct lms_data_batch {
-	int B, T;           /* rows, tokens per row */
-	int32_t *ids;       /* (B, T) token ids, pad_token_id on padding */
-	int32_t *mask;      /* (B, T) 1 valid, 0 padding */
-	int32_t *labels;    /* (B, T) = ids, LMS_LABEL_IGNORE (-100) on padding */
-	long n_tokens;      /* valid tokens: Σ mask */
-	long first_sample;  /* index (after shuffle) of the first sample in this batch; -1 when packed */
+	int B, T;	   /* rows, tokens per row */
+	int32_t *ids;	   /* (B, T) token ids, pad_token_id on padding */
+	int32_t *mask;	   /* (B, T) 1 valid, 0 padding */
+	int32_t *labels;   /* (B, T) = ids, LMS_LABEL_IGNORE (-100) on padding */
+	long n_tokens;	   /* valid tokens: Σ mask */
+	long first_sample; /* index (after shuffle) of the first sample in this batch; -1 when
+			      packed */
 };
 
 struct lms_dataset {
 	struct lms_data_batch *batches; /* (n_batches) */
 	int n_batches;
-	int n_calib;               /* calibration uses batches [0, n_calib) */
-	int n_score;               /* scoring uses batches [0, n_score) */
-	long n_samples;            /* samples tokenized */
-	long n_truncated;          /* samples cut to seq_len */
-	long n_tokens;             /* valid tokens in all batches */
-	long n_dropped_tokens;     /* packing: tokens of the incomplete tail row */
-	long n_lines_blank;        /* from the captions file */
-	long n_lines_invalid;      /* skipped invalid UTF-8 lines */
-	int32_t *arena;            /* one allocation for every batch's tensors */
+	int n_calib;	       /* calibration uses batches [0, n_calib) */
+	int n_score;	       /* scoring uses batches [0, n_score) */
+	long n_samples;	       /* samples tokenized */
+	long n_truncated;      /* samples cut to seq_len */
+	long n_tokens;	       /* valid tokens in all batches */
+	long n_dropped_tokens; /* packing: tokens of the incomplete tail row */
+	long n_lines_blank;    /* from the captions file */
+	long n_lines_invalid;  /* skipped invalid UTF-8 lines */
+	int32_t *arena;	       /* one allocation for every batch's tensors */
 };
 
 /* Reads, tokenizes and batches. `tok` is borrowed (its word cache is used,

@@ -70,7 +70,8 @@ static uint64_t splitmix64(uint64_t *x)
 static enum lms_status check_opts(const struct lms_data_opts *o)
 {
 	if (!o->captions_path || !o->captions_path[0])
-		return lms_fail(LMS_ERR_CONFIG, "set dataset.captions_path (or dataset.root and size)",
+		return lms_fail(LMS_ERR_CONFIG,
+				"set dataset.captions_path (or dataset.root and size)",
 				"no captions file given");
 	if (o->seq_len < 2)
 		return lms_fail(LMS_ERR_CONFIG, "a causal LM loss needs at least 2 tokens per row",
@@ -79,7 +80,8 @@ static enum lms_status check_opts(const struct lms_data_opts *o)
 		return lms_fail(LMS_ERR_CONFIG, "set autoquant.batch_size to 1 or more",
 				"autoquant.batch_size=%d: must be >= 1", o->batch_size);
 	if (o->pad_token_id < 0)
-		return lms_fail(LMS_ERR_CONFIG, "set dataset.pad_token_id to a token id (Qwen: 151643)",
+		return lms_fail(LMS_ERR_CONFIG,
+				"set dataset.pad_token_id to a token id (Qwen: 151643)",
 				"dataset.pad_token_id=%d: must be >= 0", (int)o->pad_token_id);
 	return LMS_OK;
 }
@@ -183,17 +185,18 @@ static enum lms_status build_packed(struct lms_dataset *ds, const struct lms_dat
 		total += len[i] + (i + 1 < n);
 	size_t rows = total / T;
 	if (rows < (size_t)o->batch_size)
-		return lms_fail(LMS_ERR_INPUT,
-				"lower autoquant.batch_size or dataset.calib_seq_len, or use more samples",
-				"packing %ld samples from '%s' gives %zu tokens = %zu full rows of "
-				"dataset.calib_seq_len=%d, fewer than one batch (autoquant.batch_size=%d)",
-				n, o->captions_path, total, rows, o->seq_len, o->batch_size);
+		return lms_fail(
+		    LMS_ERR_INPUT,
+		    "lower autoquant.batch_size or dataset.calib_seq_len, or use more samples",
+		    "packing %ld samples from '%s' gives %zu tokens = %zu full rows of "
+		    "dataset.calib_seq_len=%d, fewer than one batch (autoquant.batch_size=%d)",
+		    n, o->captions_path, total, rows, o->seq_len, o->batch_size);
 	int Bmax = o->batch_size;
 	int n_batches = (int)((rows + (size_t)Bmax - 1) / (size_t)Bmax);
 	LMS_TRY(alloc_batches(ds, n_batches, 3 * rows * T));
 	int32_t *arena = ds->arena;
-	long s = 0;    /* current sample */
-	size_t k = 0;  /* next token of sample s; k == len[s] means its separator */
+	long s = 0;   /* current sample */
+	size_t k = 0; /* next token of sample s; k == len[s] means its separator */
 	for (int b = 0; b < n_batches; b++) {
 		size_t lo = (size_t)b * (size_t)Bmax;
 		int B = (int)(rows - lo < (size_t)Bmax ? rows - lo : (size_t)Bmax);
@@ -229,11 +232,12 @@ static enum lms_status build(struct lms_dataset *ds, const struct lms_data_opts 
 		LMS_WARN("%s has %ld samples, fewer than the %ld requested; using all of them",
 			 o->captions_path, cap->n, o->max_samples);
 	if (!o->packing && n < o->batch_size)
-		return lms_fail(LMS_ERR_INPUT,
-				"lower autoquant.batch_size, or raise dataset.max_calib_samples or use "
-				"a bigger captions file",
-				"'%s' gives %ld samples, fewer than one batch (autoquant.batch_size=%d)",
-				o->captions_path, n, o->batch_size);
+		return lms_fail(
+		    LMS_ERR_INPUT,
+		    "lower autoquant.batch_size, or raise dataset.max_calib_samples or use "
+		    "a bigger captions file",
+		    "'%s' gives %ld samples, fewer than one batch (autoquant.batch_size=%d)",
+		    o->captions_path, n, o->batch_size);
 	long *order = malloc((size_t)cap->n * sizeof *order);
 	size_t *off = malloc((size_t)n * sizeof *off), *len = malloc((size_t)n * sizeof *len);
 	struct lms_tokens stream = {0};
@@ -293,10 +297,11 @@ enum lms_status lms_dataset_build(const struct lms_data_opts *o, struct lms_toke
 	int nb = ds->n_batches;
 	ds->n_calib = o->calib_steps > 0 && o->calib_steps < nb ? o->calib_steps : nb;
 	ds->n_score = o->score_steps > 0 && o->score_steps < nb ? o->score_steps : nb;
-	LMS_INFO("calibration data: %ld samples from %s → %d batches (%ld tokens, %ld truncated%s); "
-		 "calibration uses %d, scoring %d",
-		 ds->n_samples, o->captions_path, nb, ds->n_tokens, ds->n_truncated,
-		 o->packing ? ", packed" : "", ds->n_calib, ds->n_score);
+	LMS_INFO(
+	    "calibration data: %ld samples from %s → %d batches (%ld tokens, %ld truncated%s); "
+	    "calibration uses %d, scoring %d",
+	    ds->n_samples, o->captions_path, nb, ds->n_tokens, ds->n_truncated,
+	    o->packing ? ", packed" : "", ds->n_calib, ds->n_score);
 	*out = ds;
 	return LMS_OK;
 }

@@ -38,7 +38,8 @@ static enum lms_status push_ids(struct lms_tokens *out, const int32_t *ids, size
 			cap *= 2;
 		int32_t *p = realloc(out->ids, cap * sizeof *p);
 		if (!p)
-			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory for %zu token ids", cap);
+			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory for %zu token ids",
+					cap);
 		out->ids = p;
 		out->cap = cap;
 	}
@@ -191,7 +192,8 @@ static enum lms_status bpe_word(struct lms_tokenizer *tok, const unsigned char *
 		int32_t t = tok->byte_id[w[i]];
 		if (t < 0) {
 			if (tok->unk_id < 0)
-				continue; /* HF drops characters it cannot map when there is no unk */
+				continue; /* HF drops characters it cannot map when there is no unk
+					   */
 			if (tok->fuse_unk && ns > 0 && id[ns - 1] == tok->unk_id)
 				continue;
 			t = tok->unk_id;
@@ -289,9 +291,9 @@ static enum lms_status regex_split(struct lms_tokenizer *tok, int step, struct t
 		if (rc < 0) {
 			PCRE2_UCHAR msg[256];
 			pcre2_get_error_message(rc, msg, sizeof msg);
-			return lms_fail(LMS_ERR_INPUT, "the text is too hard for the pre-tokenizer regex",
-					"pre-tokenizer regex failed at byte %zu: %s", off,
-					(const char *)msg);
+			return lms_fail(
+			    LMS_ERR_INPUT, "the text is too hard for the pre-tokenizer regex",
+			    "pre-tokenizer regex failed at byte %zu: %s", off, (const char *)msg);
 		}
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(p->md);
 		size_t ms = ov[0], me = ov[1];
@@ -410,7 +412,7 @@ static int is_space_at(const char *s, size_t n, size_t i, size_t *len)
 {
 	utf8proc_int32_t cp;
 	utf8proc_ssize_t l =
-		utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+	    utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
 	*len = l > 0 ? (size_t)l : 1;
 	return (cp >= 9 && cp <= 13) || cp == 32 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
 	       (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
@@ -424,8 +426,8 @@ static const struct tok_added *match_added(const struct lms_tokenizer *tok, int 
 	const struct tok_added *best = NULL;
 	for (size_t k = 0; k < tok->n_added; k++) {
 		const struct tok_added *a = &tok->added[k];
-		if (a->normalized == normalized && a->len <= n - i && (!best || a->len > best->len) &&
-		    memcmp(s + i, a->content, a->len) == 0)
+		if (a->normalized == normalized && a->len <= n - i &&
+		    (!best || a->len > best->len) && memcmp(s + i, a->content, a->len) == 0)
 			best = a;
 	}
 	return best;
@@ -442,9 +444,8 @@ static enum lms_status split_added(struct lms_tokenizer *tok, int normalized, co
 	const uint8_t *first = normalized ? tok->added_first_norm : tok->added_first;
 	size_t start = 0, i = 0;
 	while (i < n) {
-		const struct tok_added *a = first[(unsigned char)s[i]]
-						    ? match_added(tok, normalized, s, n, i)
-						    : NULL;
+		const struct tok_added *a =
+		    first[(unsigned char)s[i]] ? match_added(tok, normalized, s, n, i) : NULL;
 		if (!a) {
 			i++;
 			continue;
@@ -488,7 +489,8 @@ enum lms_status lms_tokenizer_encode(struct lms_tokenizer *tok, const char *text
 	size_t bad = lms_utf8_check(text, len);
 	if (bad < len)
 		return lms_fail(LMS_ERR_INPUT, "the text must be UTF-8",
-				"invalid UTF-8 at byte %zu (0x%02x)", bad, (unsigned char)text[bad]);
+				"invalid UTF-8 at byte %zu (0x%02x)", bad,
+				(unsigned char)text[bad]);
 	size_t n0 = out->n;
 	enum lms_status st = split_added(tok, 0, text, len, out);
 	if (st != LMS_OK)
@@ -546,7 +548,8 @@ enum lms_status lms_tokenizer_decode(const struct lms_tokenizer *tok, const int3
 		}
 		if (tok->added_of_id[id] >= 0) {
 			const struct tok_added *a = &tok->added[tok->added_of_id[id]];
-			ok = (skip_special && a->special) || append(&raw, &len, &cap, a->content, a->len);
+			ok = (skip_special && a->special) ||
+			     append(&raw, &len, &cap, a->content, a->len);
 		} else {
 			ok = append_token_bytes(&raw, &len, &cap, tok->pool + tok->tok_off[id],
 						tok->tok_len[id]);

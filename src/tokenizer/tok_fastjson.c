@@ -70,8 +70,8 @@ static const char *skip_value(const char *p, const char *end)
 			p++;
 		} else { /* a number, true, false or null */
 			const char *q = p;
-			while (q < end && (isalnum((unsigned char)*q) || *q == '-' || *q == '+' ||
-					   *q == '.'))
+			while (q < end &&
+			       (isalnum((unsigned char)*q) || *q == '-' || *q == '+' || *q == '.'))
 				q++;
 			if (q == p)
 				return NULL;
@@ -84,8 +84,8 @@ static const char *skip_value(const char *p, const char *end)
 /* Decodes the string at p (opening quote) into buf (cap bytes) unless it has
  * no escapes, in which case *s points into the text. Returns the position
  * after the closing quote, or NULL for anything unusual. */
-static const char *get_string(const char *p, const char *end, char *buf, size_t cap,
-			      const char **s, size_t *n)
+static const char *get_string(const char *p, const char *end, char *buf, size_t cap, const char **s,
+			      size_t *n)
 {
 	const char *q = ++p;
 	while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
@@ -286,20 +286,23 @@ int tok_fast_merges(const char *text, struct tok_span sp, tok_merge_cb cb, void 
 			if (!(p = get_string(p, end, abuf, sizeof abuf, &a, &na)))
 				return 0;
 			const char *sp1 = memchr(a, ' ', na);
-			if (!sp1 || sp1 == a || sp1 + 1 == a + na || memchr(sp1 + 1, ' ', na - (size_t)(sp1 + 1 - a)))
+			if (!sp1 || sp1 == a || sp1 + 1 == a + na ||
+			    memchr(sp1 + 1, ' ', na - (size_t)(sp1 + 1 - a)))
 				return 0;
 			b = sp1 + 1;
 			nb = na - (size_t)(b - a);
 			na = (size_t)(sp1 - a);
 		} else if (*p == '[') {
 			p = skip_ws(p + 1, end);
-			if (p >= end || *p != '"' || !(p = get_string(p, end, abuf, sizeof abuf, &a, &na)))
+			if (p >= end || *p != '"' ||
+			    !(p = get_string(p, end, abuf, sizeof abuf, &a, &na)))
 				return 0;
 			p = skip_ws(p, end);
 			if (p >= end || *p != ',')
 				return 0;
 			p = skip_ws(p + 1, end);
-			if (p >= end || *p != '"' || !(p = get_string(p, end, bbuf, sizeof bbuf, &b, &nb)))
+			if (p >= end || *p != '"' ||
+			    !(p = get_string(p, end, bbuf, sizeof bbuf, &b, &nb)))
 				return 0;
 			p = skip_ws(p, end);
 			if (p >= end || *p != ']')

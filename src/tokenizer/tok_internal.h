@@ -24,7 +24,7 @@ struct tok_strmap {
 		uint64_t hash; /* 0 = empty slot */
 		uint32_t off, len;
 		int32_t id;
-	} *slots;
+	} * slots;
 	size_t mask; /* capacity - 1, capacity a power of two */
 	size_t count;
 };
@@ -34,7 +34,7 @@ struct tok_pairmap {
 	struct tok_pairslot {
 		uint64_t key; /* (left << 32 | right) + 1; 0 = empty */
 		int32_t rank, id;
-	} *slots;
+	} * slots;
 	size_t mask;
 	size_t count;
 };
@@ -45,7 +45,7 @@ struct tok_cache {
 		uint64_t hash; /* 0 = empty */
 		uint32_t key_off, key_len;
 		uint32_t ids_off, ids_len;
-	} *slots;
+	} * slots;
 	size_t mask, count, max_count;
 	char *keys; /* key bytes of every entry */
 	size_t keys_len, keys_cap;
@@ -78,7 +78,7 @@ struct tok_added {
 };
 
 struct lms_tokenizer {
-	char *name; /* file name for messages */
+	char *name;	 /* file name for messages */
 	int loaded_fast; /* vocab and merges came from tok_fastjson.c */
 
 	/* vocabulary */
@@ -98,8 +98,8 @@ struct lms_tokenizer {
 
 	struct tok_added *added; /* (n_added) */
 	size_t n_added;
-	int32_t *added_of_id; /* (n_ids) index into added or -1 */
-	uint8_t added_first[256]; /* 1 if some raw-matched added token starts with this byte */
+	int32_t *added_of_id;	       /* (n_ids) index into added or -1 */
+	uint8_t added_first[256];      /* 1 if some raw-matched added token starts with this byte */
 	uint8_t added_first_norm[256]; /* same for normalized=true tokens */
 
 	enum tok_norm norms[TOK_MAX_NORMS];
@@ -120,8 +120,8 @@ struct lms_tokenizer {
 };
 
 /* Loads with jansson only (no fast path); for tests that compare the two. */
-LMS_NODISCARD enum lms_status tok_load_text_jansson(const char *json, size_t len,
-						    const char *name, struct lms_tokenizer **out);
+LMS_NODISCARD enum lms_status tok_load_text_jansson(const char *json, size_t len, const char *name,
+						    struct lms_tokenizer **out);
 
 /* GPT-2 byte → code point table (reference/qwen3-vl-lm.md §6.3). */
 uint32_t tok_byte_to_cp(unsigned b);

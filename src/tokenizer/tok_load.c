@@ -36,11 +36,11 @@ struct tok_fast {
 #define CACHE_WORDS 65536
 
 static const char GPT2_PATTERN[] =
-	"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 static const char HINT_FORMAT[] =
-	"the file must be an HF tokenizers 'tokenizer.json' for a byte-level BPE model; "
-	"see docs/tokenizer-data.md for the supported components";
+    "the file must be an HF tokenizers 'tokenizer.json' for a byte-level BPE model; "
+    "see docs/tokenizer-data.md for the supported components";
 
 static enum lms_status unsupported(const char *path, const char *what)
 {
@@ -61,7 +61,8 @@ static enum lms_status get_bool(json_t *obj, const char *key, const char *path, 
 		return LMS_OK;
 	}
 	if (!json_is_boolean(v))
-		return lms_fail(LMS_ERR_INPUT, HINT_FORMAT, "%s.%s: expected true or false", path, key);
+		return lms_fail(LMS_ERR_INPUT, HINT_FORMAT, "%s.%s: expected true or false", path,
+				key);
 	*out = json_is_true(v);
 	return LMS_OK;
 }
@@ -150,7 +151,8 @@ static enum lms_status load_vocab(struct lms_tokenizer *tok, json_t *vocab, int3
 		return bad("model.vocab", "expected an object mapping token strings to ids");
 	const char *key;
 	json_t *v;
-	json_object_foreach(vocab, key, v) {
+	json_object_foreach(vocab, key, v)
+	{
 		LMS_TRY(vocab_entry(tok, key, strlen(key),
 				    json_is_integer(v) ? json_integer_value(v) : -1, max_id));
 	}
@@ -158,16 +160,17 @@ static enum lms_status load_vocab(struct lms_tokenizer *tok, json_t *vocab, int3
 }
 
 /* One merge entry of the JSON tree → the two part strings (borrowed). */
-static enum lms_status merge_parts(json_t *m, size_t i, const char **a, size_t *na,
-				   const char **b, size_t *nb)
+static enum lms_status merge_parts(json_t *m, size_t i, const char **a, size_t *na, const char **b,
+				   size_t *nb)
 {
 	if (json_is_string(m)) {
 		const char *s = json_string_value(m);
 		const char *sp = strchr(s, ' ');
 		if (!sp || strchr(sp + 1, ' ') || sp == s || sp[1] == '\0')
-			return lms_fail(LMS_ERR_INPUT, HINT_FORMAT,
-					"model.merges[%zu]: \"%s\" is not two tokens separated by one space",
-					i, s);
+			return lms_fail(
+			    LMS_ERR_INPUT, HINT_FORMAT,
+			    "model.merges[%zu]: \"%s\" is not two tokens separated by one space", i,
+			    s);
 		*a = s;
 		*na = (size_t)(sp - s);
 		*b = sp + 1;
@@ -249,7 +252,8 @@ static enum lms_status check_empty_string(json_t *model, const char *key)
 		return LMS_OK;
 	char path[64];
 	snprintf(path, sizeof path, "model.%s", key);
-	return unsupported(path, "non-empty value (only byte-level BPE without affixes is supported)");
+	return unsupported(path,
+			   "non-empty value (only byte-level BPE without affixes is supported)");
 }
 
 static enum lms_status load_model(struct lms_tokenizer *tok, json_t *root,
@@ -274,7 +278,8 @@ static enum lms_status load_model(struct lms_tokenizer *tok, json_t *root,
 	int byte_fallback;
 	LMS_TRY(get_bool(model, "byte_fallback", "model", 0, &byte_fallback));
 	if (byte_fallback)
-		return unsupported("model.byte_fallback", "byte fallback (byte-level BPE does not need it)");
+		return unsupported("model.byte_fallback",
+				   "byte fallback (byte-level BPE does not need it)");
 	LMS_TRY(check_empty_string(model, "continuing_subword_prefix"));
 	LMS_TRY(check_empty_string(model, "end_of_word_suffix"));
 	LMS_TRY(get_bool(model, "fuse_unk", "model", 0, &tok->fuse_unk));
@@ -393,8 +398,8 @@ static enum lms_status add_norm(struct lms_tokenizer *tok, json_t *n, const char
  * PCRE2's \s under UCP also matches U+180E (MONGOLIAN VOWEL SEPARATOR). To
  * get Oniguruma's split, \s (anywhere) and \S (outside a class) are
  * rewritten to the explicit White_Space set. Returns new memory or NULL. */
-#define WHITE_SPACE \
-	"\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
+#define WHITE_SPACE                                                                                \
+	"\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}"               \
 	"\\x{202F}\\x{205F}\\x{3000}"
 
 static char *rewrite_white_space(const char *pat)
@@ -455,9 +460,10 @@ static enum lms_status compile_re(struct tok_pretok *p, const char *pattern, int
 	if (!p->re) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(err, msg, sizeof msg);
-		return lms_fail(LMS_ERR_INPUT, "fix the regular expression (PCRE2 syntax, UTF + UCP)",
-				"%s: cannot compile the pattern at offset %zu: %s", path, (size_t)off,
-				(const char *)msg);
+		return lms_fail(LMS_ERR_INPUT,
+				"fix the regular expression (PCRE2 syntax, UTF + UCP)",
+				"%s: cannot compile the pattern at offset %zu: %s", path,
+				(size_t)off, (const char *)msg);
 	}
 	if (!literal) {
 		char *rewritten = rewrite_white_space(pattern);
@@ -468,7 +474,8 @@ static enum lms_status compile_re(struct tok_pretok *p, const char *pattern, int
 		free(rewritten);
 		if (!re)
 			return lms_fail(LMS_ERR_INTERNAL, NULL,
-					"%s: the pattern compiles but its \\s rewrite does not", path);
+					"%s: the pattern compiles but its \\s rewrite does not",
+					path);
 		pcre2_code_free(p->re);
 		p->re = re;
 	}
@@ -499,7 +506,8 @@ static enum lms_status add_split(struct lms_tokenizer *tok, json_t *n, const cha
 		p->behavior = TOK_SPLIT_REMOVED;
 	} else {
 		char what[128];
-		snprintf(what, sizeof what, "Split behavior \"%.32s\" (supported: Isolated, Removed)", b);
+		snprintf(what, sizeof what,
+			 "Split behavior \"%.32s\" (supported: Isolated, Removed)", b);
 		return unsupported(path, what);
 	}
 	char ppath[256];
@@ -529,7 +537,8 @@ static enum lms_status add_pretok(struct lms_tokenizer *tok, json_t *n, const ch
 	if (tok->n_pre == TOK_MAX_PRETOK)
 		return unsupported(path, "number of pre-tokenizers (more than 8)");
 	if (tok->n_pre > 0 && tok->pre[tok->n_pre - 1].kind == TOK_PRE_BYTELEVEL)
-		return unsupported(path, "pre-tokenizer after ByteLevel (ByteLevel must come last)");
+		return unsupported(path,
+				   "pre-tokenizer after ByteLevel (ByteLevel must come last)");
 	if (strcmp(t, "Split") == 0)
 		return add_split(tok, n, path);
 	if (strcmp(t, "ByteLevel") == 0) {
@@ -543,8 +552,8 @@ static enum lms_status add_pretok(struct lms_tokenizer *tok, json_t *n, const ch
 		return LMS_OK;
 	}
 	char what[160];
-	snprintf(what, sizeof what, "pre-tokenizer \"%.64s\" (supported: Split, ByteLevel, Sequence)",
-		 t);
+	snprintf(what, sizeof what,
+		 "pre-tokenizer \"%.64s\" (supported: Split, ByteLevel, Sequence)", t);
 	return unsupported(path, what);
 }
 
@@ -554,18 +563,21 @@ static enum lms_status load_pipeline(struct lms_tokenizer *tok, json_t *root)
 	for (size_t i = 0; i < 2; i++) {
 		json_t *v = json_object_get(root, must_be_null[i]);
 		if (v && !json_is_null(v))
-			return lms_fail(LMS_ERR_UNSUPPORTED,
-					"set it to null; lmsens truncates and pads calibration batches itself",
-					"%s: unsupported non-null value", must_be_null[i]);
+			return lms_fail(
+			    LMS_ERR_UNSUPPORTED,
+			    "set it to null; lmsens truncates and pads calibration batches itself",
+			    "%s: unsupported non-null value", must_be_null[i]);
 	}
 	LMS_TRY(add_norm(tok, json_object_get(root, "normalizer"), "normalizer"));
 	json_t *pre = json_object_get(root, "pre_tokenizer");
 	if (!pre || json_is_null(pre))
-		return unsupported("pre_tokenizer", "null pre-tokenizer (a ByteLevel one is required)");
+		return unsupported("pre_tokenizer",
+				   "null pre-tokenizer (a ByteLevel one is required)");
 	LMS_TRY(add_pretok(tok, pre, "pre_tokenizer"));
 	if (tok->n_pre == 0 || tok->pre[tok->n_pre - 1].kind != TOK_PRE_BYTELEVEL)
-		return unsupported("pre_tokenizer",
-				   "pre-tokenizer without a final ByteLevel step (byte-level BPE only)");
+		return unsupported(
+		    "pre_tokenizer",
+		    "pre-tokenizer without a final ByteLevel step (byte-level BPE only)");
 	json_t *dec = json_object_get(root, "decoder");
 	if (dec && !json_is_null(dec)) {
 		json_t *type = json_object_get(dec, "type");
@@ -573,7 +585,8 @@ static enum lms_status load_pipeline(struct lms_tokenizer *tok, json_t *root)
 			return bad("decoder", "expected an object with a \"type\"");
 		if (strcmp(json_string_value(type), "ByteLevel") != 0) {
 			char what[128];
-			snprintf(what, sizeof what, "decoder \"%.64s\" (only ByteLevel is supported)",
+			snprintf(what, sizeof what,
+				 "decoder \"%.64s\" (only ByteLevel is supported)",
 				 json_string_value(type));
 			return unsupported("decoder.type", what);
 		}
@@ -714,10 +727,22 @@ void lms_tokenizer_free(struct lms_tokenizer *tok)
 	free(tok);
 }
 
-int32_t lms_tokenizer_n_ids(const struct lms_tokenizer *tok) { return tok->n_ids; }
-size_t lms_tokenizer_vocab_size(const struct lms_tokenizer *tok) { return tok->n_vocab; }
-size_t lms_tokenizer_n_merges(const struct lms_tokenizer *tok) { return tok->n_merges; }
-size_t lms_tokenizer_n_added(const struct lms_tokenizer *tok) { return tok->n_added; }
+int32_t lms_tokenizer_n_ids(const struct lms_tokenizer *tok)
+{
+	return tok->n_ids;
+}
+size_t lms_tokenizer_vocab_size(const struct lms_tokenizer *tok)
+{
+	return tok->n_vocab;
+}
+size_t lms_tokenizer_n_merges(const struct lms_tokenizer *tok)
+{
+	return tok->n_merges;
+}
+size_t lms_tokenizer_n_added(const struct lms_tokenizer *tok)
+{
+	return tok->n_added;
+}
 
 int lms_tokenizer_uses_jit(const struct lms_tokenizer *tok)
 {

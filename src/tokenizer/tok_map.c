@@ -75,7 +75,8 @@ enum lms_status tok_strmap_init(struct tok_strmap *m, size_t expected)
 	size_t cap = pow2_for(expected);
 	m->slots = calloc(cap, sizeof *m->slots);
 	if (!m->slots)
-		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory for a %zu-entry vocabulary", expected);
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory for a %zu-entry vocabulary",
+				expected);
 	m->mask = cap - 1;
 	m->count = 0;
 	return LMS_OK;

@@ -52,8 +52,7 @@ LMS_NODISCARD enum lms_status lms_tokenizer_load(const char *path, struct lms_to
 /* Same from JSON text in memory (borrowed, len bytes). `name` is used in
  * messages in place of the file name. */
 LMS_NODISCARD enum lms_status lms_tokenizer_load_text(const char *json, size_t len,
-						      const char *name,
-						      struct lms_tokenizer **out);
+						      const char *name, struct lms_tokenizer **out);
 
 /* NULL-safe. */
 void lms_tokenizer_free(struct lms_tokenizer *tok);

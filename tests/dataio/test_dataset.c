@@ -125,7 +125,8 @@ static void check_padded(const struct lms_dataset *ds, int batch, int seq_len,
 		int longest = 0;
 		long valid = 0;
 		for (int r = 0; r < bt->B; r++, sample++) {
-			size_t n = want[sample].n < (size_t)seq_len ? want[sample].n : (size_t)seq_len;
+			size_t n =
+			    want[sample].n < (size_t)seq_len ? want[sample].n : (size_t)seq_len;
 			longest = (int)n > longest ? (int)n : longest;
 			int ok = 1;
 			for (int t = 0; t < bt->T; t++) {
@@ -268,11 +269,16 @@ static void test_shuffle_and_phases(void)
 		CHECK_INT_EQ(a->n_batches, 64);
 		int same_ab = 1, same_ac = 1, same_plain = 1;
 		for (int i = 0; i < a->n_batches; i++) {
-			const struct lms_data_batch *x = lms_dataset_batch(a, i), *y = lms_dataset_batch(b, i),
-					       *z = lms_dataset_batch(c, i), *p = lms_dataset_batch(plain, i);
-			same_ab &= x->T == y->T && memcmp(x->ids, y->ids, sizeof(int32_t) * x->B * x->T) == 0;
-			same_ac &= x->T == z->T && memcmp(x->ids, z->ids, sizeof(int32_t) * x->B * x->T) == 0;
-			same_plain &= x->T == p->T && memcmp(x->ids, p->ids, sizeof(int32_t) * x->B * x->T) == 0;
+			const struct lms_data_batch *x = lms_dataset_batch(a, i),
+						    *y = lms_dataset_batch(b, i),
+						    *z = lms_dataset_batch(c, i),
+						    *p = lms_dataset_batch(plain, i);
+			same_ab &= x->T == y->T &&
+				   memcmp(x->ids, y->ids, sizeof(int32_t) * x->B * x->T) == 0;
+			same_ac &= x->T == z->T &&
+				   memcmp(x->ids, z->ids, sizeof(int32_t) * x->B * x->T) == 0;
+			same_plain &= x->T == p->T &&
+				      memcmp(x->ids, p->ids, sizeof(int32_t) * x->B * x->T) == 0;
 		}
 		CHECK(same_ab);
 		CHECK(!same_ac);
@@ -285,7 +291,10 @@ static void test_shuffle_and_phases(void)
 
 	/* phases: calibration and scoring both start at batch 0 */
 	static const int steps[][4] = {/* calib, score, want calib, want score (64 batches) */
-				       {0, 0, 64, 64}, {10, 4, 10, 4}, {100, 100, 64, 64}, {-1, 1, 64, 1}};
+				       {0, 0, 64, 64},
+				       {10, 4, 10, 4},
+				       {100, 100, 64, 64},
+				       {-1, 1, 64, 1}};
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
 		struct lms_data_opts p = opts(path, 64, 8);
 		p.calib_steps = steps[i][0];
@@ -318,14 +327,14 @@ static void test_rank_split(void)
 				for (int j = 0; j < k; j++) {
 					bad += idx[j] < 0 || idx[j] >= n;
 					bad += j > 0 && idx[j] <= idx[j - 1]; /* increasing */
-					bad += j == 0 && idx[j] != r;          /* starts at its rank */
+					bad += j == 0 && idx[j] != r; /* starts at its rank */
 					if (idx[j] >= 0 && idx[j] < n)
 						seen[idx[j]]++;
 				}
 			}
 			for (int b = 0; b < n; b++)
 				bad += seen[b] != 1; /* every batch exactly once */
-			bad += hi - lo > 1;          /* balanced */
+			bad += hi - lo > 1;	     /* balanced */
 		}
 	}
 	CHECK_INT_EQ(bad, 0);

@@ -133,11 +133,13 @@ int main(int argc, char **argv)
 		       "(a full jansson parse of the file alone: %.1f ms CPU)\n",
 		       len / 1e6, median(load, reps), median(load_wall, reps), median(parse, reps));
 		double c = median(cold, reps), w = median(warm, reps), m = median(mixed, reps);
-		printf("  captions %ld lines, %.2f MB, %zu ids: cold %.1f MB/s (%.1f ms), warm %.1f "
-		       "MB/s (%.1f ms)\n",
-		       cap.n, cbytes / 1e6, ids_cap, cbytes / 1e3 / c, c, cbytes / 1e3 / w, w);
-		printf("  golden mixed-script corpus %zu lines, %.3f MB: cold %.1f MB/s (%.1f ms)\n",
-		       ng, gbytes / 1e6, gbytes / 1e3 / m, m);
+		printf(
+		    "  captions %ld lines, %.2f MB, %zu ids: cold %.1f MB/s (%.1f ms), warm %.1f "
+		    "MB/s (%.1f ms)\n",
+		    cap.n, cbytes / 1e6, ids_cap, cbytes / 1e3 / c, c, cbytes / 1e3 / w, w);
+		printf(
+		    "  golden mixed-script corpus %zu lines, %.3f MB: cold %.1f MB/s (%.1f ms)\n",
+		    ng, gbytes / 1e6, gbytes / 1e3 / m, m);
 	}
 	free(glines);
 	free(glens);

@@ -22,16 +22,14 @@
 
 /* ---- sha256 (FIPS 180-4), for the fixture's identity ------------------- */
 static const uint32_t K256[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-	0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-	0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-	0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-	0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-	0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-	0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-	0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
@@ -127,9 +125,9 @@ static size_t check_golden(struct lms_tokenizer *tok, const char *path, int chec
 			size_t dlen;
 			CHECK(lms_tokenizer_decode(tok, t.ids, t.n, 0, &dec, &dlen) == LMS_OK);
 			utf8proc_uint8_t *nfc = NULL;
-			utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)text,
-							  (utf8proc_ssize_t)len, &nfc,
-							  UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+			utf8proc_ssize_t m =
+			    utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
+					 &nfc, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
 			CHECK(m >= 0 && (size_t)m == dlen && memcmp(nfc, dec, dlen) == 0);
 			free(nfc);
 			free(dec);
@@ -273,8 +271,8 @@ static void compare_loaders(const char *path, int want_fast)
 	for (int32_t id = 0; id < fast->n_ids && same; id++) {
 		same = fast->tok_len[id] == slow->tok_len[id];
 		if (same && fast->tok_len[id] != UINT32_MAX)
-			same = memcmp(fast->pool + fast->tok_off[id], slow->pool + slow->tok_off[id],
-				      fast->tok_len[id]) == 0;
+			same = memcmp(fast->pool + fast->tok_off[id],
+				      slow->pool + slow->tok_off[id], fast->tok_len[id]) == 0;
 	}
 	CHECK(same);
 	for (size_t i = 0; i <= slow->merges.mask && same; i++) {
@@ -310,7 +308,8 @@ static void test_loaders(void)
 	if (tok) {
 		CHECK_INT_EQ(lms_tokenizer_token_id(tok, "a"), 0);
 		struct lms_tokens t = {0};
-		CHECK(lms_tokenizer_encode(tok, "ab", 2, &t) == LMS_OK); /* 'b' has no token: dropped */
+		CHECK(lms_tokenizer_encode(tok, "ab", 2, &t) ==
+		      LMS_OK); /* 'b' has no token: dropped */
 		CHECK_INT_EQ(t.n, 1);
 		lms_tokens_free(&t);
 	}
@@ -336,7 +335,8 @@ static void test_mutations(void)
 		if (k < 200) {
 			n = pos; /* truncate */
 		} else {
-			static const char repl[] = "{}[]\",:0 \\u\xff\x80" "a";
+			static const char repl[] = "{}[]\",:0 \\u\xff\x80"
+						   "a";
 			buf[pos] = repl[(x >> 20) % (sizeof repl - 1)];
 		}
 		struct lms_tokenizer *tok = NULL;
@@ -446,10 +446,10 @@ static void test_utf8_check(void)
 	CHECK_INT_EQ(lms_utf8_check("", 0), 0);
 	CHECK_INT_EQ(lms_utf8_check("abc", 3), 3);
 	CHECK_INT_EQ(lms_utf8_check("\xf0\x9f\x98\x80", 4), 4);
-	CHECK_INT_EQ(lms_utf8_check("\xf0\x9f\x98", 3), 0);      /* truncated */
+	CHECK_INT_EQ(lms_utf8_check("\xf0\x9f\x98", 3), 0);	 /* truncated */
 	CHECK_INT_EQ(lms_utf8_check("a\xf4\x90\x80\x80", 5), 1); /* > U+10FFFF */
-	CHECK_INT_EQ(lms_utf8_check("ab\x80", 3), 2);            /* lone continuation */
-	CHECK_INT_EQ(lms_utf8_check("\xe0\x80\x80", 3), 0);      /* overlong */
+	CHECK_INT_EQ(lms_utf8_check("ab\x80", 3), 2);		 /* lone continuation */
+	CHECK_INT_EQ(lms_utf8_check("\xe0\x80\x80", 3), 0);	 /* overlong */
 }
 
 int main(void)
