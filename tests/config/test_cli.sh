@@ -48,17 +48,18 @@ mkdir -p "$t/extra/quant_pair"
 printf 'name: wmine\nweight: int8\nactivation: fp16\nformat_name: INT8_WEIGHT_ONLY_CFG\nexperimental: false\n' >"$t/extra/quant_pair/wmine.yaml"
 expect 0 "weight-int8-act-fp16" -- -cd "$t/extra" quant_pair=wmine output_layout=publish --dry-run
 
-# a run writes .lmsens/ files, warns for experimental pairs, and says scoring is missing (exit 2)
-expect 2 "quant_pair 'wint8_afp8' is experimental" -- output_layout=tmp quant_pair=wint8_afp8 dataset.size=small "hydra.run.dir=$t/run"
+# a run writes .lmsens/ files before the job starts and warns for experimental pairs; the job
+# itself fails (exit 2) on a model path that does not exist
+expect 2 "quant_pair 'wint8_afp8' is experimental" -- output_layout=tmp quant_pair=wint8_afp8 dataset.size=small "hydra.run.dir=$t/run" "model.path=$t/nomodel"
 [ -f "$t/run/.lmsens/config.yaml" ] && ok || bad "no .lmsens/config.yaml"
 [ -f "$t/run/.lmsens/hydra.yaml" ] && ok || bad "no .lmsens/hydra.yaml"
-printf -- "- output_layout=tmp\n- quant_pair=wint8_afp8\n- dataset.size=small\n- hydra.run.dir=%s/run\n" "$t" >"$t/want"
+printf -- "- output_layout=tmp\n- quant_pair=wint8_afp8\n- dataset.size=small\n- hydra.run.dir=%s/run\n- model.path=%s/nomodel\n" "$t" "$t" >"$t/want"
 cmp -s "$t/want" "$t/run/.lmsens/overrides.yaml" && ok || { bad "overrides.yaml differs"; diff "$t/want" "$t/run/.lmsens/overrides.yaml" >&2; }
 grep -qF "format_name: INT8_WEIGHT_FP8_ACT_CFG" "$t/run/.lmsens/config.yaml" && ok || bad "config.yaml content"
 ls "$t/run/.lmsens" | grep -q tmp && bad "temporary file left behind" || ok
 
 # a sweep writes multirun.yaml and one directory per job
-expect 2 "#1 : quant_pair=wfp8_afp16" -- -m quant_pair=wfp8_afp8,wfp8_afp16 "hydra.sweep.dir=$t/sweep"
+expect 2 "#1 : quant_pair=wfp8_afp16" -- -m quant_pair=wfp8_afp8,wfp8_afp16 "hydra.sweep.dir=$t/sweep" "model.path=$t/nomodel"
 [ -f "$t/sweep/multirun.yaml" ] && ok || bad "no multirun.yaml"
 grep -qF -- "- quant_pair=wfp8_afp8,wfp8_afp16" "$t/sweep/multirun.yaml" && ok || bad "multirun.yaml lacks the sweep"
 for j in 0 1; do [ -f "$t/sweep/$j/.lmsens/config.yaml" ] && ok || bad "no sweep/$j/.lmsens/config.yaml"; done
