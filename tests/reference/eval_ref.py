@@ -37,7 +37,11 @@ TOL = {"bfloat16": 1e-6, "float32": 3e-4}
 def main():
     lmsens = os.environ["LMSENS_BIN"]
     src = os.environ["LMSENS_SOURCE_DIR"]
-    work = tempfile.mkdtemp(prefix="lmsens-eval-")
+    with tempfile.TemporaryDirectory(prefix="lmsens-eval-") as work:
+        return check(lmsens, src, work)
+
+
+def check(lmsens, src, work):
     out = subprocess.run([lmsens, "eval", "-cn", "demo"], cwd=work, check=True,
                          capture_output=True, text=True).stdout
     rows = [json.loads(line) for line in out.splitlines() if line.strip()]

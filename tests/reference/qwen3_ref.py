@@ -171,7 +171,13 @@ def main():
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, transformers {transformers.__version__}")
 
-    tmp = args.keep or tempfile.mkdtemp(prefix="lmsens-ref-")
+    if args.keep:
+        return check(args, lmsens, driver, args.keep)
+    with tempfile.TemporaryDirectory(prefix="lmsens-ref-") as tmp:
+        return check(args, lmsens, driver, tmp)
+
+
+def check(args, lmsens, driver, tmp):
     model_dir = os.path.join(tmp, f"{args.preset}-{args.format}")
     subprocess.run([lmsens, "mkmodel", "--preset", args.preset, "--out", model_dir,
                     "--format", args.format, "--seed", str(args.seed)], check=True)
