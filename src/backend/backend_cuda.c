@@ -35,6 +35,15 @@
 #define STAGE_BYTES (32u << 20)  /* each of the two pinned staging buffers */
 #define STAGE_MIN_COPY (4u << 20) /* smaller h2d copies go straight through */
 #define QAMAX_CAP (1u << 20)      /* floats of dynamic-amax scratch */
+#define PROF_OPS 24
+
+/* Op names of the profile table (the names the ops pass to after_launch). */
+static const char *const PROF_NAMES[PROF_OPS] = {
+	"memcpy_h2d", "memcpy_d2h", "memcpy_d2d", "memset", "gemm", "embedding",
+	"rmsnorm_forward", "rmsnorm_backward", "rope_forward", "rope_backward",
+	"attention_forward", "attention_backward", "swiglu_forward", "swiglu_backward", "add",
+	"cross_entropy", "absmax_rows", "sq_dot_accum", "fake_quant", NULL,
+};
 
 struct cuda_ctx {
 	int device;
@@ -47,6 +56,10 @@ struct cuda_ctx {
 	unsigned long long *d_count; /* debug mode: non-finite counter */
 	float *d_qamax;              /* QAMAX_CAP floats: dynamic amax of fake_quant */
 	int debug;
+	int profile;                 /* LMSENS_CUDA_PROFILE=1: per-op GPU time */
+	cudaEvent_t prof_start, prof_stop;
+	double prof_ms[PROF_OPS];
+	long prof_calls[PROF_OPS];
 	char label[128];
 	char name[32];
 };
@@ -85,6 +98,51 @@ static enum lms_status cuda_failed(struct cuda_ctx *c, const char *op, const cha
 					   s_ == CUBLAS_STATUS_ALLOC_FAILED);               \
 	} while (0)
 
+/* Profile mode (LMSENS_CUDA_PROFILE=1): each op records an event when it
+ * starts and one when its launches are done, waits for the second and adds
+ * the GPU time between them to the op's bucket. It serializes the stream, so
+ * it is a diagnosis tool; the table is logged when the backend is freed. */
+static void prof_begin(struct cuda_ctx *c)
+{
+	if (c->profile)
+		(void)cudaEventRecord(c->prof_start, c->stream);
+}
+
+static void prof_end(struct cuda_ctx *c, const char *op)
+{
+	if (!c->profile)
+		return;
+	float ms = 0.0f;
+	if (cudaEventRecord(c->prof_stop, c->stream) != cudaSuccess ||
+	    cudaEventSynchronize(c->prof_stop) != cudaSuccess ||
+	    cudaEventElapsedTime(&ms, c->prof_start, c->prof_stop) != cudaSuccess) {
+		(void)cudaGetLastError();
+		return;
+	}
+	for (int i = 0; i < PROF_OPS && PROF_NAMES[i]; i++)
+		if (strcmp(PROF_NAMES[i], op) == 0) {
+			c->prof_ms[i] += ms;
+			c->prof_calls[i]++;
+			break;
+		}
+	(void)cudaEventRecord(c->prof_start, c->stream); /* a second launch of the same op */
+}
+
+static void prof_report(const struct cuda_ctx *c)
+{
+	double total = 0.0;
+	for (int i = 0; i < PROF_OPS; i++)
+		total += c->prof_ms[i];
+	if (!c->profile || total <= 0.0)
+		return;
+	LMS_INFO("%s profile (GPU time per op, stream serialized):", c->name);
+	for (int i = 0; i < PROF_OPS && PROF_NAMES[i]; i++)
+		if (c->prof_calls[i])
+			LMS_INFO("  %-20s %8ld calls %11.3f ms %9.1f us/call %5.1f %%", PROF_NAMES[i],
+				 c->prof_calls[i], c->prof_ms[i], 1000.0 * c->prof_ms[i] / c->prof_calls[i],
+				 100.0 * c->prof_ms[i] / total);
+}
+
 /* After a kernel launch: the launch status, and in debug mode a full
  * synchronization (so an asynchronous fault is attributed to this op). */
 static enum lms_status after_launch(struct cuda_ctx *c, const char *op, cudaError_t launch)
@@ -92,6 +150,7 @@ static enum lms_status after_launch(struct cuda_ctx *c, const char *op, cudaErro
 	if (launch != cudaSuccess)
 		return cuda_failed(c, op, "kernel launch", cudaGetErrorString(launch),
 				   launch == cudaErrorMemoryAllocation);
+	prof_end(c, op);
 	if (c->debug) {
 		CU_CHECK(c, op, cudaStreamSynchronize(c->stream));
 		CU_CHECK(c, op, cudaGetLastError());
@@ -157,12 +216,14 @@ static void cu_free(void *vc, void *d_ptr)
 static enum lms_status cu_h2d(void *vc, void *d_dst, const void *src, size_t bytes)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	if (bytes == 0)
 		return LMS_OK;
 	if (bytes < STAGE_MIN_COPY || !c->stage[0] || !c->stage[1]) {
 		CU_CHECK(c, "memcpy_h2d",
 			 cudaMemcpyAsync(d_dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
 		CU_CHECK(c, "memcpy_h2d", cudaStreamSynchronize(c->stream));
+		prof_end(c, "memcpy_h2d");
 		return LMS_OK;
 	}
 	const char *s = src;
@@ -177,23 +238,27 @@ static enum lms_status cu_h2d(void *vc, void *d_dst, const void *src, size_t byt
 		CU_CHECK(c, "memcpy_h2d", cudaEventRecord(c->stage_done[slot], c->stream));
 	}
 	CU_CHECK(c, "memcpy_h2d", cudaStreamSynchronize(c->stream));
+	prof_end(c, "memcpy_h2d");
 	return LMS_OK;
 }
 
 static enum lms_status cu_d2h(void *vc, void *dst, const void *d_src, size_t bytes)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	if (bytes == 0)
 		return LMS_OK;
 	CU_CHECK(c, "memcpy_d2h",
 		 cudaMemcpyAsync(dst, d_src, bytes, cudaMemcpyDeviceToHost, c->stream));
 	CU_CHECK(c, "memcpy_d2h", cudaStreamSynchronize(c->stream));
+	prof_end(c, "memcpy_d2h");
 	return LMS_OK;
 }
 
 static enum lms_status cu_d2d(void *vc, void *d_dst, const void *d_src, size_t bytes)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	if (bytes == 0)
 		return LMS_OK;
 	CU_CHECK(c, "memcpy_d2d",
@@ -204,6 +269,7 @@ static enum lms_status cu_d2d(void *vc, void *d_dst, const void *d_src, size_t b
 static enum lms_status cu_memset(void *vc, void *d_dst, int byte, size_t bytes)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	if (bytes == 0)
 		return LMS_OK;
 	CU_CHECK(c, "memset", cudaMemsetAsync(d_dst, byte, bytes, c->stream));
@@ -326,6 +392,7 @@ out:
 static enum lms_status cu_gemm(void *vc, const struct lms_gemm_args *a)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	LMS_TRY(gemm_check_args(c, a));
 	if (a->m == 0 || a->n == 0)
 		return LMS_OK;
@@ -364,6 +431,7 @@ static enum lms_status cu_embedding(void *vc, lms_bf16 *d_out, const lms_bf16 *d
 				    const int32_t *d_ids, int N, int C, int V)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	(void)V;
 	LMS_TRY(after_launch(c, "embedding", lms_k_embedding(c->stream, d_out, d_table, d_ids, N, C)));
 	return check_finite(c, "embedding", "out", d_out, (size_t)N * C, 0);
@@ -373,6 +441,7 @@ static enum lms_status cu_rmsnorm_fwd(void *vc, lms_bf16 *d_out, float *d_rstd, 
 				      const lms_bf16 *d_w, int rows, int n, float eps)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	LMS_TRY(after_launch(c, "rmsnorm_forward",
 			     lms_k_rmsnorm_forward(c->stream, d_out, d_rstd, d_x, d_w, rows, n, eps)));
 	return check_finite(c, "rmsnorm_forward", "out", d_out, (size_t)rows * n, 0);
@@ -383,6 +452,7 @@ static enum lms_status cu_rmsnorm_bwd(void *vc, lms_bf16 *d_dx, const lms_bf16 *
 				      int rows, int n, float eps)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	LMS_TRY(after_launch(c, "rmsnorm_backward",
 			     lms_k_rmsnorm_backward(c->stream, d_dx, d_dy, d_x, d_w, d_rstd, rows,
 						    n, eps)));
@@ -395,6 +465,7 @@ static enum lms_status rope_common(struct cuda_ctx *c, const char *op, lms_bf16 
 {
 	if (D % 2 != 0)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s %s: head_dim %d is odd", c->name, op, D);
+	prof_begin(c);
 	LMS_TRY(after_launch(c, op, lms_k_rope(c->stream, d_x, d_cos, d_sin, N, nh, D, backward)));
 	return check_finite(c, op, "x", d_x, (size_t)N * nh * D, 0);
 }
@@ -434,6 +505,7 @@ static enum lms_status cu_attn_fwd(void *vc, lms_bf16 *d_out, float *d_lse, cons
 				   const struct lms_attn_dims *d, void *d_work, size_t work_bytes)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	(void)d_work;
 	(void)work_bytes;
 	LMS_TRY(attn_check(c, "attention_forward", d));
@@ -451,6 +523,7 @@ static enum lms_status cu_attn_bwd(void *vc, lms_bf16 *d_dq, lms_bf16 *d_dk, lms
 				   size_t work_bytes)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	(void)d_out;
 	(void)d_lse; /* the kernels recompute the softmax statistics bit-exactly */
 	LMS_TRY(attn_check(c, "attention_backward", d));
@@ -473,6 +546,7 @@ static enum lms_status cu_swiglu_fwd(void *vc, lms_bf16 *d_out, const lms_bf16 *
 				     const lms_bf16 *d_up, size_t n)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	LMS_TRY(after_launch(c, "swiglu_forward",
 			     lms_k_swiglu_forward(c->stream, d_out, d_gate, d_up, n)));
 	return check_finite(c, "swiglu_forward", "out", d_out, n, 0);
@@ -483,6 +557,7 @@ static enum lms_status cu_swiglu_bwd(void *vc, lms_bf16 *d_dgate, lms_bf16 *d_du
 				     const lms_bf16 *d_up, size_t n)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	LMS_TRY(after_launch(c, "swiglu_backward",
 			     lms_k_swiglu_backward(c->stream, d_dgate, d_dup, d_dout, d_gate, d_up, n)));
 	LMS_TRY(check_finite(c, "swiglu_backward", "dgate", d_dgate, n, 0));
@@ -493,6 +568,7 @@ static enum lms_status cu_add(void *vc, lms_bf16 *d_out, const lms_bf16 *d_a, co
 			      size_t n)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	LMS_TRY(after_launch(c, "add", lms_k_add(c->stream, d_out, d_a, d_b, n)));
 	return check_finite(c, "add", "out", d_out, n, 0);
 }
@@ -502,6 +578,7 @@ static enum lms_status cu_cross_entropy(void *vc, float *d_losses, lms_bf16 *d_d
 					int V, float grad_scale)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	LMS_TRY(check_finite(c, "cross_entropy", "logits (input)", d_logits, (size_t)N * V, 0));
 	LMS_TRY(after_launch(c, "cross_entropy",
 			     lms_k_cross_entropy(c->stream, d_losses, d_dlogits, d_logits, d_targets,
@@ -516,6 +593,7 @@ static enum lms_status cu_absmax_rows(void *vc, float *d_amax, const lms_bf16 *d
 				      int64_t cols, int accumulate)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	LMS_TRY(after_launch(c, "absmax_rows",
 			     lms_k_absmax_rows(c->stream, d_amax, d_x, rows, cols, accumulate)));
 	return check_finite(c, "absmax_rows", "amax", d_amax, (size_t)rows, 1);
@@ -525,6 +603,7 @@ static enum lms_status cu_sq_dot_accum(void *vc, double *d_acc, const lms_bf16 *
 				       const lms_bf16 *d_y, const lms_bf16 *d_g, size_t n)
 {
 	struct cuda_ctx *c = vc;
+	prof_begin(c);
 	return after_launch(c, "sq_dot_accum", lms_k_sq_dot_accum(c->stream, d_acc, d_yq, d_y, d_g, n));
 }
 
@@ -541,6 +620,11 @@ static void cu_destroy(void *vc)
 	(void)cudaSetDevice(c->device);
 	if (c->stream)
 		(void)cudaStreamSynchronize(c->stream);
+	prof_report(c);
+	if (c->prof_start)
+		(void)cudaEventDestroy(c->prof_start);
+	if (c->prof_stop)
+		(void)cudaEventDestroy(c->prof_stop);
 	for (int i = 0; i < 2; i++) {
 		if (c->stage_done[i])
 			(void)cudaEventDestroy(c->stage_done[i]);
@@ -585,6 +669,8 @@ static enum lms_status ctx_init(struct cuda_ctx *c)
 	BLAS_CHECK(c, "init", cublasSetWorkspace(c->blas, c->d_lt_work, LT_WORKSPACE_BYTES));
 	CU_CHECK(c, "init", cudaMalloc((void **)&c->d_count, sizeof *c->d_count));
 	CU_CHECK(c, "init", cudaMalloc((void **)&c->d_qamax, QAMAX_CAP * sizeof(float)));
+	CU_CHECK(c, "init", cudaEventCreate(&c->prof_start));
+	CU_CHECK(c, "init", cudaEventCreate(&c->prof_stop));
 	for (int i = 0; i < 2; i++) {
 		CU_CHECK(c, "init", cudaEventCreateWithFlags(&c->stage_done[i], cudaEventDisableTiming));
 		CU_CHECK(c, "init", cudaEventRecord(c->stage_done[i], c->stream));
@@ -658,6 +744,8 @@ enum lms_status lms_backend_cuda_init(int device, struct lms_backend **out)
 	snprintf(c->name, sizeof c->name, "cuda:%d", device);
 	const char *dbg = getenv("LMSENS_CUDA_DEBUG");
 	c->debug = dbg && dbg[0] && strcmp(dbg, "0") != 0;
+	const char *prof = getenv("LMSENS_CUDA_PROFILE");
+	c->profile = prof && prof[0] && strcmp(prof, "0") != 0;
 	enum lms_status st = ctx_init(c);
 	if (st != LMS_OK) {
 		cu_destroy(c);
@@ -704,6 +792,7 @@ static enum lms_status fake_quant(struct cuda_ctx *c, lms_bf16 *d_out, const lms
 				  const float *d_amax)
 {
 	enum lms_qscheme s;
+	prof_begin(c);
 	if (rows < 0 || cols < 0)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s fake_quant: negative shape (%lld, %lld)",
 				c->name, (long long)rows, (long long)cols);
