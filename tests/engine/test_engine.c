@@ -440,6 +440,37 @@ static void test_errors(void)
 	free_model(&m);
 }
 
+/* The device path (weights copied into the engine's weight block, as on
+ * CUDA) on the CPU backend marked as non-host: the same bits as borrowing. */
+static void test_weight_copy(void)
+{
+	for (int tied = 0; tied <= 1; tied++) {
+		struct tmodel m;
+		make_model_ex(&m, LMS_MODEL_QWEN3_VL, tied);
+		struct lms_backend *be = NULL;
+		struct lms_engine *e1 = NULL, *e2 = NULL;
+		CHECK_INT_EQ(lms_backend_cpu_init(NULL, &be), LMS_OK);
+		struct lms_backend dev = *be;
+		dev.is_host = 0;
+		CHECK_INT_EQ(lms_engine_init(be, &m.cfg, &m.w, BMAX, TMAX, NULL, &e1), LMS_OK);
+		CHECK_INT_EQ(lms_engine_init(&dev, &m.cfg, &m.w, BMAX, TMAX, NULL, &e2), LMS_OK);
+		struct lms_engine_memory mem;
+		lms_engine_memory_usage(e2, &mem);
+		CHECK(mem.weights >= ((size_t)V * C * (tied ? 1 : 2)) * 2);
+		struct lms_batch bt = make_batch(2, 9, 1);
+		double l1 = 0, l2 = 0;
+		CHECK_INT_EQ(lms_engine_forward(e1, &bt, NULL, &l1), LMS_OK);
+		CHECK_INT_EQ(lms_engine_forward(e2, &bt, NULL, &l2), LMS_OK);
+		CHECK(l1 == l2);
+		CHECK(memcmp(lms_engine_logits(e1), lms_engine_logits(e2), (size_t)2 * 9 * V * 2) ==
+		      0);
+		CHECK_INT_EQ(lms_engine_backward(e2, NULL), LMS_OK);
+		lms_engine_free(e1), lms_engine_free(e2);
+		lms_backend_free(be);
+		free_model(&m);
+	}
+}
+
 int main(void)
 {
 	test_gradients();
@@ -447,5 +478,6 @@ int main(void)
 	test_padding(LMS_MODEL_QWEN3);
 	test_left_padding();
 	test_errors();
+	test_weight_copy();
 	return lms_test_finish();
 }
