@@ -398,6 +398,55 @@ static enum lms_status expand(struct lms_plan *plan, struct lms_composer *C,
 	return st;
 }
 
+/* hydra.sweeper.params: sweeps written in the config ({key: "a,b,c"}), read
+ * from the config composed with the command line's non-sweep overrides.
+ * They go before the command line's overrides, which win for the same key
+ * (Hydra's BasicSweeper). *out is a new array of parsed overrides. */
+static enum lms_status sweeper_params(struct lms_composer *C, const struct lms_override *ovr,
+				      size_t n, struct lms_override **out, size_t *n_out)
+{
+	*out = NULL;
+	*n_out = 0;
+	struct lms_override *plain = calloc(n + 1, sizeof *plain);
+	if (!plain)
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	size_t np = 0;
+	for (size_t k = 0; k < n; k++)
+		if (!ovr[k].sweep)
+			plain[np++] = ovr[k]; /* shallow: borrowed for one composition */
+	struct lms_composed c;
+	enum lms_status st = lms_compose_one(C, plain, np, &c);
+	free(plain);
+	LMS_TRY(st);
+	const struct lms_cfg *params = lms_cfg_find(c.cfg, "hydra.sweeper.params");
+	if (params && params->type == LMS_CFG_MAP && params->n > 0) {
+		*out = calloc(params->n, sizeof **out);
+		if (!*out)
+			st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+		for (size_t k = 0; st == LMS_OK && k < params->n; k++) {
+			char text[1024], arg[2048];
+			if (params->kids[k]->type == LMS_CFG_STR)
+				snprintf(text, sizeof text, "%s", params->kids[k]->s);
+			else
+				lms_cfg_scalar_text(params->kids[k], text, sizeof text);
+			snprintf(arg, sizeof arg, "%s=%s", params->keys[k], text);
+			st = lms_override_parse(arg, &(*out)[k]);
+			*n_out = k + 1;
+			if (st != LMS_OK)
+				lms_error_context("hydra.sweeper.params.%s", params->keys[k]);
+		}
+	}
+	lms_composed_clear(&c);
+	if (st != LMS_OK) {
+		for (size_t k = 0; k < *n_out; k++)
+			lms_override_clear(&(*out)[k]);
+		free(*out);
+		*out = NULL;
+		*n_out = 0;
+	}
+	return st;
+}
+
 enum lms_status lms_config_compose(const struct lms_compose_opts *o, struct lms_plan **out)
 {
 	*out = NULL;
@@ -431,7 +480,27 @@ enum lms_status lms_config_compose(const struct lms_compose_opts *o, struct lms_
 		plan->search_path = C->dirs;
 		plan->n_search_path = C->n_dirs;
 		plan->primary_dir = strdup(C->dirs[C->n_dirs - 1]);
-		st = expand(plan, C, ovr, o->n_overrides, o, cwd, &rc);
+		struct lms_override *params = NULL, *all = ovr;
+		size_t n_params = 0, n_all = o->n_overrides;
+		if (o->multirun)
+			st = sweeper_params(C, ovr, o->n_overrides, &params, &n_params);
+		if (st == LMS_OK && n_params) {
+			all = calloc(n_params + o->n_overrides, sizeof *all);
+			if (all) { /* shallow copies: params and ovr keep ownership */
+				memcpy(all, params, n_params * sizeof *all);
+				memcpy(all + n_params, ovr, o->n_overrides * sizeof *all);
+				n_all = n_params + o->n_overrides;
+			} else {
+				st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+			}
+		}
+		if (st == LMS_OK)
+			st = expand(plan, C, all, n_all, o, cwd, &rc);
+		if (all != ovr)
+			free(all);
+		for (size_t k = 0; k < n_params; k++)
+			lms_override_clear(&params[k]);
+		free(params);
 		C->dirs = NULL; /* owned by the plan now */
 		C->n_dirs = 0;
 	}
