@@ -286,6 +286,10 @@ static enum lms_status regex_split(struct lms_tokenizer *tok, int step, struct t
 		int rc = p->jit ? pcre2_jit_match(p->re, (PCRE2_SPTR)s, n, off, 0, p->md, NULL)
 				: pcre2_match(p->re, (PCRE2_SPTR)s, n, off, PCRE2_NO_UTF_CHECK,
 					      p->md, NULL);
+		if (rc ==
+		    PCRE2_ERROR_JIT_STACKLIMIT) /* the interpreter keeps its stack on the heap */
+			rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, off,
+					 PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, p->md, NULL);
 		if (rc == PCRE2_ERROR_NOMATCH)
 			break;
 		if (rc < 0) {
