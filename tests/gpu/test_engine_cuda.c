@@ -210,7 +210,7 @@ static void compare_runs(const char *label, const struct run *c, const struct ru
 	CHECK_NEAR(g->loss, c->loss, 0.0, 1e-4);
 	g_worst_loss_rel = fmax(g_worst_loss_rel, lrel);
 	for (int i = 0; i < c->nlin; i++) {
-		char name[64];
+		char name[200];
 		snprintf(name, sizeof name, "%s linear %d", label, i);
 		CHECK(c->dy[i] && g->dy[i] && c->dy_n[i] == g->dy_n[i]);
 		if (!c->dy[i] || !g->dy[i])

@@ -34,11 +34,11 @@ for spec in "cpu mean" "cuda sum" "cpu sum"; do
 	run "$1" "$2" "out/$1-$2" || { cat "out/$1-$2.log"; exit 1; }
 done
 
-# Relative score tolerance: measured worst 0.0017 on an H100 (docs/cuda.md).
+# Relative score tolerance: measured worst 3.7e-4 on an H100 (docs/cuda.md).
 "$PY" - "$work/out" <<'EOF'
 import glob, json, os, sys
 root = sys.argv[1]
-TOL = 0.02
+TOL = 0.005
 fails, worst, n = 0, 0.0, 0
 for red in ("mean", "sum"):
     cpu = sorted(glob.glob(f"{root}/cpu-{red}/**/*_quant_manifest.json", recursive=True))
