@@ -47,7 +47,8 @@ static void help(void)
 	       "  ~key         delete a key or group\n\n"
 	       "examples:\n"
 	       "  lmsens output_layout=tmp quant_pair=wfp8_afp8 dataset.size=small\n"
-	       "  lmsens -m output_layout=publish quant_pair=wfp4_afp8,wfp8_afp8 dataset.size=small,medium\n"
+	       "  lmsens -m output_layout=publish quant_pair=wfp4_afp8,wfp8_afp8 "
+	       "dataset.size=small,medium\n"
 	       "  lmsens --cfg job quant_pair=wint8_afp16\n"
 	       "  lmsens -cn demo\n\n"
 	       "The manual is docs/config.md.\n");
@@ -55,7 +56,7 @@ static void help(void)
 
 struct args {
 	struct lms_compose_opts o;
-	const char *cfg;  /* --cfg value or NULL */
+	const char *cfg; /* --cfg value or NULL */
 	int resolve;
 	const char *info; /* --info value or NULL */
 	int dry_run;
@@ -114,9 +115,13 @@ static enum lms_status parse_args(int argc, char **argv, struct args *A)
 		} else if ((r = flag_value(argc, argv, &i, "-c", "--cfg", &v)) != 0) {
 			if (r < 0)
 				goto missing;
-			if (strcmp(v, "job") != 0 && strcmp(v, "hydra") != 0 && strcmp(v, "all") != 0)
-				return lms_fail(LMS_ERR_USAGE, "use --cfg job, --cfg hydra or --cfg all",
-						"argument --cfg/-c: invalid choice: '%s' (choose from 'job', 'hydra', 'all')", v);
+			if (strcmp(v, "job") != 0 && strcmp(v, "hydra") != 0 &&
+			    strcmp(v, "all") != 0)
+				return lms_fail(LMS_ERR_USAGE,
+						"use --cfg job, --cfg hydra or --cfg all",
+						"argument --cfg/-c: invalid choice: '%s' (choose "
+						"from 'job', 'hydra', 'all')",
+						v);
 			A->cfg = v;
 		} else if ((r = flag_value(argc, argv, &i, "-i", "--info", &v)) != 0) {
 			/* a bare --info means all (Hydra); a following override is not its value */
@@ -126,17 +131,24 @@ static enum lms_status parse_args(int argc, char **argv, struct args *A)
 				i--;
 				v = "all";
 			}
-			if (strcmp(v, "defaults") != 0 && strcmp(v, "searchpath") != 0 && strcmp(v, "all") != 0)
-				return lms_fail(LMS_ERR_USAGE, "use --info defaults, searchpath or all",
-						"argument --info/-i: invalid choice: '%s' (choose from 'all', 'defaults', 'searchpath')", v);
+			if (strcmp(v, "defaults") != 0 && strcmp(v, "searchpath") != 0 &&
+			    strcmp(v, "all") != 0)
+				return lms_fail(LMS_ERR_USAGE,
+						"use --info defaults, searchpath or all",
+						"argument --info/-i: invalid choice: '%s' (choose "
+						"from 'all', 'defaults', 'searchpath')",
+						v);
 			A->info = v;
 		} else {
-			return lms_fail(LMS_ERR_USAGE, "run 'lmsens --help' for the flags; overrides are key=value",
-					"unknown flag '%s'", a);
+			return lms_fail(
+			    LMS_ERR_USAGE,
+			    "run 'lmsens --help' for the flags; overrides are key=value",
+			    "unknown flag '%s'", a);
 		}
 		continue;
 	missing:
-		return lms_fail(LMS_ERR_USAGE, "give the flag a value", "flag '%s' needs a value", a);
+		return lms_fail(LMS_ERR_USAGE, "give the flag a value", "flag '%s' needs a value",
+				a);
 	}
 	A->o.overrides = A->ovr;
 	A->o.n_overrides = A->n_ovr;
@@ -182,8 +194,8 @@ static enum lms_status print_cfg(const struct lms_plan *plan, const char *what, 
 
 static void print_plan(const struct lms_plan *plan)
 {
-	printf("lmsens job plan: %zu job%s, config '%s'\n", plan->n_jobs, plan->n_jobs == 1 ? "" : "s",
-	       plan->config_name);
+	printf("lmsens job plan: %zu job%s, config '%s'\n", plan->n_jobs,
+	       plan->n_jobs == 1 ? "" : "s", plan->config_name);
 	if (plan->sweep_dir)
 		printf("sweep dir: %s\n", plan->sweep_dir);
 	for (size_t k = 0; k < plan->n_jobs; k++) {
@@ -227,7 +239,8 @@ int lms_cmd_run(int argc, char **argv)
 				printf("  %s\n", plan->search_path[k]);
 		}
 		if (strcmp(A.info, "defaults") == 0 || strcmp(A.info, "all") == 0)
-			printf("Defaults List (job #0):\n%s", plan->defaults_table ? plan->defaults_table : "");
+			printf("Defaults List (job #0):\n%s",
+			       plan->defaults_table ? plan->defaults_table : "");
 	} else if (A.cfg) {
 		st = print_cfg(plan, A.cfg, A.resolve);
 		rc = st == LMS_OK ? 0 : lms_cli_fail(st);
@@ -240,7 +253,8 @@ int lms_cmd_run(int argc, char **argv)
 		if (dry) {
 			print_plan(plan);
 		} else {
-			struct lms_run_opts ro = {.cli_overrides = A.ovr, .n_cli_overrides = A.n_ovr};
+			struct lms_run_opts ro = {.cli_overrides = A.ovr,
+						  .n_cli_overrides = A.n_ovr};
 			rc = lms_run_plan(plan, &ro);
 		}
 	}

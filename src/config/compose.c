@@ -44,7 +44,7 @@ struct walk {
 	struct lms_cfg *root;
 	struct lms_cfg *choices;
 	struct lms_sb table;
-	struct lms_cfg *file_ovr;      /* seq of {group, pkg, option} collected this walk */
+	struct lms_cfg *file_ovr;	/* seq of {group, pkg, option} collected this walk */
 	const struct lms_cfg *prev_ovr; /* from the previous walk */
 	struct choice_ovr *cli;
 	size_t n_cli;
@@ -54,7 +54,8 @@ struct walk {
 static enum lms_status bad_name(const char *name, const char *where)
 {
 	return lms_fail(LMS_ERR_CONFIG, "group and config names are relative paths inside conf/",
-			"%s: '%s' is not a valid config path (no '..', '\\' or empty parts)", where, name);
+			"%s: '%s' is not a valid config path (no '..', '\\' or empty parts)", where,
+			name);
 }
 
 static int name_ok(const char *n)
@@ -62,8 +63,9 @@ static int name_ok(const char *n)
 	if (!*n || strstr(n, "..") || strchr(n, '\\') || n[0] == '/' || strstr(n, "//"))
 		return 0;
 	for (const char *p = n; *p; p++)
-		if (!(*p == '/' || *p == '.' || *p == '_' || *p == '-' || (*p >= '0' && *p <= '9') ||
-		      (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+		if (!(*p == '/' || *p == '.' || *p == '_' || *p == '-' ||
+		      (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z')))
 			return 0;
 	return n[strlen(n) - 1] != '/';
 }
@@ -78,8 +80,8 @@ static enum lms_status load_rel(struct lms_composer *C, const char *rel,
 			return LMS_OK;
 		}
 	if (C->n_cache == LMS_MAX_CACHE)
-		return lms_fail(LMS_ERR_CONFIG, "reduce the number of config files", "more than %d config files",
-				LMS_MAX_CACHE);
+		return lms_fail(LMS_ERR_CONFIG, "reduce the number of config files",
+				"more than %d config files", LMS_MAX_CACHE);
 	struct lms_cached_file *f = &C->cache[C->n_cache];
 	memset(f, 0, sizeof *f);
 	if (!(f->path = strdup(rel)))
@@ -101,9 +103,9 @@ static enum lms_status load_rel(struct lms_composer *C, const char *rel,
 		if (f->tree->type != LMS_CFG_MAP) {
 			lms_cfg_free(f->tree);
 			f->tree = NULL;
-			return lms_fail(LMS_ERR_CONFIG, "a config file holds a mapping (key: value lines)",
-					"%s: the top level is %s, not a mapping", path,
-					"a scalar or list");
+			return lms_fail(
+			    LMS_ERR_CONFIG, "a config file holds a mapping (key: value lines)",
+			    "%s: the top level is %s, not a mapping", path, "a scalar or list");
 		}
 		break;
 	}
@@ -199,10 +201,11 @@ static enum lms_status not_found(struct lms_composer *C, const char *parent, con
 	for (size_t k = 0; k < n; k++)
 		lms_sb_printf(&b, "\n\t%s", o[k]);
 	lms_strv_free(o, n);
-	enum lms_status st = lms_fail(LMS_ERR_NOT_FOUND,
-				      "pick one of the available options, or add conf/<group>/<option>.yaml",
-				      "In '%s': Could not find '%s/%s'\n\nAvailable options in '%s':%s",
-				      parent, group, opt, group, b.s ? b.s : " (none)");
+	enum lms_status st =
+	    lms_fail(LMS_ERR_NOT_FOUND,
+		     "pick one of the available options, or add conf/<group>/<option>.yaml",
+		     "In '%s': Could not find '%s/%s'\n\nAvailable options in '%s':%s", parent,
+		     group, opt, group, b.s ? b.s : " (none)");
 	lms_sb_free(&b);
 	return st;
 }
@@ -222,7 +225,9 @@ static void package_of(char *out, size_t cap, const char *parent_pkg, const char
 	for (char *p = abs_dotted; *p; p++)
 		if (*p == '/')
 			*p = '.';
-	const char *p = explicit_pkg ? explicit_pkg : (directive && directive[0]) ? directive : NULL;
+	const char *p = explicit_pkg		      ? explicit_pkg
+			: (directive && directive[0]) ? directive
+						      : NULL;
 	int rel_parent = explicit_pkg != NULL;
 	if (!p) {
 		p = grp_dotted;
@@ -247,7 +252,8 @@ static void package_of(char *out, size_t cap, const char *parent_pkg, const char
 		snprintf(out, cap, "%s", tmp[0] ? tmp : (rel_parent ? parent_pkg : ""));
 }
 
-static enum lms_status merge_at(struct lms_cfg *root, const char *pkg, const struct lms_cfg *content)
+enum lms_status lms_compose_merge_at(struct lms_cfg *root, const char *pkg,
+				     const struct lms_cfg *content)
 {
 	struct lms_cfg *t = root;
 	char buf[512];
@@ -285,8 +291,9 @@ static const struct lms_cfg *pick(struct walk *W, const char *group, const char 
 		const struct lms_cfg *o = W->prev_ovr->kids[k];
 		const char *g = lms_cfg_map_get(o, "group")->s;
 		const struct lms_cfg *p = lms_cfg_map_get(o, "pkg");
-		if (strcmp(g, group) == 0 && ((p->type == LMS_CFG_NULL && !pkg) ||
-					      (p->type == LMS_CFG_STR && pkg && strcmp(p->s, pkg) == 0)))
+		if (strcmp(g, group) == 0 &&
+		    ((p->type == LMS_CFG_NULL && !pkg) ||
+		     (p->type == LMS_CFG_STR && pkg && strcmp(p->s, pkg) == 0)))
 			opt = lms_cfg_map_get(o, "option");
 	}
 	for (size_t k = 0; k < W->n_cli; k++) {
@@ -295,7 +302,8 @@ static const struct lms_cfg *pick(struct walk *W, const char *group, const char 
 			continue;
 		c->matched = 1;
 		if (c->del) {
-			if (!c->option || (opt && opt->type == LMS_CFG_STR && strcmp(opt->s, c->option) == 0))
+			if (!c->option ||
+			    (opt && opt->type == LMS_CFG_STR && strcmp(opt->s, c->option) == 0))
 				*deleted = 1;
 			continue;
 		}
@@ -304,9 +312,9 @@ static const struct lms_cfg *pick(struct walk *W, const char *group, const char 
 	return opt;
 }
 
-static enum lms_status group_default(struct walk *W, const char *entry_key, const struct lms_cfg *val,
-				     const char *this_group, const char *this_pkg, const char *this_name,
-				     int depth)
+static enum lms_status group_default(struct walk *W, const char *entry_key,
+				     const struct lms_cfg *val, const char *this_group,
+				     const char *this_pkg, const char *this_name, int depth)
 {
 	char key[512];
 	snprintf(key, sizeof key, "%s", entry_key);
@@ -345,9 +353,10 @@ static enum lms_status group_default(struct walk *W, const char *entry_key, cons
 			return bad_name(group, this_name);
 	}
 	if (val->type != LMS_CFG_STR && val->type != LMS_CFG_NULL && val->type != LMS_CFG_SEQ)
-		return lms_fail(LMS_ERR_CONFIG, "write `group: option`, `group: null` or `group: [a, b]`",
-				"%s:%d:%d: invalid option for '%s' in the defaults list", val->file ? val->file : this_name,
-				val->line, val->col, entry_key);
+		return lms_fail(LMS_ERR_CONFIG,
+				"write `group: option`, `group: null` or `group: [a, b]`",
+				"%s:%d:%d: invalid option for '%s' in the defaults list",
+				val->file ? val->file : this_name, val->line, val->col, entry_key);
 	char gkey[600];
 	snprintf(gkey, sizeof gkey, "%s%s%s", group, pkg ? "@" : "", pkg ? pkg : "");
 	if (is_override) {
@@ -356,7 +365,8 @@ static enum lms_status group_default(struct walk *W, const char *entry_key, cons
 			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 		enum lms_status st = lms_cfg_map_set(o, "group", lms_cfg_new_str(group));
 		if (st == LMS_OK)
-			st = lms_cfg_map_set(o, "pkg", pkg ? lms_cfg_new_str(pkg) : lms_cfg_new(LMS_CFG_NULL));
+			st = lms_cfg_map_set(
+			    o, "pkg", pkg ? lms_cfg_new_str(pkg) : lms_cfg_new(LMS_CFG_NULL));
 		if (st == LMS_OK)
 			st = lms_cfg_map_set(o, "option", lms_cfg_copy(val));
 		if (st == LMS_OK)
@@ -369,8 +379,8 @@ static enum lms_status group_default(struct walk *W, const char *entry_key, cons
 	if (lms_cfg_map_get(W->seen, gkey)) {
 		const struct lms_cfg *prev = lms_cfg_map_get(W->seen, gkey);
 		return lms_fail(LMS_ERR_CONFIG, "use `override` to change a group chosen earlier",
-				"Multiple values for %s. To override a value use 'override %s: %s'", gkey,
-				gkey, prev->type == LMS_CFG_STR ? prev->s : "null");
+				"Multiple values for %s. To override a value use 'override %s: %s'",
+				gkey, gkey, prev->type == LMS_CFG_STR ? prev->s : "null");
 	}
 	LMS_TRY(lms_cfg_map_set(W->seen, gkey, lms_cfg_copy(val)));
 	int deleted;
@@ -390,8 +400,8 @@ static enum lms_status group_default(struct walk *W, const char *entry_key, cons
 		char rel[1100];
 		snprintf(rel, sizeof rel, "%s/%s", group, o->s);
 		int found = 0;
-		LMS_TRY(load_config(W, rel, pkg, this_pkg, pkg_group, absolute, this_name, depth + 1,
-				    optional, &found));
+		LMS_TRY(load_config(W, rel, pkg, this_pkg, pkg_group, absolute, this_name,
+				    depth + 1, optional, &found));
 		if (!found && !optional)
 			return not_found(W->C, this_name, group, o->s);
 	}
@@ -422,10 +432,11 @@ static enum lms_status load_config(struct walk *W, const char *rel, const char *
 		this_group[0] = '\0';
 	char pkg[512];
 	if (depth == 0) /* the primary config: global unless its header says otherwise */
-		package_of(pkg, sizeof pkg, "", f->pkg[0] ? f->pkg : "_global_", NULL, "", this_group, 1);
+		package_of(pkg, sizeof pkg, "", f->pkg[0] ? f->pkg : "_global_", NULL, "",
+			   this_group, 1);
 	else
-		package_of(pkg, sizeof pkg, parent_pkg, explicit_pkg, f->pkg, group_written, this_group,
-			   absolute);
+		package_of(pkg, sizeof pkg, parent_pkg, explicit_pkg, f->pkg, group_written,
+			   this_group, absolute);
 	/* The file's own content without its defaults list: a view that skips
 	 * the `defaults` key when it comes first (the usual place), else a copy. */
 	const struct lms_cfg *defaults = lms_cfg_map_get(f->tree, "defaults");
@@ -444,8 +455,9 @@ static enum lms_status load_config(struct walk *W, const char *rel, const char *
 	}
 	enum lms_status st = LMS_OK;
 	if (defaults && defaults->type != LMS_CFG_SEQ)
-		st = lms_fail(LMS_ERR_CONFIG, "write `defaults:` as a list", "%s:%d:%d: defaults must be a list",
-			      f->path, defaults->line, defaults->col);
+		st = lms_fail(LMS_ERR_CONFIG, "write `defaults:` as a list",
+			      "%s:%d:%d: defaults must be a list", f->path, defaults->line,
+			      defaults->col);
 	int self_done = 0;
 	size_t nd = defaults && defaults->type == LMS_CFG_SEQ ? defaults->n : 0;
 	for (size_t k = 0; k <= nd && st == LMS_OK; k++) {
@@ -453,16 +465,18 @@ static enum lms_status load_config(struct walk *W, const char *rel, const char *
 		if (!e || (e->type == LMS_CFG_STR && strcmp(e->s, "_self_") == 0)) {
 			if (self_done) {
 				if (e)
-					st = lms_fail(LMS_ERR_CONFIG, "list _self_ once",
-						      "%s: _self_ appears twice in the defaults list", rel);
+					st = lms_fail(
+					    LMS_ERR_CONFIG, "list _self_ once",
+					    "%s: _self_ appears twice in the defaults list", rel);
 				continue;
 			}
 			self_done = 1;
 			/* Hydra's table: one row per config at the place its content merges;
 			 * _self_ is True for configs that have a defaults list. */
 			lms_sb_printf(&W->table, "%-60s %-28s %-7s %s\n", rel, pkg[0] ? pkg : "",
-				      defaults ? "True" : "False", parent_name[0] ? parent_name : "<root>");
-			st = merge_at(W->root, pkg, content);
+				      defaults ? "True" : "False",
+				      parent_name[0] ? parent_name : "<root>");
+			st = lms_compose_merge_at(W->root, pkg, content);
 		} else if (e->type == LMS_CFG_STR) {
 			char name[512], *epkg;
 			snprintf(name, sizeof name, "%s", e->s);
@@ -487,101 +501,36 @@ static enum lms_status load_config(struct walk *W, const char *rel, const char *
 			else
 				cgroup[0] = '\0';
 			int fnd = 0;
-			st = load_config(W, crel, epkg, pkg, cgroup, abs_e, rel, depth + 1, 0, &fnd);
+			st =
+			    load_config(W, crel, epkg, pkg, cgroup, abs_e, rel, depth + 1, 0, &fnd);
 			if (st == LMS_OK && !fnd) {
 				char g[1100];
 				snprintf(g, sizeof g, "%s", crel);
 				char *gs = strrchr(g, '/');
 				st = gs ? (*gs = '\0', not_found(W->C, rel, g, gs + 1))
-					: lms_fail(LMS_ERR_NOT_FOUND, "check the name in the defaults list",
+					: lms_fail(LMS_ERR_NOT_FOUND,
+						   "check the name in the defaults list",
 						   "In '%s': Could not find '%s'", rel, crel);
 			}
 		} else if (e->type == LMS_CFG_MAP && e->n == 1) {
 			st = group_default(W, e->keys[0], e->kids[0], this_group, pkg, rel, depth);
 		} else {
-			st = lms_fail(LMS_ERR_CONFIG, "entries are _self_, a config path, or group: option",
-				      "%s:%d:%d: invalid entry in the defaults list", f->path, e->line, e->col);
+			st = lms_fail(LMS_ERR_CONFIG,
+				      "entries are _self_, a config path, or group: option",
+				      "%s:%d:%d: invalid entry in the defaults list", f->path,
+				      e->line, e->col);
 		}
 	}
 	lms_cfg_free(copy);
 	return st;
 }
 
-/* Applies a config (non-group) override to root with struct-mode rules. */
-static enum lms_status apply_value(struct lms_cfg *root, const struct lms_override *o)
-{
-	char parent_path[512];
-	snprintf(parent_path, sizeof parent_path, "%s", o->key);
-	char *dot = strrchr(parent_path, '.');
-	const char *leaf = dot ? dot + 1 : o->key;
-	if (dot)
-		*dot = '\0';
-	else
-		parent_path[0] = '\0';
-	struct lms_cfg *parent = lms_cfg_find(root, parent_path);
-	struct lms_cfg *cur = parent && parent->type == LMS_CFG_MAP ? lms_cfg_map_get(parent, leaf) : NULL;
-	char vt[256];
-	snprintf(vt, sizeof vt, "%s", o->value_text ? o->value_text : "");
-	if (o->kind == LMS_OVR_DELETE) {
-		if (!cur)
-			return lms_fail(LMS_ERR_CONFIG, "check the key with 'lmsens --cfg job'",
-					"Could not delete from config. '%s' does not exist.", o->key);
-		if (o->value) {
-			char a[256], b[256];
-			lms_cfg_scalar_text(cur, a, sizeof a);
-			lms_cfg_scalar_text(o->value, b, sizeof b);
-			if (strcmp(a, b) != 0)
-				return lms_fail(LMS_ERR_CONFIG, "drop the =value to delete whatever is there",
-						"Could not delete from config. The value of '%s' is %s and not %s.",
-						o->key, a, b);
-		}
-		lms_cfg_free(lms_cfg_map_take(parent, leaf));
-		return LMS_OK;
-	}
-	if (o->kind == LMS_OVR_CHANGE && !cur) {
-		char near[512] = "";
-		lms_cfg_closest_keys(parent, leaf, near, sizeof near);
-		char hint[1200];
-		if (near[0])
-			snprintf(hint, sizeof hint, "closest existing keys under '%s': %s", parent_path[0] ? parent_path : "<root>", near);
-		else
-			snprintf(hint, sizeof hint, "check the key with 'lmsens --cfg job'");
-		return lms_fail(LMS_ERR_CONFIG, hint,
-				"Could not override '%s'.\nTo append to your config use +%s=%s\nKey '%s' is not in struct",
-				o->key, o->key, vt, leaf);
-	}
-	if (o->kind == LMS_OVR_ADD && cur && cur->type != LMS_CFG_NULL &&
-	    !(cur->type == LMS_CFG_MAP && o->value->type == LMS_CFG_MAP))
-		return lms_fail(LMS_ERR_CONFIG, "use key=value to change it, or ++key=value",
-				"Could not append to config. An item is already at '%s'.\nEither remove + prefix: '%s=%s'\nOr add a second + to add or override '%s': '++%s=%s'",
-				o->key, o->key, vt, o->key, o->key, vt);
-	if (!parent || parent->type != LMS_CFG_MAP) {
-		if (o->kind == LMS_OVR_CHANGE || (parent && parent->type != LMS_CFG_MAP))
-			return lms_fail(LMS_ERR_CONFIG, "check the key with 'lmsens --cfg job'",
-					"Could not override '%s'. '%s' is not a mapping", o->key,
-					parent_path);
-		struct lms_cfg *m = lms_cfg_new(LMS_CFG_MAP);
-		if (!m)
-			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
-		LMS_TRY(merge_at(root, parent_path, m));
-		lms_cfg_free(m);
-		parent = lms_cfg_find(root, parent_path);
-	}
-	if (cur && cur->type == LMS_CFG_MAP && o->value->type == LMS_CFG_MAP)
-		return lms_cfg_merge(cur, o->value); /* dicts are merged */
-	struct lms_cfg *v = lms_cfg_copy(o->value);
-	if (!v || lms_cfg_set_loc(v, "command line", 0, 0) != LMS_OK) {
-		lms_cfg_free(v);
-		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
-	}
-	return lms_cfg_map_set(parent, leaf, v);
-}
-
 static enum lms_status walk_once(struct lms_composer *C, struct walk *W, const char *primary,
 				 const struct lms_override *ovr, size_t n_ovr)
 {
 	int found = 0;
-	lms_sb_printf(&W->table, "%-60s %-28s %-7s %s\n", "Config path", "Package", "_self_", "Parent");
+	lms_sb_printf(&W->table, "%-60s %-28s %-7s %s\n", "Config path", "Package", "_self_",
+		      "Parent");
 	LMS_TRY(load_config(W, primary, NULL, "", "", 1, "", 0, 0, &found));
 	(void)C;
 	/* +group=option appends to the primary's defaults list */
@@ -590,10 +539,12 @@ static enum lms_status walk_once(struct lms_composer *C, struct walk *W, const c
 		if (o->kind != LMS_OVR_ADD || !lms_composer_is_group(W->C, o->key))
 			continue;
 		char gkey[600];
-		snprintf(gkey, sizeof gkey, "%s%s%s", o->key, o->pkg ? "@" : "", o->pkg ? o->pkg : "");
+		snprintf(gkey, sizeof gkey, "%s%s%s", o->key, o->pkg ? "@" : "",
+			 o->pkg ? o->pkg : "");
 		if (lms_cfg_map_get(W->seen, gkey))
 			return lms_fail(LMS_ERR_CONFIG, "drop the + to change the option",
-					"Could not add '%s'. '%s' is already in the defaults list.", o->text, gkey);
+					"Could not add '%s'. '%s' is already in the defaults list.",
+					o->text, gkey);
 		char ek[700];
 		snprintf(ek, sizeof ek, "/%s", gkey);
 		LMS_TRY(group_default(W, ek, o->value, "", "", "<command line>", 0));
@@ -637,9 +588,10 @@ static enum lms_status find_primary(struct lms_composer *C, char *rel, size_t ca
 	struct lms_sb b = {0};
 	for (size_t d = 0; d < C->n_dirs; d++)
 		lms_sb_printf(&b, "%s%s", d ? ", " : "", C->dirs[d]);
-	enum lms_status st = lms_fail(LMS_ERR_NOT_FOUND, "check -cn/--config-name and -cp/-cd",
-				      "Cannot find primary config '%s'. Check that it's in your config search path (%s).",
-				      name, b.s ? b.s : "");
+	enum lms_status st = lms_fail(
+	    LMS_ERR_NOT_FOUND, "check -cn/--config-name and -cp/-cd",
+	    "Cannot find primary config '%s'. Check that it's in your config search path (%s).",
+	    name, b.s ? b.s : "");
 	lms_sb_free(&b);
 	return st;
 }
@@ -670,7 +622,8 @@ enum lms_status lms_compose_one(struct lms_composer *C, const struct lms_overrid
 		if (o->value && o->value->type != LMS_CFG_STR && o->value->type != LMS_CFG_NULL &&
 		    o->value->type != LMS_CFG_SEQ)
 			return lms_fail(LMS_ERR_USAGE, "give the option's file name without .yaml",
-					"'%s': the option of a config group must be a name", o->text);
+					"'%s': the option of a config group must be a name",
+					o->text);
 	}
 	struct lms_cfg *prev = NULL;
 	struct walk W = {0};
@@ -714,9 +667,11 @@ enum lms_status lms_compose_one(struct lms_composer *C, const struct lms_overrid
 			      (W.seen->keys[s][gl] == '\0' || W.seen->keys[s][gl] == '@');
 		}
 		if (!ok)
-			st = lms_fail(LMS_ERR_CONFIG, "add the group to a defaults list first (without override)",
-				      "In '%s': Could not override '%s'. No match in the defaults list.",
-				      lms_cfg_map_get(prev->kids[k], "where")->s, g);
+			st = lms_fail(
+			    LMS_ERR_CONFIG,
+			    "add the group to a defaults list first (without override)",
+			    "In '%s': Could not override '%s'. No match in the defaults list.",
+			    lms_cfg_map_get(prev->kids[k], "where")->s, g);
 	}
 	for (size_t k = 0; st == LMS_OK && k < n_cli; k++) {
 		if (cli[k].matched)
@@ -727,11 +682,14 @@ enum lms_status lms_compose_one(struct lms_composer *C, const struct lms_overrid
 				o = &ovr[j];
 		if (cli[k].del)
 			st = lms_fail(LMS_ERR_CONFIG, "check the group name",
-				      "Could not delete '%s'. No match in the defaults list", cli[k].group);
+				      "Could not delete '%s'. No match in the defaults list",
+				      cli[k].group);
 		else
 			st = lms_fail(LMS_ERR_CONFIG, "prefix it with + to add the group",
-				      "Could not override '%s'. No match in the defaults list.\nTo append to your default list use +%s=%s",
-				      o ? o->key : cli[k].group, o ? o->key : cli[k].group, o ? o->value_text : "");
+				      "Could not override '%s'. No match in the defaults list.\nTo "
+				      "append to your default list use +%s=%s",
+				      o ? o->key : cli[k].group, o ? o->key : cli[k].group,
+				      o ? o->value_text : "");
 	}
 	lms_cfg_free(prev);
 	/* config overrides, in command-line order */
@@ -739,7 +697,7 @@ enum lms_status lms_compose_one(struct lms_composer *C, const struct lms_overrid
 		const struct lms_override *o = &ovr[k];
 		if (o->pkg || lms_composer_is_group(C, o->key))
 			continue;
-		st = apply_value(W.root, o);
+		st = lms_compose_apply_value(W.root, o);
 	}
 	if (st == LMS_OK) {
 		out->cfg = W.root;

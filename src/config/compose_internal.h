@@ -15,7 +15,7 @@
 struct lms_cached_file {
 	char *path;
 	struct lms_cfg *tree; /* NULL: the file does not exist */
-	char pkg[128];        /* "# @package" directive, "" when none */
+	char pkg[128];	      /* "# @package" directive, "" when none */
 };
 
 struct lms_composer {
@@ -35,10 +35,10 @@ struct lms_composer {
 /* One job's composed config: the merged tree (with the hydra node), the
  * group choices (runtime.choices) and the --info defaults table. */
 struct lms_composed {
-	struct lms_cfg *cfg;     /* owned */
+	struct lms_cfg *cfg;	 /* owned */
 	struct lms_cfg *choices; /* map group key → option (owned) */
-	char *defaults_table;    /* owned */
-	char *primary_dir;       /* owned */
+	char *defaults_table;	 /* owned */
+	char *primary_dir;	 /* owned */
 };
 
 /* Composes the primary config with one job's overrides (no sweeps). */
@@ -47,6 +47,13 @@ LMS_NODISCARD enum lms_status lms_compose_one(struct lms_composer *C,
 					      struct lms_composed *out);
 void lms_composed_clear(struct lms_composed *c);
 void lms_composer_clear(struct lms_composer *C);
+
+/* Merges content into root at the dotted package path (created as maps). */
+LMS_NODISCARD enum lms_status lms_compose_merge_at(struct lms_cfg *root, const char *pkg,
+						   const struct lms_cfg *content);
+/* Applies a config (non-group) override with struct-mode rules (apply.c). */
+LMS_NODISCARD enum lms_status lms_compose_apply_value(struct lms_cfg *root,
+						      const struct lms_override *o);
 
 /* Sorted options (file stems) of a group over the search path. */
 LMS_NODISCARD enum lms_status lms_composer_options(struct lms_composer *C, const char *group,

@@ -40,39 +40,40 @@
 #define LMS_DEFAULT_CONFIG_NAME "preset/qwen3_lm_sensitivity"
 
 struct lms_compose_opts {
-	const char *config_path;        /* -cp DIR, or NULL */
+	const char *config_path;	/* -cp DIR, or NULL */
 	const char *const *config_dirs; /* -cd DIR..., highest priority first */
 	size_t n_config_dirs;
-	const char *config_name;        /* -cn NAME, or NULL for the default */
-	const char *const *overrides;   /* key=value ... (borrowed) */
+	const char *config_name;      /* -cn NAME, or NULL for the default */
+	const char *const *overrides; /* key=value ... (borrowed) */
 	size_t n_overrides;
-	int multirun;                   /* -m */
-	const char *cwd;                /* NULL: getcwd() (${hydra:runtime.cwd}) */
-	time_t now;                     /* 0: time(NULL) (${now:...}, fixed per plan) */
+	int multirun;	 /* -m */
+	const char *cwd; /* NULL: getcwd() (${hydra:runtime.cwd}) */
+	time_t now;	 /* 0: time(NULL) (${now:...}, fixed per plan) */
 };
 
 struct lms_job {
-	int num;                   /* 0..n_jobs-1, hydra.job.num */
-	char **overrides;          /* this job's task overrides as text (owned) */
+	int num;	  /* 0..n_jobs-1, hydra.job.num */
+	char **overrides; /* this job's task overrides as text (owned) */
 	size_t n_overrides;
-	struct lms_cfg *cfg;       /* resolved config without the hydra node (owned) */
-	struct lms_cfg *unresolved; /* composed config, interpolations kept, no hydra node (owned) */
-	struct lms_cfg *hydra;     /* resolved hydra node: run, sweep, job, runtime (owned) */
-	char *run_dir;             /* absolute Hydra job directory (run.dir, or sweep.dir/subdir) */
-	char *output_dir;          /* absolute output directory (seeds/000 resolution) */
-	int experimental;          /* quant_pair.experimental is true */
+	struct lms_cfg *cfg; /* resolved config without the hydra node (owned) */
+	struct lms_cfg
+	    *unresolved;       /* composed config, interpolations kept, no hydra node (owned) */
+	struct lms_cfg *hydra; /* resolved hydra node: run, sweep, job, runtime (owned) */
+	char *run_dir;	       /* absolute Hydra job directory (run.dir, or sweep.dir/subdir) */
+	char *output_dir;      /* absolute output directory (seeds/000 resolution) */
+	int experimental;      /* quant_pair.experimental is true */
 };
 
 struct lms_plan {
 	int multirun;
 	size_t n_jobs;
 	struct lms_job *jobs;
-	char *sweep_dir;       /* multirun: absolute hydra.sweep.dir; else NULL */
-	char *primary_dir;     /* the search-path directory holding the primary config */
-	char **search_path;    /* the config search path, highest priority first */
+	char *sweep_dir;    /* multirun: absolute hydra.sweep.dir; else NULL */
+	char *primary_dir;  /* the search-path directory holding the primary config */
+	char **search_path; /* the config search path, highest priority first */
 	size_t n_search_path;
-	char *defaults_table;  /* --info defaults text of job 0 */
-	char *config_name;     /* the primary config's name, e.g. preset/qwen3_lm_sensitivity */
+	char *defaults_table; /* --info defaults text of job 0 */
+	char *config_name;    /* the primary config's name, e.g. preset/qwen3_lm_sensitivity */
 };
 
 /* Composes and plans. *out is new (lms_plan_free). User errors are

@@ -51,16 +51,26 @@ static void py_str(struct lms_sb *b, const struct lms_cfg *v)
 {
 	char buf[128];
 	switch (v->type) {
-	case LMS_CFG_BOOL: lms_sb_puts(b, v->b ? "True" : "False"); break;
-	case LMS_CFG_NULL: lms_sb_puts(b, "None"); break;
-	case LMS_CFG_STR: lms_sb_puts(b, v->s); break;
+	case LMS_CFG_BOOL:
+		lms_sb_puts(b, v->b ? "True" : "False");
+		break;
+	case LMS_CFG_NULL:
+		lms_sb_puts(b, "None");
+		break;
+	case LMS_CFG_STR:
+		lms_sb_puts(b, v->s);
+		break;
 	case LMS_CFG_FLOAT:
 		lms_cfg_scalar_text(v, buf, sizeof buf);
-		lms_sb_puts(b, strcmp(buf, ".inf") == 0 ? "inf" : strcmp(buf, "-.inf") == 0 ? "-inf"
-							      : strcmp(buf, ".nan") == 0  ? "nan"
-											  : buf);
+		lms_sb_puts(b, strcmp(buf, ".inf") == 0	   ? "inf"
+			       : strcmp(buf, "-.inf") == 0 ? "-inf"
+			       : strcmp(buf, ".nan") == 0  ? "nan"
+							   : buf);
 		break;
-	default: lms_cfg_scalar_text(v, buf, sizeof buf); lms_sb_puts(b, buf); break;
+	default:
+		lms_cfg_scalar_text(v, buf, sizeof buf);
+		lms_sb_puts(b, buf);
+		break;
 	}
 }
 
@@ -131,14 +141,16 @@ static enum lms_status lookup(struct rctx *R, const char *path, struct lms_cfg *
 			    "Interpolation key '%s' not found", path);
 	if (n->type == LMS_CFG_MISSING)
 		return ierr(R, "set the value on the command line (key=value)",
-			    "MissingMandatoryValue while resolving interpolation: Missing mandatory value: %s",
+			    "MissingMandatoryValue while resolving interpolation: Missing "
+			    "mandatory value: %s",
 			    path);
 	for (int k = 0; k < R->depth; k++)
 		if (strcmp(R->stack[k], path) == 0)
 			return ierr(R, "two values refer to each other; break the loop",
 				    "interpolation cycle through '%s'", path);
 	if (R->depth >= MAX_STACK)
-		return ierr(R, "simplify the chain of interpolations", "interpolations nested deeper than %s", "64");
+		return ierr(R, "simplify the chain of interpolations",
+			    "interpolations nested deeper than %s", "64");
 	R->stack[R->depth++] = path;
 	enum lms_status st = resolve_node(R, n, path, out);
 	R->depth--;
@@ -213,7 +225,8 @@ static enum lms_status arg_str(struct rctx *R, const struct lms_cfg *args, size_
 			       const char *resolver, char *buf, size_t cap)
 {
 	if (k >= args->n)
-		return ierr(R, "see docs/config.md, Interpolation", "resolver '%s' is missing an argument", resolver);
+		return ierr(R, "see docs/config.md, Interpolation",
+			    "resolver '%s' is missing an argument", resolver);
 	struct lms_sb b = {0};
 	py_str(&b, args->kids[k]);
 	LMS_TRY(lms_sb_status(&b));
@@ -260,7 +273,8 @@ static enum lms_status call_resolver(struct rctx *R, const char *name, const cha
 		if (st == LMS_OK) {
 			const struct lms_cfg *n = lms_cfg_find(R->root, path);
 			if (name[0] == 'o' && (!n || n->type == LMS_CFG_MISSING))
-				*out = args->n >= 2 ? lms_cfg_copy(args->kids[1]) : lms_cfg_new(LMS_CFG_NULL);
+				*out = args->n >= 2 ? lms_cfg_copy(args->kids[1])
+						    : lms_cfg_new(LMS_CFG_NULL);
 			else
 				st = lookup(R, path, out);
 		}
@@ -272,7 +286,8 @@ static enum lms_status call_resolver(struct rctx *R, const char *name, const cha
 			localtime_r(&R->ctx->now, &tm);
 			size_t n = strftime(buf, sizeof buf, a0, &tm);
 			if (n == 0 && a0[0])
-				st = ierr(R, "use a shorter strftime format", "${now:%s} gives an empty or too long string", a0);
+				st = ierr(R, "use a shorter strftime format",
+					  "${now:%s} gives an empty or too long string", a0);
 			else
 				*out = lms_cfg_new_str(buf);
 		}
@@ -281,7 +296,8 @@ static enum lms_status call_resolver(struct rctx *R, const char *name, const cha
 		if (st == LMS_OK && strcmp(a0, "source_dir") == 0)
 			*out = lms_cfg_new_str(R->ctx->source_dir ? R->ctx->source_dir : ".");
 		else if (st == LMS_OK)
-			st = ierr(R, "the lmsens resolver knows: source_dir", "unknown key '%s' of ${lmsens:...}", a0);
+			st = ierr(R, "the lmsens resolver knows: source_dir",
+				  "unknown key '%s' of ${lmsens:...}", a0);
 	} else {
 		st = ierr(R, "known resolvers: oc.env, oc.select, hydra, now, lmsens",
 			  "Unsupported interpolation type %s", name);
@@ -361,7 +377,8 @@ static enum lms_status eval_string(struct rctx *R, const char *s, const char *pa
 			size_t e = match_close(s, i);
 			if (!e) {
 				lms_sb_free(&b);
-				return ierr(R, "close every ${ with }", "unterminated interpolation in '%s'", s);
+				return ierr(R, "close every ${ with }",
+					    "unterminated interpolation in '%s'", s);
 			}
 			char *inner = strndup(s + i + 2, e - i - 3);
 			struct lms_cfg *v = NULL;
@@ -369,7 +386,9 @@ static enum lms_status eval_string(struct rctx *R, const char *s, const char *pa
 						   : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 			free(inner);
 			if (st == LMS_OK && (v->type == LMS_CFG_MAP || v->type == LMS_CFG_SEQ))
-				st = ierr(R, "interpolate scalars into strings, or use the whole value ${key}",
+				st = ierr(R,
+					  "interpolate scalars into strings, or use the whole "
+					  "value ${key}",
 					  "cannot put a mapping or list into the string '%s'", s);
 			if (st != LMS_OK) {
 				lms_cfg_free(v);
@@ -382,7 +401,8 @@ static enum lms_status eval_string(struct rctx *R, const char *s, const char *pa
 			if (b.len > (1u << 20)) {
 				lms_sb_free(&b);
 				return ierr(R, "interpolations must not grow strings without bound",
-					    "interpolated string longer than 1 MiB in '%s'", R->where);
+					    "interpolated string longer than 1 MiB in '%s'",
+					    R->where);
 			}
 			continue;
 		}
@@ -437,7 +457,8 @@ static enum lms_status resolve_node(struct rctx *R, const struct lms_cfg *n, con
 		struct lms_cfg *v = NULL;
 		st = resolve_node(R, n->kids[k], sub, &v);
 		if (st == LMS_OK)
-			st = n->type == LMS_CFG_MAP ? lms_cfg_map_set(c, n->keys[k], v) : lms_cfg_seq_push(c, v);
+			st = n->type == LMS_CFG_MAP ? lms_cfg_map_set(c, n->keys[k], v)
+						    : lms_cfg_seq_push(c, v);
 	}
 	if (st != LMS_OK) {
 		lms_cfg_free(c);

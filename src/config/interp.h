@@ -18,7 +18,7 @@
 #include "core/status.h"
 
 struct lms_resolve_ctx {
-	time_t now;             /* the run's fixed time for ${now:...} */
+	time_t now;		/* the run's fixed time for ${now:...} */
 	const char *source_dir; /* ${lmsens:source_dir} */
 };
 

@@ -272,7 +272,8 @@ enum lms_status lms_cfg_merge(struct lms_cfg *dst, const struct lms_cfg *src)
 				continue;
 			struct lms_cfg *c = lms_cfg_copy(src->kids[k]);
 			if (!c)
-				return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory merging configs");
+				return lms_fail(LMS_ERR_NOMEM, NULL,
+						"out of memory merging configs");
 			LMS_TRY(lms_cfg_map_set(dst, src->keys[k], c));
 		}
 		return LMS_OK;
@@ -324,7 +325,8 @@ struct lms_cfg *lms_cfg_find(const struct lms_cfg *root, const char *path)
 		if (r < 0)
 			return NULL;
 		if (idx >= 0)
-			cur = (cur->type == LMS_CFG_SEQ && (size_t)idx < cur->n) ? cur->kids[idx] : NULL;
+			cur = (cur->type == LMS_CFG_SEQ && (size_t)idx < cur->n) ? cur->kids[idx]
+										 : NULL;
 		else
 			cur = lms_cfg_map_get(cur, key);
 	}
@@ -362,7 +364,8 @@ void lms_cfg_closest_keys(const struct lms_cfg *map, const char *key, char *buf,
 			int prefix = strncmp(key, map->keys[k], strlen(key)) == 0 && key[0];
 			if ((prefix ? 0 : d) != pass)
 				continue;
-			int w = snprintf(buf + used, cap - used, "%s'%s'", used ? ", " : "", map->keys[k]);
+			int w = snprintf(buf + used, cap - used, "%s'%s'", used ? ", " : "",
+					 map->keys[k]);
 			if (w < 0 || (size_t)w >= cap - used)
 				return;
 			used += (size_t)w;
@@ -381,10 +384,10 @@ enum lms_status lms_cfg_get_node(const struct lms_cfg *root, const char *path, s
 	long idx;
 	int r;
 	while ((r = next_elem(&p, key, sizeof key, &idx)) > 0) {
-		const struct lms_cfg *nx = idx >= 0 ? ((cur->type == LMS_CFG_SEQ && (size_t)idx < cur->n)
-							       ? cur->kids[idx]
-							       : NULL)
-						    : lms_cfg_map_get(cur, key);
+		const struct lms_cfg *nx =
+		    idx >= 0 ? ((cur->type == LMS_CFG_SEQ && (size_t)idx < cur->n) ? cur->kids[idx]
+										   : NULL)
+			     : lms_cfg_map_get(cur, key);
 		if (!nx)
 			break;
 		cur = nx;
@@ -402,14 +405,22 @@ enum lms_status lms_cfg_get_node(const struct lms_cfg *root, const char *path, s
 const char *lms_cfg_type_name(enum lms_cfg_type t)
 {
 	switch (t) {
-	case LMS_CFG_NULL: return "null";
-	case LMS_CFG_MISSING: return "missing ('?\?\?')";
-	case LMS_CFG_BOOL: return "a boolean";
-	case LMS_CFG_INT: return "an integer";
-	case LMS_CFG_FLOAT: return "a float";
-	case LMS_CFG_STR: return "a string";
-	case LMS_CFG_MAP: return "a mapping";
-	case LMS_CFG_SEQ: return "a list";
+	case LMS_CFG_NULL:
+		return "null";
+	case LMS_CFG_MISSING:
+		return "missing ('?\?\?')";
+	case LMS_CFG_BOOL:
+		return "a boolean";
+	case LMS_CFG_INT:
+		return "an integer";
+	case LMS_CFG_FLOAT:
+		return "a float";
+	case LMS_CFG_STR:
+		return "a string";
+	case LMS_CFG_MAP:
+		return "a mapping";
+	case LMS_CFG_SEQ:
+		return "a list";
 	}
 	return "?";
 }
@@ -426,7 +437,8 @@ static enum lms_status typed(const struct lms_cfg *root, const char *path, enum 
 				"Missing mandatory value: %s", path);
 	char val[128];
 	lms_cfg_scalar_text(n, val, sizeof val);
-	return lms_fail(LMS_ERR_CONFIG, "fix the value in the config or override it on the command line",
+	return lms_fail(LMS_ERR_CONFIG,
+			"fix the value in the config or override it on the command line",
 			"config key '%s' is %s (%s), expected %s", path, lms_cfg_type_name(n->type),
 			val, want_name);
 }
@@ -502,14 +514,30 @@ static void float_text(double v, char *buf, size_t cap)
 void lms_cfg_scalar_text(const struct lms_cfg *n, char *buf, size_t cap)
 {
 	switch (n->type) {
-	case LMS_CFG_NULL: snprintf(buf, cap, "null"); break;
-	case LMS_CFG_MISSING: snprintf(buf, cap, "???"); break;
-	case LMS_CFG_BOOL: snprintf(buf, cap, n->b ? "true" : "false"); break;
-	case LMS_CFG_INT: snprintf(buf, cap, "%lld", n->i); break;
-	case LMS_CFG_FLOAT: float_text(n->f, buf, cap); break;
-	case LMS_CFG_STR: snprintf(buf, cap, "%s", n->s); break;
-	case LMS_CFG_MAP: snprintf(buf, cap, "{...}"); break;
-	case LMS_CFG_SEQ: snprintf(buf, cap, "[...]"); break;
+	case LMS_CFG_NULL:
+		snprintf(buf, cap, "null");
+		break;
+	case LMS_CFG_MISSING:
+		snprintf(buf, cap, "???");
+		break;
+	case LMS_CFG_BOOL:
+		snprintf(buf, cap, n->b ? "true" : "false");
+		break;
+	case LMS_CFG_INT:
+		snprintf(buf, cap, "%lld", n->i);
+		break;
+	case LMS_CFG_FLOAT:
+		float_text(n->f, buf, cap);
+		break;
+	case LMS_CFG_STR:
+		snprintf(buf, cap, "%s", n->s);
+		break;
+	case LMS_CFG_MAP:
+		snprintf(buf, cap, "{...}");
+		break;
+	case LMS_CFG_SEQ:
+		snprintf(buf, cap, "[...]");
+		break;
 	}
 }
 

@@ -38,17 +38,17 @@ enum lms_cfg_type {
 
 struct lms_cfg {
 	enum lms_cfg_type type;
-	int b;        /* LMS_CFG_BOOL */
-	long long i;  /* LMS_CFG_INT */
-	double f;     /* LMS_CFG_FLOAT */
-	char *s;      /* LMS_CFG_STR: the value (owned) */
-	size_t n;     /* map/seq: number of children */
+	int b;	     /* LMS_CFG_BOOL */
+	long long i; /* LMS_CFG_INT */
+	double f;    /* LMS_CFG_FLOAT */
+	char *s;     /* LMS_CFG_STR: the value (owned) */
+	size_t n;    /* map/seq: number of children */
 	size_t cap;
-	char **keys;  /* map: keys[0..n) (owned) */
+	char **keys;	       /* map: keys[0..n) (owned) */
 	struct lms_cfg **kids; /* map/seq: children (owned) */
-	const char *file; /* where it came from: a file path, or "command line"; may be
-			   * NULL. Interned by lms_cfg_set_loc: shared, never freed. */
-	int line, col; /* 1-based; 0 when unknown */
+	const char *file;      /* where it came from: a file path, or "command line"; may be
+				* NULL. Interned by lms_cfg_set_loc: shared, never freed. */
+	int line, col;	       /* 1-based; 0 when unknown */
 };
 
 /* Constructors. All return a new node (free with lms_cfg_free) or NULL when

@@ -31,7 +31,7 @@ struct cur {
 	const char *s; /* the value text */
 	size_t p;
 	const char *arg; /* the whole argument, for messages */
-	size_t base;     /* offset of s within arg */
+	size_t base;	 /* offset of s within arg */
 	int depth;
 };
 
@@ -42,7 +42,8 @@ static enum lms_status perr(const struct cur *c, const char *what)
 	return lms_fail(LMS_ERR_USAGE,
 			"quote the value in the shell and in Hydra syntax, e.g. 'key=\"a,b\"' "
 			"(see docs/config.md, Overrides)",
-			"Error parsing override '%s': %s at column %zu", c->arg, what, c->base + c->p + 1);
+			"Error parsing override '%s': %s at column %zu", c->arg, what,
+			c->base + c->p + 1);
 }
 
 static void skip_ws(struct cur *c)
@@ -182,11 +183,13 @@ static enum lms_status parse_primitive(struct cur *c, int in_dict_key, struct lm
 		if (ch == '\0')
 			break;
 		if (interp == 0 && (ch == ',' || ch == ']' || ch == '}' || ch == ')' ||
-				    (in_dict_key && ch == ':') || ch == '[' || ch == '{' || ch == '(' ||
-				    ch == '\'' || ch == '"')) {
+				    (in_dict_key && ch == ':') || ch == '[' || ch == '{' ||
+				    ch == '(' || ch == '\'' || ch == '"')) {
 			if (ch == '[' || ch == '{' || ch == '(' || ch == '\'' || ch == '"') {
 				lms_sb_free(&b);
-				return perr(c, "unexpected character (quote the value to make it a string)");
+				return perr(
+				    c,
+				    "unexpected character (quote the value to make it a string)");
 			}
 			break;
 		}
@@ -341,7 +344,8 @@ static enum lms_status parse_element(struct cur *c, int in_dict_key, struct lms_
 			if (nx && nx != ',' && nx != ']' && nx != '}' && nx != ')') {
 				lms_cfg_free(*out);
 				*out = NULL;
-				return perr(c, "unexpected text after a quoted string, list or dict");
+				return perr(c,
+					    "unexpected text after a quoted string, list or dict");
 			}
 		}
 	}
@@ -419,7 +423,8 @@ static enum lms_status expand_range(struct cur *c, struct lms_cfg *args, struct 
 		ok = num_of(args->kids[0], &a, &fl) && num_of(args->kids[1], &b, &fl) &&
 		     (args->n < 3 || num_of(args->kids[2], &step, &fl));
 	if (!ok || step == 0)
-		return perr(c, "range() takes (stop), (start, stop) or (start, stop, step) numbers, step != 0");
+		return perr(c, "range() takes (stop), (start, stop) or (start, stop, step) "
+			       "numbers, step != 0");
 	double count = ceil((b - a) / step);
 	if (count > 100000)
 		return perr(c, "range() with more than 100000 values");
@@ -463,16 +468,16 @@ static enum lms_status parse_value(struct cur *c, struct lms_override *o)
 {
 	skip_ws(c);
 	/* sweep functions */
-	static const char *const fns[] = {"choice", "range", "glob", "interval", "tag", "sort",
-					  "shuffle", "extend_list"};
+	static const char *const fns[] = {"choice", "range", "glob",	"interval",
+					  "tag",    "sort",  "shuffle", "extend_list"};
 	for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
 		size_t l = strlen(fns[f]);
 		if (strncmp(c->s + c->p, fns[f], l) != 0 || c->s[c->p + l] != '(')
 			continue;
 		if (f >= 3)
 			return lms_fail(LMS_ERR_USAGE, "use a,b,c, choice(), range() or glob()",
-					"BasicSweeper does not support sweep type : %s (in '%s')", fns[f],
-					c->arg);
+					"BasicSweeper does not support sweep type : %s (in '%s')",
+					fns[f], c->arg);
 		c->p += l + 1;
 		struct lms_cfg *args = NULL;
 		char *kw[64] = {0};
@@ -495,8 +500,9 @@ static enum lms_status parse_value(struct cur *c, struct lms_override *o)
 				if (k < 64 && kw[k] && strcmp(kw[k], "exclude") == 0)
 					st = to_str_seq(c, args->kids[k], &o->glob_exclude);
 				else if (k >= 64 || !kw[k] || strcmp(kw[k], "include") == 0)
-					st = o->glob_include ? perr(c, "glob() takes one include list")
-							     : to_str_seq(c, args->kids[k], &o->glob_include);
+					st = o->glob_include
+						 ? perr(c, "glob() takes one include list")
+						 : to_str_seq(c, args->kids[k], &o->glob_include);
 				else
 					st = perr(c, "glob() knows only include= and exclude=");
 			}
@@ -532,7 +538,8 @@ static enum lms_status parse_value(struct cur *c, struct lms_override *o)
 
 static int valid_key(const char *k)
 {
-	/* segments of [A-Za-z_$][A-Za-z0-9_-]* (or digits, for list indices) separated by '.' or '/' */
+	/* segments of [A-Za-z_$][A-Za-z0-9_-]* (or digits, for list indices) separated by '.' or
+	 * '/' */
 	if (!*k)
 		return 0;
 	const char *p = k;
@@ -591,16 +598,19 @@ enum lms_status lms_override_parse(const char *arg, struct lms_override *o)
 	if (!o->key || (at && !o->pkg))
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	if (!valid_key(o->key) || (o->pkg && !valid_key(o->pkg)))
-		return lms_fail(LMS_ERR_USAGE,
-				"keys are dotted names (a.b.c) or group paths (a/b), optionally with @package",
-				"Error parsing override '%s': invalid key '%.*s'", arg, (int)klen, p);
+		return lms_fail(
+		    LMS_ERR_USAGE,
+		    "keys are dotted names (a.b.c) or group paths (a/b), optionally with @package",
+		    "Error parsing override '%s': invalid key '%.*s'", arg, (int)klen, p);
 	if (!eq) {
 		if (o->kind == LMS_OVR_DELETE) {
 			o->value_text = strdup("");
-			return o->value_text ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+			return o->value_text ? LMS_OK
+					     : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 		}
-		return lms_fail(LMS_ERR_USAGE, "write overrides as key=value (flags start with '-')",
-				"Error parsing override '%s': missing '=' (expected key=value)", arg);
+		return lms_fail(
+		    LMS_ERR_USAGE, "write overrides as key=value (flags start with '-')",
+		    "Error parsing override '%s': missing '=' (expected key=value)", arg);
 	}
 	if (!(o->value_text = strdup(eq + 1)))
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
@@ -644,7 +654,8 @@ enum lms_status lms_override_parse_value(const char *text, struct lms_cfg **out)
 	enum lms_status st = lms_override_parse(arg, &o);
 	free(arg);
 	if (st == LMS_OK && o.sweep)
-		st = lms_fail(LMS_ERR_USAGE, "quote the value", "'%s' is a sweep, not a value", text);
+		st = lms_fail(LMS_ERR_USAGE, "quote the value", "'%s' is a sweep, not a value",
+			      text);
 	if (st == LMS_OK) {
 		*out = o.value;
 		o.value = NULL;
@@ -684,7 +695,8 @@ static void value_text(struct lms_sb *b, const struct lms_cfg *v, int top)
 	case LMS_CFG_STR: {
 		struct lms_cfg *re = NULL;
 		int plain = v->s[0] && lms_override_parse_value(v->s, &re) == LMS_OK &&
-			    re->type == LMS_CFG_STR && strcmp(re->s, v->s) == 0 && !strchr(v->s, '\\');
+			    re->type == LMS_CFG_STR && strcmp(re->s, v->s) == 0 &&
+			    !strchr(v->s, '\\');
 		lms_cfg_free(re);
 		lms_error_clear();
 		if (plain && !(top == 0 && strchr(v->s, ':'))) {
@@ -709,7 +721,10 @@ static void value_text(struct lms_sb *b, const struct lms_cfg *v, int top)
 		lms_cfg_scalar_text(v, buf, sizeof buf);
 		lms_sb_puts(b, buf);
 		return;
-	default: lms_cfg_scalar_text(v, buf, sizeof buf); lms_sb_puts(b, buf); return;
+	default:
+		lms_cfg_scalar_text(v, buf, sizeof buf);
+		lms_sb_puts(b, buf);
+		return;
 	}
 }
 

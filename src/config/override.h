@@ -20,23 +20,23 @@
 
 enum lms_ovr_kind {
 	LMS_OVR_CHANGE = 0, /* key=value */
-	LMS_OVR_ADD,        /* +key=value */
+	LMS_OVR_ADD,	    /* +key=value */
 	LMS_OVR_FORCE_ADD,  /* ++key=value */
-	LMS_OVR_DELETE,     /* ~key or ~key=value */
+	LMS_OVR_DELETE,	    /* ~key or ~key=value */
 };
 
 enum lms_sweep_kind {
 	LMS_SWEEP_NONE = 0,
 	LMS_SWEEP_CHOICE, /* a,b,c or choice(a,b,c): values in `sweep` */
 	LMS_SWEEP_RANGE,  /* range(...): already expanded into `sweep` */
-	LMS_SWEEP_GLOB,   /* glob(include, exclude=...): patterns in glob_* */
+	LMS_SWEEP_GLOB,	  /* glob(include, exclude=...): patterns in glob_* */
 };
 
 struct lms_override {
-	char *text;       /* the argument as given (owned) */
+	char *text; /* the argument as given (owned) */
 	enum lms_ovr_kind kind;
-	char *key;        /* without prefix and package: "dataset.size", "quant_pair" */
-	char *pkg;        /* the "@pkg" part, or NULL */
+	char *key;	       /* without prefix and package: "dataset.size", "quant_pair" */
+	char *pkg;	       /* the "@pkg" part, or NULL */
 	struct lms_cfg *value; /* the value (owned); NULL for "~key" without value and for sweeps */
 	enum lms_sweep_kind sweep;
 	struct lms_cfg *sweep_values; /* LMS_CFG_SEQ of values for choice/range (owned) */

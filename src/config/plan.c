@@ -31,14 +31,16 @@ static char *abs_of(const char *cwd, const char *p)
 	return strdup(buf);
 }
 
-static enum lms_status add_dir(struct lms_composer *C, const char *cwd, const char *d, const char *flag)
+static enum lms_status add_dir(struct lms_composer *C, const char *cwd, const char *d,
+			       const char *flag)
 {
 	char *a = abs_of(cwd, d);
 	if (!a)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	if (!lms_is_dir(a)) {
-		enum lms_status st = lms_fail(LMS_ERR_NOT_FOUND, "give an existing directory of YAML configs",
-					      "%s: config directory '%s' does not exist", flag, a);
+		enum lms_status st =
+		    lms_fail(LMS_ERR_NOT_FOUND, "give an existing directory of YAML configs",
+			     "%s: config directory '%s' does not exist", flag, a);
 		free(a);
 		return st;
 	}
@@ -71,14 +73,15 @@ static enum lms_status search_path(struct lms_composer *C, const struct lms_comp
 
 struct sweep_key {
 	const struct lms_override *o; /* the last override with this key */
-	struct lms_cfg *values;       /* sequence (owned) */
+	struct lms_cfg *values;	      /* sequence (owned) */
 };
 
 static enum lms_status glob_values(struct lms_composer *C, const struct lms_override *o,
 				   struct lms_cfg **out)
 {
 	if (!lms_composer_is_group(C, o->key))
-		return lms_fail(LMS_ERR_USAGE, "glob() selects options of a config group, e.g. quant_pair=glob(*)",
+		return lms_fail(LMS_ERR_USAGE,
+				"glob() selects options of a config group, e.g. quant_pair=glob(*)",
 				"'%s': '%s' is not a config group", o->text, o->key);
 	char **opts;
 	size_t n;
@@ -113,8 +116,8 @@ static int cmp_str(const void *a, const void *b)
 
 /* The hydra node of one job, merged over the config's own `hydra:` keys. */
 static enum lms_status hydra_node(struct lms_composer *C, struct lms_cfg *cfg,
-				  const struct lms_composed *c, int multirun,
-				  int num, char **ovr_text, size_t n_ovr, const char *cwd,
+				  const struct lms_composed *c, int multirun, int num,
+				  char **ovr_text, size_t n_ovr, const char *cwd,
 				  const char *config_name)
 {
 	struct lms_cfg *h = lms_cfg_map_get(cfg, "hydra");
@@ -123,11 +126,11 @@ static enum lms_status hydra_node(struct lms_composer *C, struct lms_cfg *cfg,
 		h = lms_cfg_map_get(cfg, "hydra");
 	}
 	static const char *const defaults_yaml =
-		"run:\n  dir: outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}\n"
-		"sweep:\n  dir: multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}\n  subdir: ${hydra.job.num}\n";
+	    "run:\n  dir: outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}\n"
+	    "sweep:\n  dir: multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}\n  subdir: ${hydra.job.num}\n";
 	if (!C->hydra_defaults)
-		LMS_TRY(lms_yaml_load_string(defaults_yaml, strlen(defaults_yaml), "<hydra defaults>",
-					     &C->hydra_defaults));
+		LMS_TRY(lms_yaml_load_string(defaults_yaml, strlen(defaults_yaml),
+					     "<hydra defaults>", &C->hydra_defaults));
 	struct lms_cfg *d = lms_cfg_copy(C->hydra_defaults);
 	if (!d)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
@@ -160,23 +163,44 @@ static enum lms_status hydra_node(struct lms_composer *C, struct lms_cfg *cfg,
 	char *dn = lms_sb_take(&dirname);
 	for (size_t k = 0; k < n_ovr && st == LMS_OK; k++)
 		st = lms_cfg_seq_push(task, lms_cfg_new_str(ovr_text[k]));
-	if (st == LMS_OK) st = lms_cfg_map_set(job, "name", lms_cfg_new_str("lmsens"));
-	if (st == LMS_OK) st = lms_cfg_map_set(job, "num", lms_cfg_new_int(num));
-	if (st == LMS_OK) st = lms_cfg_map_set(job, "id", lms_cfg_new_int(num));
-	if (st == LMS_OK) st = lms_cfg_map_set(job, "config_name", lms_cfg_new_str(config_name));
-	if (st == LMS_OK) st = lms_cfg_map_set(job, "override_dirname", lms_cfg_new_str(dn ? dn : ""));
-	free(dn);
-	if (st == LMS_OK) st = lms_cfg_map_set(rt, "cwd", lms_cfg_new_str(cwd));
-	if (st == LMS_OK) st = lms_cfg_map_set(rt, "choices", lms_cfg_copy(c->choices));
 	if (st == LMS_OK)
-		st = lms_cfg_map_set(rt, "output_dir",
-				     lms_cfg_new_str(multirun ? "${hydra.sweep.dir}/${hydra.sweep.subdir}"
-							      : "${hydra.run.dir}"));
-	if (st == LMS_OK) st = lms_cfg_map_set(ov, "task", task); else lms_cfg_free(task);
-	if (st == LMS_OK) st = lms_cfg_map_set(h, "job", job); else lms_cfg_free(job);
-	if (st == LMS_OK) st = lms_cfg_map_set(h, "runtime", rt); else lms_cfg_free(rt);
-	if (st == LMS_OK) st = lms_cfg_map_set(h, "overrides", ov); else lms_cfg_free(ov);
-	if (st == LMS_OK) st = lms_cfg_map_set(h, "mode", lms_cfg_new_str(multirun ? "MULTIRUN" : "RUN"));
+		st = lms_cfg_map_set(job, "name", lms_cfg_new_str("lmsens"));
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(job, "num", lms_cfg_new_int(num));
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(job, "id", lms_cfg_new_int(num));
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(job, "config_name", lms_cfg_new_str(config_name));
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(job, "override_dirname", lms_cfg_new_str(dn ? dn : ""));
+	free(dn);
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(rt, "cwd", lms_cfg_new_str(cwd));
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(rt, "choices", lms_cfg_copy(c->choices));
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(
+		    rt, "output_dir",
+		    lms_cfg_new_str(multirun ? "${hydra.sweep.dir}/${hydra.sweep.subdir}"
+					     : "${hydra.run.dir}"));
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(ov, "task", task);
+	else
+		lms_cfg_free(task);
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(h, "job", job);
+	else
+		lms_cfg_free(job);
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(h, "runtime", rt);
+	else
+		lms_cfg_free(rt);
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(h, "overrides", ov);
+	else
+		lms_cfg_free(ov);
+	if (st == LMS_OK)
+		st = lms_cfg_map_set(h, "mode", lms_cfg_new_str(multirun ? "MULTIRUN" : "RUN"));
 	return st;
 }
 
@@ -191,14 +215,19 @@ static enum lms_status output_dir(struct lms_job *j, const char *cwd)
 {
 	const char *explicit_dir = str_or_null(j->cfg, "runner.output_dir");
 	if (explicit_dir)
-		return (j->output_dir = abs_of(cwd, explicit_dir)) ? LMS_OK
-								    : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+		return (j->output_dir = abs_of(cwd, explicit_dir))
+			   ? LMS_OK
+			   : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	if (!lms_cfg_find(j->cfg, "output_layout")) /* a config without the seeds' layout group */
-		return (j->output_dir = strdup(j->run_dir)) ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+		return (j->output_dir = strdup(j->run_dir))
+			   ? LMS_OK
+			   : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	const char *mode;
 	LMS_TRY(lms_cfg_get_str(j->cfg, "output_layout.mode", &mode));
 	if (strcmp(mode, "tmp") == 0)
-		return (j->output_dir = strdup(j->run_dir)) ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+		return (j->output_dir = strdup(j->run_dir))
+			   ? LMS_OK
+			   : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	if (strcmp(mode, "publish") != 0)
 		return lms_fail(LMS_ERR_CONFIG, "use output_layout=tmp or output_layout=publish",
 				"output_layout.mode is '%s'; expected tmp or publish", mode);
@@ -218,7 +247,8 @@ static enum lms_status output_dir(struct lms_job *j, const char *cwd)
 		LMS_TRY(lms_cfg_get_str(j->cfg, "output_layout.run_dir", &run));
 	char rel[PATH_MAX];
 	snprintf(rel, sizeof rel, "%s/%s/%s", root, pair, run);
-	return (j->output_dir = abs_of(cwd, rel)) ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	return (j->output_dir = abs_of(cwd, rel)) ? LMS_OK
+						  : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 }
 
 enum lms_status lms_config_format_path(const struct lms_plan *plan, const char *name, char *buf,
@@ -237,16 +267,16 @@ enum lms_status lms_config_format_path(const struct lms_plan *plan, const char *
 	for (size_t k = 0; k < n; k++)
 		lms_sb_printf(&b, "%s%s", k ? ", " : "", opts[k]);
 	lms_strv_free(opts, n);
-	enum lms_status st = lms_fail(LMS_ERR_NOT_FOUND,
-				      "use a known format or add conf/formats/<name>.yaml",
-				      "quant_pair.format_name: unknown quantization format '%s' (known: %s)",
-				      name, b.s ? b.s : "none");
+	enum lms_status st =
+	    lms_fail(LMS_ERR_NOT_FOUND, "use a known format or add conf/formats/<name>.yaml",
+		     "quant_pair.format_name: unknown quantization format '%s' (known: %s)", name,
+		     b.s ? b.s : "none");
 	lms_sb_free(&b);
 	return st;
 }
 
-enum lms_status lms_config_group_options(const struct lms_plan *plan, const char *group, char ***out,
-					 size_t *n)
+enum lms_status lms_config_group_options(const struct lms_plan *plan, const char *group,
+					 char ***out, size_t *n)
 {
 	struct lms_composer C = {.dirs = plan->search_path, .n_dirs = plan->n_search_path};
 	enum lms_status st = lms_composer_options(&C, group, out, n);
@@ -257,7 +287,8 @@ enum lms_status lms_config_group_options(const struct lms_plan *plan, const char
 }
 
 static enum lms_status finish_job(struct lms_composer *C, struct lms_plan *plan, struct lms_job *j,
-				  struct lms_composed *c, const struct lms_resolve_ctx *rc, const char *cwd)
+				  struct lms_composed *c, const struct lms_resolve_ctx *rc,
+				  const char *cwd)
 {
 	LMS_TRY(hydra_node(C, c->cfg, c, plan->multirun, j->num, j->overrides, j->n_overrides, cwd,
 			   plan->config_name));
@@ -294,8 +325,9 @@ static enum lms_status finish_job(struct lms_composer *C, struct lms_plan *plan,
 }
 
 static enum lms_status expand(struct lms_plan *plan, struct lms_composer *C,
-			      struct lms_override *ovr, size_t n_ovr, const struct lms_compose_opts *o,
-			      const char *cwd, const struct lms_resolve_ctx *rc)
+			      struct lms_override *ovr, size_t n_ovr,
+			      const struct lms_compose_opts *o, const char *cwd,
+			      const struct lms_resolve_ctx *rc)
 {
 	/* one list per key, in order of first appearance */
 	struct sweep_key *keys = calloc(n_ovr + 1, sizeof *keys);
@@ -306,16 +338,20 @@ static enum lms_status expand(struct lms_plan *plan, struct lms_composer *C,
 	for (size_t k = 0; k < n_ovr && st == LMS_OK; k++) {
 		struct lms_override *ov = &ovr[k];
 		if (ov->sweep && !o->multirun) {
-			st = lms_fail(LMS_ERR_USAGE, "add -m (--multirun) to sweep, or quote the value",
-				      "Ambiguous value for argument '%s'\n1. To use it as a list, use key=[value1,value2]\n"
-				      "2. To use it as string, quote the value: key=\\'value1,value2\\'\n"
-				      "3. To sweep over it, add --multirun to your command line", ov->text);
+			st = lms_fail(
+			    LMS_ERR_USAGE, "add -m (--multirun) to sweep, or quote the value",
+			    "Ambiguous value for argument '%s'\n1. To use it as a list, use "
+			    "key=[value1,value2]\n"
+			    "2. To use it as string, quote the value: key=\\'value1,value2\\'\n"
+			    "3. To sweep over it, add --multirun to your command line",
+			    ov->text);
 			break;
 		}
 		size_t s = 0;
-		while (s < nk && !(strcmp(keys[s].o->key, ov->key) == 0 && keys[s].o->kind == ov->kind &&
-				   ((!keys[s].o->pkg && !ov->pkg) ||
-				    (keys[s].o->pkg && ov->pkg && strcmp(keys[s].o->pkg, ov->pkg) == 0))))
+		while (s < nk &&
+		       !(strcmp(keys[s].o->key, ov->key) == 0 && keys[s].o->kind == ov->kind &&
+			 ((!keys[s].o->pkg && !ov->pkg) ||
+			  (keys[s].o->pkg && ov->pkg && strcmp(keys[s].o->pkg, ov->pkg) == 0))))
 			s++;
 		if (s == nk)
 			nk++;
@@ -331,9 +367,11 @@ static enum lms_status expand(struct lms_plan *plan, struct lms_composer *C,
 	for (size_t s = 0; s < nk; s++)
 		total *= keys[s].values ? (double)keys[s].values->n : 1.0;
 	if (st == LMS_OK && total > MAX_JOBS)
-		st = lms_fail(LMS_ERR_USAGE, "split the sweep", "the sweep has %.0f jobs, more than %d", total, MAX_JOBS);
+		st = lms_fail(LMS_ERR_USAGE, "split the sweep",
+			      "the sweep has %.0f jobs, more than %d", total, MAX_JOBS);
 	if (st == LMS_OK && total < 1)
-		st = lms_fail(LMS_ERR_USAGE, "a sweep needs at least one value", "the sweep has no jobs");
+		st = lms_fail(LMS_ERR_USAGE, "a sweep needs at least one value",
+			      "the sweep has no jobs");
 	size_t n_jobs = st == LMS_OK ? (size_t)total : 0;
 	if (st == LMS_OK && !(plan->jobs = calloc(n_jobs, sizeof *plan->jobs)))
 		st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
@@ -365,11 +403,15 @@ static enum lms_status expand(struct lms_plan *plan, struct lms_composer *C,
 				st = lms_override_value_text(jo[s].value, &vt);
 				if (st != LMS_OK)
 					break;
-				const char *pre = jo[s].kind == LMS_OVR_ADD ? "+" : jo[s].kind == LMS_OVR_FORCE_ADD ? "++" : "";
-				size_t l = strlen(pre) + strlen(jo[s].key) + strlen(vt) + 64 + (jo[s].pkg ? strlen(jo[s].pkg) : 0);
+				const char *pre = jo[s].kind == LMS_OVR_ADD	    ? "+"
+						  : jo[s].kind == LMS_OVR_FORCE_ADD ? "++"
+										    : "";
+				size_t l = strlen(pre) + strlen(jo[s].key) + strlen(vt) + 64 +
+					   (jo[s].pkg ? strlen(jo[s].pkg) : 0);
 				job->overrides[s] = malloc(l);
 				if (job->overrides[s])
-					snprintf(job->overrides[s], l, "%s%s%s%s=%s", pre, jo[s].key, jo[s].pkg ? "@" : "",
+					snprintf(job->overrides[s], l, "%s%s%s%s=%s", pre,
+						 jo[s].key, jo[s].pkg ? "@" : "",
 						 jo[s].pkg ? jo[s].pkg : "", vt);
 				free(vt);
 			} else {
@@ -389,7 +431,8 @@ static enum lms_status expand(struct lms_plan *plan, struct lms_composer *C,
 			lms_composed_clear(&c);
 		}
 		if (st != LMS_OK && plan->multirun)
-			lms_error_context("job #%zu (%s)", j, job->n_overrides ? job->overrides[0] : "no overrides");
+			lms_error_context("job #%zu (%s)", j,
+					  job->n_overrides ? job->overrides[0] : "no overrides");
 	}
 	free(jo);
 	for (size_t s = 0; s < nk; s++)
@@ -454,7 +497,8 @@ enum lms_status lms_config_compose(const struct lms_compose_opts *o, struct lms_
 	const char *cwd = o->cwd;
 	if (!cwd) {
 		if (!getcwd(cwdbuf, sizeof cwdbuf))
-			return lms_fail(LMS_ERR_IO, "run lmsens from an existing directory", "cannot read the current directory");
+			return lms_fail(LMS_ERR_IO, "run lmsens from an existing directory",
+					"cannot read the current directory");
 		cwd = cwdbuf;
 	}
 	struct lms_plan *plan = calloc(1, sizeof *plan);
@@ -472,7 +516,8 @@ enum lms_status lms_config_compose(const struct lms_compose_opts *o, struct lms_
 	const char *src = getenv("LMSENS_SOURCE_DIR");
 	struct lms_resolve_ctx rc = {.now = o->now ? o->now : time(NULL),
 				     .source_dir = src && src[0] ? src : LMSENS_SOURCE_DIR};
-	enum lms_status st = plan->config_name ? search_path(C, o, cwd) : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	enum lms_status st = plan->config_name ? search_path(C, o, cwd)
+					       : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	size_t parsed = 0;
 	for (; st == LMS_OK && parsed < o->n_overrides; parsed++)
 		st = lms_override_parse(o->overrides[parsed], &ovr[parsed]);

@@ -35,15 +35,16 @@
 enum { RE_BOOL, RE_FLOAT_PY, RE_INT, RE_NULL, RE_FLOAT_OC, RE_COUNT };
 
 static const char *const g_patterns[RE_COUNT] = {
-	"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$",
-	"^(?:[-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+][0-9]+)?|\\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-	"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$",
-	"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
-	"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$",
-	"^(?:~|null|Null|NULL|)$",
-	"^(?:[-+]?[0-9]+(?:_[0-9]+)*\\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+)"
-	"|\\.[0-9]+(?:_[0-9]+)*(?:[eE][-+][0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?::[0-5]?[0-9])+\\.[0-9_]*"
-	"|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$",
+    "^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$",
+    "^(?:[-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+][0-9]+)?|\\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+    "|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$",
+    "^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
+    "|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$",
+    "^(?:~|null|Null|NULL|)$",
+    "^(?:[-+]?[0-9]+(?:_[0-9]+)*\\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?:[eE][-+]?["
+    "0-9]+)"
+    "|\\.[0-9]+(?:_[0-9]+)*(?:[eE][-+][0-9]+)?|[-+]?[0-9]+(?:_[0-9]+)*(?::[0-5]?[0-9])+\\.[0-9_]*"
+    "|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$",
 };
 
 static pcre2_code *g_re[RE_COUNT];
@@ -127,7 +128,8 @@ static enum lms_status parse_int(const char *s, long long *out)
 {
 	char buf[128];
 	if (!strip_underscores(s, buf, sizeof buf))
-		return lms_fail(LMS_ERR_CONFIG, "use a smaller number", "integer '%s' is too long", s);
+		return lms_fail(LMS_ERR_CONFIG, "use a smaller number", "integer '%s' is too long",
+				s);
 	const char *p = buf;
 	int neg = 0;
 	if (*p == '+' || *p == '-')
@@ -181,17 +183,27 @@ enum lms_status lms_yaml_plain_scalar(const char *s, struct lms_cfg **out)
 	enum lms_cfg_type t = lms_yaml_plain_type(s);
 	struct lms_cfg *n = NULL;
 	switch (t) {
-	case LMS_CFG_BOOL: n = lms_cfg_new_bool(0); break;
+	case LMS_CFG_BOOL:
+		n = lms_cfg_new_bool(0);
+		break;
 	case LMS_CFG_INT: {
 		long long v = 0;
 		LMS_TRY(parse_int(s, &v));
 		n = lms_cfg_new_int(v);
 		break;
 	}
-	case LMS_CFG_FLOAT: n = lms_cfg_new_float(parse_float(s)); break;
-	case LMS_CFG_NULL: n = lms_cfg_new(LMS_CFG_NULL); break;
-	case LMS_CFG_MISSING: n = lms_cfg_new(LMS_CFG_MISSING); break;
-	default: n = lms_cfg_new_str(s); break;
+	case LMS_CFG_FLOAT:
+		n = lms_cfg_new_float(parse_float(s));
+		break;
+	case LMS_CFG_NULL:
+		n = lms_cfg_new(LMS_CFG_NULL);
+		break;
+	case LMS_CFG_MISSING:
+		n = lms_cfg_new(LMS_CFG_MISSING);
+		break;
+	default:
+		n = lms_cfg_new_str(s);
+		break;
 	}
 	if (!n)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
@@ -244,11 +256,11 @@ int lms_yaml_package_directive(const char *text, char *buf, size_t cap)
 
 struct frame {
 	struct lms_cfg *node;
-	char *key;          /* map: the pending key, NULL when a key is expected next */
-	int key_merge;      /* the pending key is the merge key "<<" */
+	char *key;     /* map: the pending key, NULL when a key is expected next */
+	int key_merge; /* the pending key is the merge key "<<" */
 	int key_line, key_col;
 	struct lms_cfg *merges; /* maps to merge in at MAPPING_END (sequence), or NULL */
-	char *anchor;       /* anchor of this collection, registered when it ends */
+	char *anchor;		/* anchor of this collection, registered when it ends */
 };
 
 struct anchor {
@@ -342,10 +354,11 @@ static enum lms_status attach(struct loader *L, struct lms_cfg *node, size_t lin
 			if (node->type == LMS_CFG_SEQ)
 				for (size_t k = 0; k < node->n; k++)
 					if (node->kids[k]->type != LMS_CFG_MAP)
-						st = fail_at(L, line0, col0,
-							     "'<<' takes a mapping or a list of mappings",
-							     "merge key '<<' with a list holding %s",
-							     lms_cfg_type_name(node->kids[k]->type));
+						st = fail_at(
+						    L, line0, col0,
+						    "'<<' takes a mapping or a list of mappings",
+						    "merge key '<<' with a list holding %s",
+						    lms_cfg_type_name(node->kids[k]->type));
 			if (st == LMS_OK) {
 				if (!f->merges && !(f->merges = lms_cfg_new(LMS_CFG_SEQ)))
 					st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
@@ -384,25 +397,30 @@ static enum lms_status typed_scalar(struct loader *L, const yaml_event_t *ev, st
 	const char *tag = (const char *)ev->data.scalar.tag;
 	size_t line0 = ev->start_mark.line, col0 = ev->start_mark.column;
 	if (strlen(v) != ev->data.scalar.length)
-		return fail_at(L, line0, col0, "remove the NUL character", "scalar contains a NUL byte%s", "");
+		return fail_at(L, line0, col0, "remove the NUL character",
+			       "scalar contains a NUL byte%s", "");
 	enum lms_status st = LMS_OK;
 	if (!tag || strcmp(tag, "!") == 0) {
-		if (!tag && ev->data.scalar.plain_implicit && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		if (!tag && ev->data.scalar.plain_implicit &&
+		    ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
 			st = lms_yaml_plain_scalar(v, out);
-		else if (!(*out = (strcmp(v, "???") == 0 ? lms_cfg_new(LMS_CFG_MISSING) : lms_cfg_new_str(v))))
+		else if (!(*out = (strcmp(v, "???") == 0 ? lms_cfg_new(LMS_CFG_MISSING)
+							 : lms_cfg_new_str(v))))
 			st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	} else if (strcmp(tag, YAML_STR_TAG) == 0) {
 		if (!(*out = lms_cfg_new_str(v)))
 			st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	} else {
-		enum lms_cfg_type want = strcmp(tag, YAML_INT_TAG) == 0     ? LMS_CFG_INT
+		enum lms_cfg_type want = strcmp(tag, YAML_INT_TAG) == 0	    ? LMS_CFG_INT
 					 : strcmp(tag, YAML_FLOAT_TAG) == 0 ? LMS_CFG_FLOAT
 					 : strcmp(tag, YAML_BOOL_TAG) == 0  ? LMS_CFG_BOOL
 					 : strcmp(tag, YAML_NULL_TAG) == 0  ? LMS_CFG_NULL
 									    : LMS_CFG_MAP;
 		if (want == LMS_CFG_MAP)
-			return fail_at(L, line0, col0, "only !!str, !!int, !!float, !!bool and !!null tags are supported",
-				       "unsupported tag '%s'", tag);
+			return fail_at(
+			    L, line0, col0,
+			    "only !!str, !!int, !!float, !!bool and !!null tags are supported",
+			    "unsupported tag '%s'", tag);
 		enum lms_cfg_type got = lms_yaml_plain_type(v);
 		if (got == LMS_CFG_INT && want == LMS_CFG_FLOAT)
 			got = LMS_CFG_FLOAT;
@@ -449,14 +467,17 @@ static enum lms_status on_event(struct loader *L, const yaml_event_t *ev)
 		if (top && top->node->type == LMS_CFG_MAP && !top->key) {
 			const char *v = (const char *)ev->data.scalar.value;
 			if (strlen(v) != ev->data.scalar.length)
-				return fail_at(L, line0, col0, "remove the NUL character", "key contains a NUL byte%s", "");
+				return fail_at(L, line0, col0, "remove the NUL character",
+					       "key contains a NUL byte%s", "");
 			if (!(top->key = strdup(v)))
 				return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
-			top->key_merge = strcmp(v, "<<") == 0 && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+			top->key_merge = strcmp(v, "<<") == 0 &&
+					 ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 			top->key_line = (int)line0;
 			top->key_col = (int)col0;
 			if (ev->data.scalar.anchor)
-				return fail_at(L, line0, col0, "put anchors on values, not keys", "anchor on a key%s", "");
+				return fail_at(L, line0, col0, "put anchors on values, not keys",
+					       "anchor on a key%s", "");
 			return LMS_OK;
 		}
 		struct lms_cfg *n;
@@ -477,15 +498,18 @@ static enum lms_status on_event(struct loader *L, const yaml_event_t *ev)
 			return fail_at(L, line0, col0, "define the anchor (&name) before using it",
 				       "unknown alias '*%s'", name);
 		if (!a->node)
-			return fail_at(L, line0, col0, "an alias cannot refer to a node that contains it",
+			return fail_at(L, line0, col0,
+				       "an alias cannot refer to a node that contains it",
 				       "recursive alias '*%s'", name);
 		if (top && top->node->type == LMS_CFG_MAP && !top->key)
 			return fail_at(L, line0, col0, "write keys as plain strings",
 				       "alias '*%s' used as a mapping key", name);
 		L->alias_nodes += count_nodes(a->node);
 		if (L->alias_nodes > LMS_YAML_MAX_ALIAS_NODES)
-			return fail_at(L, line0, col0, "this file expands aliases too much (a YAML bomb?)",
-				       "YAML node expansion exceeds the limit of 100000 nodes at alias '*%s'", name);
+			return fail_at(
+			    L, line0, col0, "this file expands aliases too much (a YAML bomb?)",
+			    "YAML node expansion exceeds the limit of 100000 nodes at alias '*%s'",
+			    name);
 		struct lms_cfg *c = lms_cfg_copy(a->node);
 		if (!c)
 			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
@@ -494,7 +518,8 @@ static enum lms_status on_event(struct loader *L, const yaml_event_t *ev)
 	case YAML_SEQUENCE_START_EVENT:
 	case YAML_MAPPING_START_EVENT: {
 		if (L->depth >= LMS_YAML_MAX_DEPTH)
-			return fail_at(L, line0, col0, "flatten the file", "nesting deeper than %s levels", "64");
+			return fail_at(L, line0, col0, "flatten the file",
+				       "nesting deeper than %s levels", "64");
 		if (top && top->node->type == LMS_CFG_MAP && !top->key)
 			return fail_at(L, line0, col0, "write keys as plain strings",
 				       "a mapping key must be a scalar%s", "");
@@ -505,10 +530,13 @@ static enum lms_status on_event(struct loader *L, const yaml_event_t *ev)
 		if (!f->node)
 			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 		L->depth++;
-		const yaml_char_t *anchor = is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
-		const yaml_char_t *tag = is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
+		const yaml_char_t *anchor =
+		    is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
+		const yaml_char_t *tag =
+		    is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
 		if (tag && strcmp((const char *)tag, is_map ? YAML_MAP_TAG : YAML_SEQ_TAG) != 0)
-			return fail_at(L, line0, col0, "remove the tag", "unsupported tag '%s'", (const char *)tag);
+			return fail_at(L, line0, col0, "remove the tag", "unsupported tag '%s'",
+				       (const char *)tag);
 		LMS_TRY(lms_cfg_set_loc(f->node, L->name, (int)line0 + 1, (int)col0 + 1));
 		if (anchor) {
 			if (!(f->anchor = strdup((const char *)anchor)))
@@ -532,7 +560,8 @@ static enum lms_status on_event(struct loader *L, const yaml_event_t *ev)
 		}
 		return attach(L, f.node, line0, col0);
 	}
-	default: return LMS_OK;
+	default:
+		return LMS_OK;
 	}
 }
 
@@ -559,7 +588,8 @@ enum lms_status lms_yaml_load_string(const char *text, size_t len, const char *n
 	*out = NULL;
 	if (len > LMS_YAML_MAX_BYTES)
 		return lms_fail(LMS_ERR_INPUT, "config files must be small YAML files",
-				"%s is %zu bytes, more than the limit of %u", name, len, LMS_YAML_MAX_BYTES);
+				"%s is %zu bytes, more than the limit of %u", name, len,
+				LMS_YAML_MAX_BYTES);
 	yaml_parser_t parser;
 	if (!yaml_parser_initialize(&parser))
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory initializing the YAML parser");
@@ -574,12 +604,14 @@ enum lms_status lms_yaml_load_string(const char *text, size_t len, const char *n
 				      "%s:%zu:%zu: invalid YAML: %s%s%s", name,
 				      parser.problem_mark.line + 1, parser.problem_mark.column + 1,
 				      parser.problem ? parser.problem : "syntax error",
-				      parser.context ? " " : "", parser.context ? parser.context : "");
+				      parser.context ? " " : "",
+				      parser.context ? parser.context : "");
 			break;
 		}
 		if (ev.type == YAML_DOCUMENT_START_EVENT && ++docs > 1)
 			st = fail_at(&L, ev.start_mark.line, ev.start_mark.column,
-				     "put one document per file", "more than one YAML document%s", "");
+				     "put one document per file", "more than one YAML document%s",
+				     "");
 		else if (ev.type == YAML_STREAM_END_EVENT)
 			done = 1;
 		else

@@ -25,16 +25,17 @@ static int cmp_d(const void *a, const void *b)
 int main(void)
 {
 	static const char *const ovr[10] = {
-		"quant_pair=wfp4_afp8,wfp4_afp16,wfp8_afp8,wfp8_afp16,wint8_afp16,wint8_afp8,wint8_aint8",
-		"dataset.size=small,medium,large",
-		"output_layout=publish",
-		"autoquant.effective_bits=7.0",
-		"autoquant.score_size=256",
-		"autoquant.batch_size=4",
-		"dataset.calib_seq_len=256",
-		"dataset.max_calib_samples=64",
-		"model.path=/abs/path/to/Qwen3-VL-4B-Instruct",
-		"runner.resume=true",
+	    "quant_pair=wfp4_afp8,wfp4_afp16,wfp8_afp8,wfp8_afp16,wint8_afp16,wint8_afp8,wint8_"
+	    "aint8",
+	    "dataset.size=small,medium,large",
+	    "output_layout=publish",
+	    "autoquant.effective_bits=7.0",
+	    "autoquant.score_size=256",
+	    "autoquant.batch_size=4",
+	    "dataset.calib_seq_len=256",
+	    "dataset.max_calib_samples=64",
+	    "model.path=/abs/path/to/Qwen3-VL-4B-Instruct",
+	    "runner.resume=true",
 	};
 	struct lms_compose_opts o = {.config_path = LMSENS_SOURCE_DIR "/conf",
 				     .overrides = ovr,
@@ -58,7 +59,8 @@ int main(void)
 			return lms_test_finish();
 	}
 	qsort(t, RUNS, sizeof t[0], cmp_d);
-	printf("compose preset + 10 overrides + 7x3 sweep (21 jobs): median %.3f ms, min %.3f ms, max %.3f ms (%d runs)\n",
+	printf("compose preset + 10 overrides + 7x3 sweep (21 jobs): median %.3f ms, min %.3f ms, "
+	       "max %.3f ms (%d runs)\n",
 	       t[RUNS / 2], t[0], t[RUNS - 1], RUNS);
 	CHECK(t[RUNS / 2] <= 5.0);
 	return lms_test_finish();

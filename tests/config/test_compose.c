@@ -35,7 +35,7 @@ static void check_value(const char *name, const struct lms_job *j, const char *k
 			const struct lms_cfg *want)
 {
 	const struct lms_cfg *got = strncmp(key, "hydra.", 6) == 0 ? lms_cfg_find(j->hydra, key + 6)
-								 : lms_cfg_find(j->cfg, key);
+								   : lms_cfg_find(j->cfg, key);
 	int absent = want->type == LMS_CFG_STR && strcmp(want->s, "<absent>") == 0;
 	int ok = absent ? got == NULL : same(got, want);
 	if (!ok) {
@@ -45,8 +45,8 @@ static void check_value(const char *name, const struct lms_job *j, const char *k
 		if (lms_cfg_to_yaml(want, &yw) != LMS_OK)
 			yw = NULL;
 		fprintf(stderr, "FAIL [%s] %s: got %s (%s), want %s (%s)\n", name, key,
-			yg ? yg : "<absent>\n", got ? lms_cfg_type_name(got->type) : "-", yw ? yw : "?",
-			lms_cfg_type_name(want->type));
+			yg ? yg : "<absent>\n", got ? lms_cfg_type_name(got->type) : "-",
+			yw ? yw : "?", lms_cfg_type_name(want->type));
 		free(yg);
 		free(yw);
 	}
@@ -64,13 +64,13 @@ static void run_case(const struct lms_cfg *c)
 		argv[n++] = args->kids[k]->s;
 	const struct lms_cfg *m = lms_cfg_map_get(c, "m");
 	struct lms_compose_opts o = {
-		.config_path = strcmp(conf, "repo") == 0 ? LMSENS_SOURCE_DIR "/conf" : DATA "/conf",
-		.config_name = str_of(c, "cn", NULL),
-		.overrides = argv,
-		.n_overrides = n,
-		.multirun = m && m->type == LMS_CFG_BOOL && m->b,
-		.cwd = "/cwd",
-		.now = 1700000000,
+	    .config_path = strcmp(conf, "repo") == 0 ? LMSENS_SOURCE_DIR "/conf" : DATA "/conf",
+	    .config_name = str_of(c, "cn", NULL),
+	    .overrides = argv,
+	    .n_overrides = n,
+	    .multirun = m && m->type == LMS_CFG_BOOL && m->b,
+	    .cwd = "/cwd",
+	    .now = 1700000000,
 	};
 	struct lms_plan *plan = NULL;
 	lms_error_clear();
@@ -81,14 +81,17 @@ static void run_case(const struct lms_cfg *c)
 		int ok = st != LMS_OK && strcmp(lms_status_name(st), want_st) == 0 &&
 			 strstr(lms_error_message(), err) != NULL && lms_error_hint()[0] != '\0';
 		if (!ok)
-			fprintf(stderr, "FAIL [%s]\n  status %s (want %s)\n  message: \"%s\"\n  want: \"%s\"\n", name,
-				lms_status_name(st), want_st, lms_error_message(), err);
+			fprintf(
+			    stderr,
+			    "FAIL [%s]\n  status %s (want %s)\n  message: \"%s\"\n  want: \"%s\"\n",
+			    name, lms_status_name(st), want_st, lms_error_message(), err);
 		CHECK(ok);
 		lms_plan_free(plan);
 		return;
 	}
 	if (st != LMS_OK) {
-		fprintf(stderr, "FAIL [%s]: %s\n  hint: %s\n", name, lms_error_message(), lms_error_hint());
+		fprintf(stderr, "FAIL [%s]: %s\n  hint: %s\n", name, lms_error_message(),
+			lms_error_hint());
 		CHECK(st == LMS_OK);
 		return;
 	}
@@ -118,14 +121,22 @@ static void run_case(const struct lms_cfg *c)
 		struct lms_cfg *h = lms_cfg_copy(plan->jobs[0].hydra);
 		struct lms_cfg *hr = h ? lms_cfg_find(h, "runtime") : NULL;
 		if (hr)
-			CHECK(lms_cfg_map_set(hr, "output_dir", lms_cfg_new_str("${hydra.run.dir}")) == LMS_OK);
+			CHECK(lms_cfg_map_set(hr, "output_dir",
+					      lms_cfg_new_str("${hydra.run.dir}")) == LMS_OK);
 		struct lms_cfg *hrun = h ? lms_cfg_find(h, "run") : NULL;
 		if (hrun)
-			CHECK(lms_cfg_map_set(hrun, "dir", lms_cfg_new_str("outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}")) == LMS_OK);
+			CHECK(lms_cfg_map_set(
+				  hrun, "dir",
+				  lms_cfg_new_str("outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}")) ==
+			      LMS_OK);
 		struct lms_cfg *hsw = h ? lms_cfg_find(h, "sweep") : NULL;
 		if (hsw) {
-			CHECK(lms_cfg_map_set(hsw, "dir", lms_cfg_new_str("multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}")) == LMS_OK);
-			CHECK(lms_cfg_map_set(hsw, "subdir", lms_cfg_new_str("${hydra.job.num}")) == LMS_OK);
+			CHECK(lms_cfg_map_set(
+				  hsw, "dir",
+				  lms_cfg_new_str("multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}")) ==
+			      LMS_OK);
+			CHECK(lms_cfg_map_set(hsw, "subdir", lms_cfg_new_str("${hydra.job.num}")) ==
+			      LMS_OK);
 		}
 		CHECK(full && h && lms_cfg_map_set(full, "hydra", h) == LMS_OK);
 		CHECK(full && lms_cfg_to_yaml(full, &y) == LMS_OK);
@@ -152,7 +163,8 @@ int main(void)
 	for (size_t k = 0; st == LMS_OK && k < cases->n; k++) {
 		int before = lms_test_failed_;
 		run_case(cases->kids[k]);
-		printf("%s %s\n", lms_test_failed_ == before ? "ok  " : "FAIL", str_of(cases->kids[k], "name", "?"));
+		printf("%s %s\n", lms_test_failed_ == before ? "ok  " : "FAIL",
+		       str_of(cases->kids[k], "name", "?"));
 	}
 	lms_cfg_free(cases);
 	return lms_test_finish();

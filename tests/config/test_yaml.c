@@ -20,10 +20,11 @@ static struct lms_cfg *load(const char *text)
 static void test_typing(void)
 {
 	/* reference/config-launch-storage.md §1.6.6, verified against OmegaConf 2.2.2 */
-	struct lms_cfg *c = load("a: yes\nb: on\nc: no\nd: 1e-3\ne: 1.0e-3\nf: 010\ng: 0x10\n"
-				 "h: 1_000\ni: .inf\nj: ~\nk:\nl: 2024-01-02\nm: '7.0'\nn: 1e3\n"
-				 "o: Off\np: 7.0\nq: -.inf\nr: .nan\ns: 1:30\nt: y\nu: ???\nv: !!str 1\n"
-				 "w: !!float 3\nx: 09\ny: \"???\"\nz: True\n");
+	struct lms_cfg *c =
+	    load("a: yes\nb: on\nc: no\nd: 1e-3\ne: 1.0e-3\nf: 010\ng: 0x10\n"
+		 "h: 1_000\ni: .inf\nj: ~\nk:\nl: 2024-01-02\nm: '7.0'\nn: 1e3\n"
+		 "o: Off\np: 7.0\nq: -.inf\nr: .nan\ns: 1:30\nt: y\nu: ???\nv: !!str 1\n"
+		 "w: !!float 3\nx: 09\ny: \"???\"\nz: True\n");
 	CHECK(c != NULL);
 	if (!c)
 		return;
@@ -97,8 +98,9 @@ static void test_paths_aliases(void)
 
 static void test_dump_quoting(void)
 {
-	struct lms_cfg *c = load("a: 'yes'\nb: '010'\nc: ''\nd: 'x: y'\ne: ${a.b}\nf: 7.0\ng: 1e-5\n"
-				 "h: \"tab\\there\"\ni: '?\?\?'\nj: null\nk: []\nl: {}\nm: '-1'\n");
+	struct lms_cfg *c =
+	    load("a: 'yes'\nb: '010'\nc: ''\nd: 'x: y'\ne: ${a.b}\nf: 7.0\ng: 1e-5\n"
+		 "h: \"tab\\there\"\ni: '?\?\?'\nj: null\nk: []\nl: {}\nm: '-1'\n");
 	CHECK(c != NULL);
 	if (!c)
 		return;
@@ -136,14 +138,17 @@ static void test_errors(void)
 	expect_error("a: !foo 1\n", "unsupported tag '!foo'");
 	expect_error("? [1]\n: 2\n", "a mapping key must be a scalar");
 	expect_error("a: 1\n---\nb: 2\n", "more than one YAML document");
-	expect_error("a: 99999999999999999999\n", "bad.yaml:1:4: integer '99999999999999999999' is out of range");
+	expect_error("a: 99999999999999999999\n",
+		     "bad.yaml:1:4: integer '99999999999999999999' is out of range");
 	expect_error("a: {<<: 1}\n", "merge key '<<' with an integer");
 	/* a billion laughs: 10 levels of 10 aliases each */
 	char bomb[4096] = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
 	for (int k = 1; k < 10; k++) {
 		char line[256];
-		snprintf(line, sizeof line, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
-			 k, k, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1);
+		snprintf(line, sizeof line,
+			 "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+			 k, k, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1,
+			 k - 1);
 		strcat(bomb, line);
 	}
 	expect_error(bomb, "YAML node expansion exceeds the limit");
@@ -157,7 +162,8 @@ static void test_errors(void)
 static void test_package_directive(void)
 {
 	char pkg[64];
-	CHECK(lms_yaml_package_directive("# hello\n# @package _global_\na: 1\n", pkg, sizeof pkg) == 1);
+	CHECK(lms_yaml_package_directive("# hello\n# @package _global_\na: 1\n", pkg, sizeof pkg) ==
+	      1);
 	CHECK_STR_EQ(pkg, "_global_");
 	CHECK(lms_yaml_package_directive("a: 1\n# @package x\n", pkg, sizeof pkg) == 0);
 }

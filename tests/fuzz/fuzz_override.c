@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (lms_override_parse_value(t, &back) != LMS_OK)
 				abort(); /* what we write must parse */
 			char *y1 = NULL, *y2 = NULL;
-			if (lms_cfg_to_yaml(o.value, &y1) == LMS_OK && lms_cfg_to_yaml(back, &y2) == LMS_OK &&
-			    strcmp(y1, y2) != 0)
+			if (lms_cfg_to_yaml(o.value, &y1) == LMS_OK &&
+			    lms_cfg_to_yaml(back, &y2) == LMS_OK && strcmp(y1, y2) != 0)
 				abort(); /* to the same value */
 			free(y1);
 			free(y2);
