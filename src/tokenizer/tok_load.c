@@ -231,6 +231,12 @@ static enum lms_status load_vocab_merges(struct lms_tokenizer *tok, json_t *mode
 	size_t nm = fast ? (fast->merges.end - fast->merges.begin) / 40
 			 : json_array_size(json_object_get(model, "merges"));
 	LMS_TRY(tok_strmap_init(&tok->vocab, nv));
+	if (fast) { /* the keys take fewer bytes than their JSON text: no pool regrowth */
+		tok->pool_cap = fast->vocab.end - fast->vocab.begin;
+		tok->pool = malloc(tok->pool_cap);
+		if (!tok->pool)
+			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory for the vocabulary");
+	}
 	LMS_TRY(tok_pairmap_init(&tok->merges, nm));
 	if (fast) {
 		struct fast_ctx c = {tok, max_id};
