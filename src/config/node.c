@@ -437,10 +437,15 @@ static enum lms_status typed(const struct lms_cfg *root, const char *path, enum 
 				"Missing mandatory value: %s", path);
 	char val[128];
 	lms_cfg_scalar_text(n, val, sizeof val);
+	char loc[600] = "";
+	if (n->file && n->line)
+		snprintf(loc, sizeof loc, "%s:%d:%d", n->file, n->line, n->col);
+	else if (n->file)
+		snprintf(loc, sizeof loc, "%s", n->file);
 	return lms_fail(LMS_ERR_CONFIG,
 			"fix the value in the config or override it on the command line",
-			"config key '%s' is %s (%s), expected %s", path, lms_cfg_type_name(n->type),
-			val, want_name);
+			"config key '%s' is %s (%s), expected %s%s%s%s", path, lms_cfg_type_name(n->type),
+			val, want_name, n->file ? " (set at " : "", n->file ? loc : "", n->file ? ")" : "");
 }
 
 enum lms_status lms_cfg_get_int(const struct lms_cfg *root, const char *path, long long *out)

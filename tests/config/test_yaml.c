@@ -62,7 +62,7 @@ static void test_typing(void)
 	CHECK(lms_cfg_get_str(c, "x", &s) == LMS_OK && strcmp(s, "09") == 0);
 	/* getters name the key path and the closest keys */
 	CHECK_FAILS_WITH(lms_cfg_get_int(c, "l", &i), LMS_ERR_CONFIG,
-			 "config key 'l' is a string (2024-01-02), expected an integer");
+			 "config key 'l' is a string (2024-01-02), expected an integer (set at t.yaml:12:4)");
 	CHECK_FAILS_WITH(lms_cfg_get_int(c, "u", &i), LMS_ERR_CONFIG, "Missing mandatory value: u");
 	lms_cfg_free(c);
 }
