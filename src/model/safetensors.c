@@ -198,7 +198,10 @@ static enum lms_status parse_header(struct lms_st_file *f, const json_t *root)
 	size_t n = json_object_size(root), name_bytes = 0;
 	const char *key;
 	const json_t *val;
-	json_object_foreach((json_t *)root, key, val) name_bytes += strlen(key) + 1;
+	json_object_foreach((json_t *)root, key, val)
+	{
+		name_bytes += strlen(key) + 1;
+	}
 	f->tensors = calloc(n ? n : 1, sizeof *f->tensors);
 	f->names = malloc(name_bytes ? name_bytes : 1);
 	if (!f->tensors || !f->names)
