@@ -388,7 +388,11 @@ enum lms_status lms_h5stats_read(const char *path, struct lms_aq_result *out)
 			      "%s is not an HDF5 file (no HDF5 signature)", path);
 		goto out;
 	}
-	LMS_H5_TRY(&h, "the file", h.file = H5Fopen(path, H5F_ACC_RDONLY, fapl));
+	h.file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+	if (h.file < 0) {
+		st = lms_h5_fail(&h, "cannot open", "H5Fopen");
+		goto out;
+	}
 	st = read_all(&h, out);
 	if (st == LMS_OK)
 		st = lms_aq_result_validate(out, path);

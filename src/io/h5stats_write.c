@@ -19,6 +19,10 @@
  *                     is_satisfied; datasets chosen, chosen_format,
  *                     frontier_bits, frontier_score
  *
+ * Storage: HDF5 1.10 object format (checksummed metadata); every non-empty
+ * array is chunked with a Fletcher-32 checksum; the traces are also
+ * shuffled and deflated.
+ *
  * Invariant: the file is complete under its final name or absent. */
 #include "io/h5stats.h"
 
@@ -306,14 +310,24 @@ enum lms_status lms_h5stats_write(const struct lms_aq_result *r, const char *pat
 				path);
 	struct lms_h5 h = {.path = path, .file = -1, .writing = 1};
 	enum lms_status st = LMS_OK;
-	hid_t fapl = -1;
+	hid_t fapl = -1, fcpl = -1;
 	LMS_H5_TRY(&h, "file access properties", fapl = H5Pcreate(H5P_FILE_ACCESS));
 #if H5_VERSION_GE(1, 10, 7)
 	/* One writer per file and a private temporary name: locks only cause
 	 * trouble (NFS/Lustre "unable to lock file"). */
 	LMS_H5_TRY(&h, "file access properties", H5Pset_file_locking(fapl, 0, 1));
 #endif
-	LMS_H5_TRY(&h, "the file", h.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
+	/* The 1.10 object format: checksummed metadata (a corrupt header is an
+	 * error on open, not garbage) and compact single-chunk indexes; readable
+	 * by HDF5 ≥ 1.10, h5py and h5dump. No timestamps on the root group either. */
+	LMS_H5_TRY(&h, "file access properties", H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110));
+	LMS_H5_TRY(&h, "file creation properties", fcpl = H5Pcreate(H5P_FILE_CREATE));
+	LMS_H5_TRY(&h, "file creation properties", H5Pset_obj_track_times(fcpl, 0));
+	h.file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+	if (h.file < 0) {
+		st = lms_h5_fail(&h, "creating the file", "H5Fcreate");
+		goto out;
+	}
 	st = write_all(&h, r);
 	herr_t closed = H5Fclose(h.file);
 	h.file = -1;
@@ -325,6 +339,7 @@ enum lms_status lms_h5stats_write(const struct lms_aq_result *r, const char *pat
 		st = lms_fail(LMS_ERR_IO, "check permissions of the output directory",
 			      "cannot rename '%s' to '%s'", tmp, path);
 out:
+	lms_h5_close(fcpl);
 	lms_h5_close(fapl);
 	if (st != LMS_OK)
 		unlink(tmp);

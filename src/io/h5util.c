@@ -87,10 +87,17 @@ enum lms_status lms_h5_write(struct lms_h5 *h, const char *path, hid_t file_type
 	LMS_H5_TRY(h, path, space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR));
 	LMS_H5_TRY(h, path, dcpl = H5Pcreate(H5P_DATASET_CREATE));
 	LMS_H5_TRY(h, path, H5Pset_obj_track_times(dcpl, 0));
-	if (chunk && n > 0) {
-		LMS_H5_TRY(h, path, H5Pset_chunk(dcpl, rank, chunk));
-		LMS_H5_TRY(h, path, H5Pset_shuffle(dcpl));
-		LMS_H5_TRY(h, path, H5Pset_deflate(dcpl, 4));
+	/* Every non-empty array is chunked so that it can carry a Fletcher-32
+	 * checksum: a flipped bit in the data is a read error, not a silently
+	 * wrong score. Small arrays are one chunk; `chunk` (the traces) adds
+	 * shuffle + deflate. Scalars cannot be chunked (the config text). */
+	if (rank > 0 && n > 0) {
+		LMS_H5_TRY(h, path, H5Pset_chunk(dcpl, rank, chunk ? chunk : dims));
+		if (chunk) {
+			LMS_H5_TRY(h, path, H5Pset_shuffle(dcpl));
+			LMS_H5_TRY(h, path, H5Pset_deflate(dcpl, 4));
+		}
+		LMS_H5_TRY(h, path, H5Pset_fletcher32(dcpl));
 	}
 	LMS_H5_TRY(h, path, d = H5Dcreate2(h->file, path, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
 	if (n > 0)
@@ -143,14 +150,28 @@ out:
 	return st;
 }
 
+/* FNV-1a 64 of a text, as 16 hex digits: the checksum of scalar string
+ * datasets, which cannot be chunked and so cannot carry Fletcher-32. */
+static void fnv1a64_hex(const char *s, char out[17])
+{
+	uint64_t x = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		x = (x ^ *p) * 0x100000001b3ull;
+	snprintf(out, 17, "%016llx", (unsigned long long)x);
+}
+
 enum lms_status lms_h5_write_text(struct lms_h5 *h, const char *path, const char *s)
 {
 	enum lms_status st = LMS_OK;
 	hid_t t = -1;
 	size_t len = s ? strlen(s) : 0;
 	const char *data = len ? s : "";
+	char sum[17];
 	LMS_H5_TRY(h, path, t = str_type(len + 1));
 	st = lms_h5_write(h, path, t, t, 0, NULL, NULL, data);
+	fnv1a64_hex(data, sum);
+	if (st == LMS_OK)
+		st = lms_h5_attr_str(h, path, "fnv1a64", sum);
 out:
 	lms_h5_close(t);
 	return st;
@@ -412,6 +433,23 @@ enum lms_status lms_h5_read_text(struct lms_h5 *h, const char *path, char **out)
 	enum lms_status st = read_string_data(h, path, d, t, 1, out);
 	lms_h5_close(t);
 	lms_h5_close(d);
+	/* Verify the checksum when there is one (a text rewritten with h5py has none). */
+	htri_t has = st == LMS_OK ? H5Aexists_by_name(h->file, path, "fnv1a64", H5P_DEFAULT) : 0;
+	H5Eclear2(H5E_DEFAULT);
+	if (has > 0) {
+		char *want = NULL, got[17];
+		st = lms_h5_read_attr_str(h, path, "fnv1a64", &want);
+		fnv1a64_hex(*out, got);
+		if (st == LMS_OK && strcmp(want, got) != 0)
+			st = lms_fail(LMS_ERR_INPUT, "the file is corrupt; re-run the job to rewrite it",
+				      "%s: dataset '%s' does not match its checksum (fnv1a64 %s, stored %s)",
+				      h->path, path, got, want);
+		free(want);
+	}
+	if (st != LMS_OK) {
+		free(*out);
+		*out = NULL;
+	}
 	return st;
 }
 

@@ -57,15 +57,17 @@ void lms_h5_close(hid_t id);
 LMS_NODISCARD enum lms_status lms_h5_create_group(struct lms_h5 *h, const char *path);
 
 /* Creates and writes a dataset of `rank` dims. file_type is the stored type
- * (e.g. H5T_IEEE_F64LE), mem_type the type of `data`. `chunk` (rank dims)
- * enables chunked storage with shuffle + deflate(4); NULL = contiguous. */
+ * (e.g. H5T_IEEE_F64LE), mem_type the type of `data`. Non-empty arrays are
+ * chunked with a Fletcher-32 checksum (one chunk unless `chunk` is given);
+ * `chunk` (rank dims) also adds shuffle + deflate(4). */
 LMS_NODISCARD enum lms_status lms_h5_write(struct lms_h5 *h, const char *path, hid_t file_type,
 					   hid_t mem_type, int rank, const hsize_t *dims,
 					   const hsize_t *chunk, const void *data);
 /* 1-D fixed-length string dataset; NULL entries are written as "". */
 LMS_NODISCARD enum lms_status lms_h5_write_strings(struct lms_h5 *h, const char *path,
 						   const char *const *s, size_t n);
-/* Scalar fixed-length string dataset (for long text such as the config). */
+/* Scalar fixed-length string dataset (for long text such as the config),
+ * with its FNV-1a 64 checksum in the attribute "fnv1a64" (16 hex digits). */
 LMS_NODISCARD enum lms_status lms_h5_write_text(struct lms_h5 *h, const char *path, const char *s);
 LMS_NODISCARD enum lms_status lms_h5_attr_str(struct lms_h5 *h, const char *obj, const char *name,
 					      const char *s);
@@ -94,7 +96,8 @@ LMS_NODISCARD enum lms_status lms_h5_extent(struct lms_h5 *h, const char *path,
  * expect_n != LMS_H5_ANY the length must match. */
 LMS_NODISCARD enum lms_status lms_h5_read_strings(struct lms_h5 *h, const char *path,
 						  hsize_t expect_n, size_t *n, char ***out);
-/* Scalar string dataset → new NUL-terminated string (caller frees). */
+/* Scalar string dataset → new NUL-terminated string (caller frees). When
+ * the dataset has an "fnv1a64" attribute the text must match it. */
 LMS_NODISCARD enum lms_status lms_h5_read_text(struct lms_h5 *h, const char *path, char **out);
 LMS_NODISCARD enum lms_status lms_h5_read_attr_str(struct lms_h5 *h, const char *obj,
 						   const char *name, char **out);
