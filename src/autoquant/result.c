@@ -10,13 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void lms_aq_result_init(struct lms_aq_result *r) { memset(r, 0, sizeof *r); }
+void lms_aq_result_init(struct lms_aq_result *r)
+{
+	memset(r, 0, sizeof *r);
+}
 
 static void free_job(struct lms_aq_job *j)
 {
-	char **s[] = {&j->scheme,	&j->tool_version, &j->model_name, &j->model_path,
-		      &j->model_type,	&j->dataset_name, &j->dataset_size, &j->dataset_path,
-		      &j->pair_name,	&j->weight,	  &j->activation};
+	char **s[] = {&j->scheme,     &j->tool_version, &j->model_name,	  &j->model_path,
+		      &j->model_type, &j->dataset_name, &j->dataset_size, &j->dataset_path,
+		      &j->pair_name,  &j->weight,	&j->activation};
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
 		free(*s[i]);
 		*s[i] = NULL;
@@ -72,7 +75,8 @@ enum lms_status lms_aq_result_alloc(struct lms_aq_result *r, size_t n_formats, s
 				    size_t n_score_loss, size_t n_timings)
 {
 	if (r->formats || r->groups || r->modules)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "lms_aq_result_alloc on a non-empty result");
+		return lms_fail(LMS_ERR_INTERNAL, NULL,
+				"lms_aq_result_alloc on a non-empty result");
 	size_t n_trace = n_trace_steps * n_groups * n_formats;
 	if (n_groups && n_trace_steps && n_trace / n_groups / n_trace_steps != n_formats)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "trace size overflows");
@@ -102,7 +106,8 @@ enum lms_status lms_aq_result_alloc(struct lms_aq_result *r, size_t n_formats, s
 	}
 	if (oom) {
 		lms_aq_result_free(r);
-		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory allocating an AutoQuant result");
+		return lms_fail(LMS_ERR_NOMEM, NULL,
+				"out of memory allocating an AutoQuant result");
 	}
 	return LMS_OK;
 }
@@ -171,7 +176,10 @@ enum lms_status lms_aq_group_set_members(struct lms_aq_group *g, const size_t *m
 	return LMS_OK;
 }
 
-static const char *str_or_empty(const char *s) { return s ? s : ""; }
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
 
 static int all_finite(const double *v, size_t n)
 {
@@ -196,9 +204,10 @@ static enum lms_status validate_formats(const struct lms_aq_result *r, const cha
 			return BAD("%s: formats[%zu] '%s' has effective bits %g, outside (0, 16]",
 				   where, f, fm->name, fm->bits);
 		if (f > 0 && fm->bits < r->formats[f - 1].bits)
-			return BAD("%s: formats are not sorted by ascending bits ('%s' %g after '%s' %g)",
-				   where, fm->name, fm->bits, r->formats[f - 1].name,
-				   r->formats[f - 1].bits);
+			return BAD(
+			    "%s: formats are not sorted by ascending bits ('%s' %g after '%s' %g)",
+			    where, fm->name, fm->bits, r->formats[f - 1].name,
+			    r->formats[f - 1].bits);
 	}
 	const struct lms_aq_format *last = &r->formats[r->n_formats - 1];
 	if (strcmp(last->name, "NONE") != 0 || last->bits != 16.0)
@@ -223,7 +232,8 @@ static enum lms_status validate_groups(const struct lms_aq_result *r, const char
 		for (size_t k = 0; k < gr->n_members; k++) {
 			size_t m = gr->members[k];
 			if (m >= r->n_modules || r->modules[m].group != g)
-				return BAD("%s: group '%s' lists module index %zu, which is not one of its modules",
+				return BAD("%s: group '%s' lists module index %zu, which is not "
+					   "one of its modules",
 					   where, gr->name, m);
 		}
 		if (strcmp(gr->name, str_or_empty(r->modules[gr->members[0]].name)) != 0)
@@ -233,14 +243,15 @@ static enum lms_status validate_groups(const struct lms_aq_result *r, const char
 			return BAD("%s: group '%s' has %lld parameters", where, gr->name,
 				   (long long)gr->n_params);
 		if (!all_finite(gr->scores, r->n_formats) || !all_finite(gr->costs, r->n_formats))
-			return BAD("%s: group '%s' has a non-finite score or cost", where, gr->name);
+			return BAD("%s: group '%s' has a non-finite score or cost", where,
+				   gr->name);
 		if (r->has_search) {
 			if (gr->chosen < 0 || gr->chosen > none)
 				return BAD("%s: group '%s' chose format index %d, not in [0, %d]",
 					   where, gr->name, gr->chosen, none);
 			if (gr->disabled && gr->chosen != none)
-				return BAD("%s: disabled group '%s' chose '%s' instead of NONE", where,
-					   gr->name, r->formats[gr->chosen].name);
+				return BAD("%s: disabled group '%s' chose '%s' instead of NONE",
+					   where, gr->name, r->formats[gr->chosen].name);
 		}
 	}
 	return LMS_OK;
@@ -265,7 +276,8 @@ static enum lms_status validate_modules(const struct lms_aq_result *r, const cha
 				   mo->name, str_or_empty(gr->name));
 		if (!isfinite(mo->act_amax) || !isfinite(mo->weight_amax) ||
 		    (mo->scores && !all_finite(mo->scores, r->n_formats)))
-			return BAD("%s: module '%s' has a non-finite amax or score", where, mo->name);
+			return BAD("%s: module '%s' has a non-finite amax or score", where,
+				   mo->name);
 		if (mo->in_features < 0 || mo->out_features < 0)
 			return BAD("%s: module '%s' has a negative shape", where, mo->name);
 	}
@@ -307,7 +319,7 @@ void lms_aq_result_fill_costs(struct lms_aq_result *r)
 	for (size_t g = 0; g < r->n_groups; g++)
 		for (size_t f = 0; f < r->n_formats; f++)
 			r->groups[g].costs[f] =
-				(double)r->groups[g].n_params * r->formats[f].bits / 16.0;
+			    (double)r->groups[g].n_params * r->formats[f].bits / 16.0;
 }
 
 void lms_aq_group_candidate_scores(const struct lms_aq_result *r, size_t g, double *out)
@@ -369,9 +381,10 @@ enum lms_status lms_aq_scheme_name(const char *model_name, const char *pair_name
 	else if (model_name && model_name[0] && pair_name && pair_name[0])
 		n = snprintf(out, cap, "%s_%s", model_name, pair_name);
 	else
-		n = snprintf(out, cap, "%s", model_name && model_name[0] ? model_name
-					     : pair_name		  ? pair_name
-									  : "");
+		n = snprintf(out, cap, "%s",
+			     model_name && model_name[0] ? model_name
+			     : pair_name		 ? pair_name
+							 : "");
 	if (n < 0 || (size_t)n >= cap)
 		return lms_fail(LMS_ERR_CONFIG, "use a shorter quant_pair.scheme_name",
 				"scheme name is longer than %zu characters", cap - 1);
@@ -381,8 +394,8 @@ enum lms_status lms_aq_scheme_name(const char *model_name, const char *pair_name
 				"cannot name the artifacts: the scheme name is empty");
 	for (char *p = out; *p; p++) {
 		char c = *p;
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			 c == '.' || c == '_' || c == '-';
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 		if (!ok)
 			*p = '_';
 	}
@@ -391,13 +404,16 @@ enum lms_status lms_aq_scheme_name(const char *model_name, const char *pair_name
 
 /* --- deep comparison ---------------------------------------------------- */
 
-#define DIFF(...)                                         \
-	do {                                              \
-		snprintf(why, why_cap, __VA_ARGS__);      \
-		return 0;                                 \
+#define DIFF(...)                                                                                  \
+	do {                                                                                       \
+		snprintf(why, why_cap, __VA_ARGS__);                                               \
+		return 0;                                                                          \
 	} while (0)
 
-static int str_eq(const char *a, const char *b) { return strcmp(str_or_empty(a), str_or_empty(b)) == 0; }
+static int str_eq(const char *a, const char *b)
+{
+	return strcmp(str_or_empty(a), str_or_empty(b)) == 0;
+}
 
 /* Bitwise equality, so -0.0 != 0.0 and a NaN equals the same NaN. */
 static int f64_eq(const double *a, const double *b, size_t n)
@@ -409,17 +425,20 @@ static int f64_eq(const double *a, const double *b, size_t n)
 	return memcmp(a, b, n * sizeof *a) == 0;
 }
 
-static int f32_eq(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+static int f32_eq(float a, float b)
+{
+	return memcmp(&a, &b, sizeof a) == 0;
+}
 
 static int job_equal(const struct lms_aq_job *a, const struct lms_aq_job *b, char *why,
 		     size_t why_cap)
 {
-	const char *sa[] = {a->scheme,	   a->tool_version, a->model_name, a->model_path,
-			    a->model_type,   a->dataset_name, a->dataset_size, a->dataset_path,
-			    a->pair_name,	   a->weight,	      a->activation};
-	const char *sb[] = {b->scheme,	   b->tool_version, b->model_name, b->model_path,
-			    b->model_type,   b->dataset_name, b->dataset_size, b->dataset_path,
-			    b->pair_name,	   b->weight,	      b->activation};
+	const char *sa[] = {a->scheme,	   a->tool_version, a->model_name,   a->model_path,
+			    a->model_type, a->dataset_name, a->dataset_size, a->dataset_path,
+			    a->pair_name,  a->weight,	    a->activation};
+	const char *sb[] = {b->scheme,	   b->tool_version, b->model_name,   b->model_path,
+			    b->model_type, b->dataset_name, b->dataset_size, b->dataset_path,
+			    b->pair_name,  b->weight,	    b->activation};
 	for (size_t i = 0; i < sizeof sa / sizeof sa[0]; i++)
 		if (!str_eq(sa[i], sb[i]))
 			DIFF("job string %zu: '%s' vs '%s'", i, str_or_empty(sa[i]),
@@ -469,12 +488,13 @@ static int modules_equal(const struct lms_aq_result *a, const struct lms_aq_resu
 {
 	for (size_t m = 0; m < a->n_modules; m++) {
 		const struct lms_aq_module *x = &a->modules[m], *y = &b->modules[m];
-		if (!str_eq(x->name, y->name) || !str_eq(x->kind, y->kind) || x->layer != y->layer ||
-		    x->in_features != y->in_features || x->out_features != y->out_features ||
-		    x->group != y->group || !f32_eq(x->act_amax, y->act_amax) ||
-		    !f32_eq(x->weight_amax, y->weight_amax))
+		if (!str_eq(x->name, y->name) || !str_eq(x->kind, y->kind) ||
+		    x->layer != y->layer || x->in_features != y->in_features ||
+		    x->out_features != y->out_features || x->group != y->group ||
+		    !f32_eq(x->act_amax, y->act_amax) || !f32_eq(x->weight_amax, y->weight_amax))
 			DIFF("modules[%zu] ('%s') fields differ", m, str_or_empty(x->name));
-		if (!x->scores != !y->scores || (x->scores && !f64_eq(x->scores, y->scores, a->n_formats)))
+		if (!x->scores != !y->scores ||
+		    (x->scores && !f64_eq(x->scores, y->scores, a->n_formats)))
 			DIFF("modules[%zu] ('%s') scores differ", m, str_or_empty(x->name));
 	}
 	return 1;

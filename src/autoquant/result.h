@@ -45,28 +45,28 @@ struct lms_aq_format {
 
 /* A group of linears that share one format (q/k/v, gate/up, or a single linear). */
 struct lms_aq_group {
-	char *name;       /* first member's module name, without ".quant_recipe" */
+	char *name; /* first member's module name, without ".quant_recipe" */
 	size_t n_members;
 	size_t *members;  /* (n_members) indices into result.modules, model order */
 	int64_t n_params; /* Σ weight numel of the members */
-	int disabled;     /* matched autoquant.disabled_layers: stays NONE (bf16) */
-	double *scores;   /* (n_formats) raw score Σ over members and steps; NONE = 0 */
-	double *costs;    /* (n_formats) n_params × bits / 16 (lms_aq_result_fill_costs) */
-	int chosen;       /* search output: index into formats; -1 before the search */
+	int disabled;	  /* matched autoquant.disabled_layers: stays NONE (bf16) */
+	double *scores;	  /* (n_formats) raw score Σ over members and steps; NONE = 0 */
+	double *costs;	  /* (n_formats) n_params × bits / 16 (lms_aq_result_fill_costs) */
+	int chosen;	  /* search output: index into formats; -1 before the search */
 };
 
 /* One searched linear layer. */
 struct lms_aq_module {
-	char *name;           /* e.g. "model.layers.0.self_attn.q_proj", "lm_head" */
-	char *kind;           /* "q_proj" ... "down_proj", "lm_head" */
-	int layer;            /* decoder layer index; -1 for modules outside the decoder */
-	int64_t in_features;  /* weight shape is (out_features, in_features) */
+	char *name;	     /* e.g. "model.layers.0.self_attn.q_proj", "lm_head" */
+	char *kind;	     /* "q_proj" ... "down_proj", "lm_head" */
+	int layer;	     /* decoder layer index; -1 for modules outside the decoder */
+	int64_t in_features; /* weight shape is (out_features, in_features) */
 	int64_t out_features;
-	size_t group;         /* index into result.groups */
-	float act_amax;       /* max |input| from calibration (a bf16 value, exact in float) */
-	float weight_amax;    /* max |W| over the whole weight (a bf16 value) */
-	double *scores;       /* (n_formats) this module's own score, or NULL when the
-				 method only scores whole groups (kl_div) */
+	size_t group;	   /* index into result.groups */
+	float act_amax;	   /* max |input| from calibration (a bf16 value, exact in float) */
+	float weight_amax; /* max |W| over the whole weight (a bf16 value) */
+	double *scores;	   /* (n_formats) this module's own score, or NULL when the
+			      method only scores whole groups (kl_div) */
 };
 
 /* Wall-clock time of one phase of the job ("load", "calibrate", "score", ...). */
@@ -77,25 +77,25 @@ struct lms_aq_timing {
 
 /* Who/what/where of the job. */
 struct lms_aq_job {
-	char *scheme;         /* artifact name stem: <scheme>_quant_manifest.json */
-	char *tool_version;   /* LMSENS_VERSION of the writer */
-	char *model_name;     /* model.name */
-	char *model_path;     /* model.path */
-	char *model_type;     /* "qwen3_vl" | "qwen3" */
-	char *dataset_name;   /* dataset.name */
-	char *dataset_size;   /* small | medium | large | custom */
-	char *dataset_path;   /* captions file */
-	int64_t samples;      /* calibration samples used */
-	int64_t tokens;       /* valid (non-padding) tokens scored */
-	int64_t seq_len;      /* dataset.calib_seq_len */
-	int64_t batch_size;   /* autoquant.batch_size */
-	char *pair_name;      /* quant_pair.name, e.g. "wfp8_afp8" */
-	char *weight;         /* quant_pair.weight: fp4 | fp8 | int8 */
-	char *activation;     /* quant_pair.activation: fp8 | fp16 | int8 */
+	char *scheme;	    /* artifact name stem: <scheme>_quant_manifest.json */
+	char *tool_version; /* LMSENS_VERSION of the writer */
+	char *model_name;   /* model.name */
+	char *model_path;   /* model.path */
+	char *model_type;   /* "qwen3_vl" | "qwen3" */
+	char *dataset_name; /* dataset.name */
+	char *dataset_size; /* small | medium | large | custom */
+	char *dataset_path; /* captions file */
+	int64_t samples;    /* calibration samples used */
+	int64_t tokens;	    /* valid (non-padding) tokens scored */
+	int64_t seq_len;    /* dataset.calib_seq_len */
+	int64_t batch_size; /* autoquant.batch_size */
+	char *pair_name;    /* quant_pair.name, e.g. "wfp8_afp8" */
+	char *weight;	    /* quant_pair.weight: fp4 | fp8 | int8 */
+	char *activation;   /* quant_pair.activation: fp8 | fp16 | int8 */
 };
 
 struct lms_aq_settings {
-	char *method;          /* "gradient" | "kl_div" */
+	char *method;	       /* "gradient" | "kl_div" */
 	double effective_bits; /* the target (constraint) */
 	int64_t score_size;    /* samples used for scoring */
 	int64_t calib_steps;   /* calibration batches */
@@ -109,10 +109,10 @@ struct lms_aq_settings {
  * format of each group is groups[g].chosen. */
 struct lms_aq_search {
 	double effective_bits; /* achieved: 16 × Σ chosen cost / Σ NONE cost */
-	double score;          /* Σ chosen candidate (monotonised) score */
+	double score;	       /* Σ chosen candidate (monotonised) score */
 	int is_satisfied;      /* achieved effective_bits ≤ target */
 	size_t n_frontier;
-	double *frontier_bits;  /* (n_frontier) ascending effective bits */
+	double *frontier_bits;	/* (n_frontier) ascending effective bits */
 	double *frontier_score; /* (n_frontier) minimum total score at that size */
 };
 
@@ -123,7 +123,7 @@ struct lms_aq_result {
 	size_t n_formats;
 	struct lms_aq_format *formats; /* (n_formats), NONE last */
 	size_t n_groups;
-	struct lms_aq_group *groups;   /* (n_groups), model order */
+	struct lms_aq_group *groups; /* (n_groups), model order */
 	size_t n_modules;
 	struct lms_aq_module *modules; /* (n_modules), model order */
 

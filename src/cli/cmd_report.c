@@ -16,18 +16,17 @@
 
 static void help(FILE *f)
 {
-	fprintf(f,
-		"usage: lmsens report [--out OUT_DIR] RUN_DIR | STATE.h5\n\n"
-		"Rebuilds the artifacts of a finished job from its statistics file\n"
-		"<scheme>" LMS_H5STATS_SUFFIX ":\n"
-		"  <scheme>" LMS_REPORT_MANIFEST_SUFFIX "\n"
-		"  " LMS_REPORT_MD ", " LMS_REPORT_JSON ", " LMS_REPORT_SVG "\n"
-		"byte-identical to what the run wrote (same lmsens version). RUN_DIR must hold\n"
-		"exactly one statistics file; give the .h5 path to pick one.\n\n"
-		"options:\n"
-		"  --out DIR    write the artifacts to DIR instead of next to the .h5 file\n"
-		"  -h, --help   this help\n\n"
-		"The file layout is described in docs/outputs.md.\n");
+	fprintf(f, "usage: lmsens report [--out OUT_DIR] RUN_DIR | STATE.h5\n\n"
+		   "Rebuilds the artifacts of a finished job from its statistics file\n"
+		   "<scheme>" LMS_H5STATS_SUFFIX ":\n"
+		   "  <scheme>" LMS_REPORT_MANIFEST_SUFFIX "\n"
+		   "  " LMS_REPORT_MD ", " LMS_REPORT_JSON ", " LMS_REPORT_SVG "\n"
+		   "byte-identical to what the run wrote (same lmsens version). RUN_DIR must hold\n"
+		   "exactly one statistics file; give the .h5 path to pick one.\n\n"
+		   "options:\n"
+		   "  --out DIR    write the artifacts to DIR instead of next to the .h5 file\n"
+		   "  -h, --help   this help\n\n"
+		   "The file layout is described in docs/outputs.md.\n");
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -41,7 +40,8 @@ static enum lms_status find_h5(const char *dir, char *out, size_t cap)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return lms_fail(LMS_ERR_NOT_FOUND, "give the job directory that holds *" LMS_H5STATS_SUFFIX,
+		return lms_fail(LMS_ERR_NOT_FOUND,
+				"give the job directory that holds *" LMS_H5STATS_SUFFIX,
 				"cannot open run directory '%s'", dir);
 	char first[NAME_MAX + 1] = "", second[NAME_MAX + 1] = "";
 	int n = 0;
@@ -60,9 +60,10 @@ static enum lms_status find_h5(const char *dir, char *out, size_t cap)
 	}
 	closedir(d);
 	if (n == 0)
-		return lms_fail(LMS_ERR_NOT_FOUND,
-				"run the job first, or give the directory a job wrote its artifacts to",
-				"no *" LMS_H5STATS_SUFFIX " statistics file in '%s'", dir);
+		return lms_fail(
+		    LMS_ERR_NOT_FOUND,
+		    "run the job first, or give the directory a job wrote its artifacts to",
+		    "no *" LMS_H5STATS_SUFFIX " statistics file in '%s'", dir);
 	if (n > 1)
 		return lms_fail(LMS_ERR_USAGE, "give the path of the .h5 file to use",
 				"'%s' holds %d statistics files ('%s', '%s', ...)", dir, n, first,
@@ -92,8 +93,8 @@ int lms_cmd_report(int argc, char **argv)
 	}
 	if (!input) {
 		help(stderr);
-		return lms_cli_fail(lms_fail(LMS_ERR_USAGE, "see 'lmsens report --help'",
-					     "missing RUN_DIR"));
+		return lms_cli_fail(
+		    lms_fail(LMS_ERR_USAGE, "see 'lmsens report --help'", "missing RUN_DIR"));
 	}
 	char h5[PATH_MAX], dir[PATH_MAX];
 	enum lms_status st = LMS_OK;

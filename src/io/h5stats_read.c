@@ -34,14 +34,15 @@ static enum lms_status read_root(struct lms_h5 *h, struct lms_aq_result *r)
 	LMS_TRY(lms_h5_read_attr_i64(h, "/", "schema_version", &version));
 	if (version != LMS_AQ_SCHEMA_VERSION)
 		return lms_fail(LMS_ERR_INPUT,
-				"regenerate the file with this lmsens version, or use the version that wrote it",
+				"regenerate the file with this lmsens version, or use the version "
+				"that wrote it",
 				"%s: schema_version is %lld, this lmsens reads version %d", h->path,
 				(long long)version, LMS_AQ_SCHEMA_VERSION);
 	struct lms_aq_job *j = &r->job;
-	const char *names[] = {"tool_version", "scheme",	"model_name", "model_path",
+	const char *names[] = {"tool_version", "scheme",       "model_name",   "model_path",
 			       "model_type",   "dataset_name", "dataset_size", "dataset_path",
-			       "pair_name",    "weight",	"activation"};
-	char **dst[] = {&j->tool_version, &j->scheme,	    &j->model_name, &j->model_path,
+			       "pair_name",    "weight",       "activation"};
+	char **dst[] = {&j->tool_version, &j->scheme,	    &j->model_name,   &j->model_path,
 			&j->model_type,	  &j->dataset_name, &j->dataset_size, &j->dataset_path,
 			&j->pair_name,	  &j->weight,	    &j->activation};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -74,8 +75,8 @@ static enum lms_status read_1d(struct lms_h5 *h, const char *path, H5T_class_t c
 	return lms_h5_read(h, path, cls, mt, elem, 1, dims, out);
 }
 
-static enum lms_status read_f64_matrix(struct lms_h5 *h, const char *path, size_t rows,
-				       size_t cols, double **out)
+static enum lms_status read_f64_matrix(struct lms_h5 *h, const char *path, size_t rows, size_t cols,
+				       double **out)
 {
 	hsize_t dims[2] = {rows, cols};
 	return lms_h5_read(h, path, H5T_FLOAT, H5T_NATIVE_DOUBLE, sizeof(double), 2, dims,
@@ -93,8 +94,8 @@ static enum lms_status read_sizes(struct lms_h5 *h, struct sizes *z)
 	LMS_TRY(lms_h5_read_strings(h, "/formats/name", LMS_H5_ANY, &z->nf, &z->format_names));
 	LMS_TRY(lms_h5_read_strings(h, "/groups/name", LMS_H5_ANY, &z->ng, &z->group_names));
 	LMS_TRY(lms_h5_read_strings(h, "/modules/name", LMS_H5_ANY, &z->nm, &z->module_names));
-	LMS_TRY(lms_h5_read_strings(h, "/timings/phase", LMS_H5_ANY, &z->ntimings,
-				    &z->timing_phases));
+	LMS_TRY(
+	    lms_h5_read_strings(h, "/timings/phase", LMS_H5_ANY, &z->ntimings, &z->timing_phases));
 	hsize_t d3[3] = {LMS_H5_ANY, z->ng, z->nf};
 	LMS_TRY(lms_h5_extent(h, "/traces/scores", H5T_FLOAT, 3, d3));
 	z->nsteps = (size_t)d3[0];
@@ -146,9 +147,10 @@ static enum lms_status read_group_members(struct lms_h5 *h, struct lms_aq_result
 		}
 		for (size_t i = 0; i < n; i++, k++) {
 			if (flat[k] < 0 || (uint64_t)flat[k] >= r->n_modules)
-				st = lms_fail(LMS_ERR_INPUT, "re-run the job that wrote the file",
-					      "%s: /groups/members[%zu] = %lld is not a module index",
-					      h->path, k, (long long)flat[k]);
+				st = lms_fail(
+				    LMS_ERR_INPUT, "re-run the job that wrote the file",
+				    "%s: /groups/members[%zu] = %lld is not a module index",
+				    h->path, k, (long long)flat[k]);
 			idx[i] = (size_t)(flat[k] < 0 ? 0 : flat[k]);
 		}
 		r->groups[g].members = idx;
@@ -191,8 +193,7 @@ static enum lms_status read_groups(struct lms_h5 *h, struct lms_aq_result *r, st
 	return read_group_members(h, r);
 }
 
-static enum lms_status read_module_columns(struct lms_h5 *h, struct lms_aq_result *r,
-					   char **kinds)
+static enum lms_status read_module_columns(struct lms_h5 *h, struct lms_aq_result *r, char **kinds)
 {
 	size_t nm = r->n_modules;
 	int32_t *layer = NULL;
@@ -219,8 +220,8 @@ static enum lms_status read_module_columns(struct lms_h5 *h, struct lms_aq_resul
 		struct lms_aq_module *mo = &r->modules[m];
 		if (group[m] < 0 || (uint64_t)group[m] >= r->n_groups) {
 			st = lms_fail(LMS_ERR_INPUT, "re-run the job that wrote the file",
-				      "%s: /modules/group[%zu] = %lld is not a group index", h->path,
-				      m, (long long)group[m]);
+				      "%s: /modules/group[%zu] = %lld is not a group index",
+				      h->path, m, (long long)group[m]);
 			break;
 		}
 		mo->kind = kinds[m];
@@ -384,7 +385,8 @@ enum lms_status lms_h5stats_read(const char *path, struct lms_aq_result *out)
 	if (is_h5 <= 0) {
 		H5Eclear2(H5E_DEFAULT);
 		st = lms_fail(LMS_ERR_INPUT,
-			      "the file is corrupt or truncated; re-run the job (or its report) to rewrite it",
+			      "the file is corrupt or truncated; re-run the job (or its report) to "
+			      "rewrite it",
 			      "%s is not an HDF5 file (no HDF5 signature)", path);
 		goto out;
 	}

@@ -46,10 +46,10 @@ static enum lms_status write_root(struct lms_h5 *h, const struct lms_aq_result *
 	const struct lms_aq_job *j = &r->job;
 	LMS_TRY(lms_h5_attr_i64(h, "/", "schema_version", LMS_AQ_SCHEMA_VERSION));
 	LMS_TRY(lms_h5_attr_str(h, "/", "writer", "lmsens"));
-	const char *names[] = {"tool_version", "scheme",	"model_name", "model_path",
+	const char *names[] = {"tool_version", "scheme",       "model_name",   "model_path",
 			       "model_type",   "dataset_name", "dataset_size", "dataset_path",
-			       "pair_name",    "weight",	"activation"};
-	const char *vals[] = {j->tool_version, j->scheme,	j->model_name, j->model_path,
+			       "pair_name",    "weight",       "activation"};
+	const char *vals[] = {j->tool_version, j->scheme,	j->model_name,	 j->model_path,
 			      j->model_type,   j->dataset_name, j->dataset_size, j->dataset_path,
 			      j->pair_name,    j->weight,	j->activation};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -160,7 +160,8 @@ static enum lms_status write_groups(struct lms_h5 *h, const struct lms_aq_result
 		for (size_t i = 0; i < r->groups[g].n_members; i++)
 			flat[k++] = (int64_t)r->groups[g].members[i];
 	hsize_t dm[1] = {total};
-	enum lms_status st = lms_h5_write(h, "/groups/members", I64, H5T_NATIVE_INT64, 1, dm, NULL, flat);
+	enum lms_status st =
+	    lms_h5_write(h, "/groups/members", I64, H5T_NATIVE_INT64, 1, dm, NULL, flat);
 	free(flat);
 	LMS_TRY(st);
 	gather_group_matrix(r, s, 0);
@@ -190,10 +191,12 @@ static enum lms_status write_modules(struct lms_h5 *h, const struct lms_aq_resul
 	LMS_TRY(lms_h5_write(h, "/modules/layer", I32, H5T_NATIVE_INT32, 1, d1, NULL, s->i32));
 	for (size_t m = 0; m < nm; m++)
 		s->i64[m] = r->modules[m].in_features;
-	LMS_TRY(lms_h5_write(h, "/modules/in_features", I64, H5T_NATIVE_INT64, 1, d1, NULL, s->i64));
+	LMS_TRY(
+	    lms_h5_write(h, "/modules/in_features", I64, H5T_NATIVE_INT64, 1, d1, NULL, s->i64));
 	for (size_t m = 0; m < nm; m++)
 		s->i64[m] = r->modules[m].out_features;
-	LMS_TRY(lms_h5_write(h, "/modules/out_features", I64, H5T_NATIVE_INT64, 1, d1, NULL, s->i64));
+	LMS_TRY(
+	    lms_h5_write(h, "/modules/out_features", I64, H5T_NATIVE_INT64, 1, d1, NULL, s->i64));
 	for (size_t m = 0; m < nm; m++)
 		s->i64[m] = (int64_t)r->modules[m].group;
 	LMS_TRY(lms_h5_write(h, "/modules/group", I64, H5T_NATIVE_INT64, 1, d1, NULL, s->i64));
@@ -202,7 +205,8 @@ static enum lms_status write_modules(struct lms_h5 *h, const struct lms_aq_resul
 	LMS_TRY(lms_h5_write(h, "/modules/act_amax", F32, H5T_NATIVE_FLOAT, 1, d1, NULL, s->f32));
 	for (size_t m = 0; m < nm; m++)
 		s->f32[m] = r->modules[m].weight_amax;
-	LMS_TRY(lms_h5_write(h, "/modules/weight_amax", F32, H5T_NATIVE_FLOAT, 1, d1, NULL, s->f32));
+	LMS_TRY(
+	    lms_h5_write(h, "/modules/weight_amax", F32, H5T_NATIVE_FLOAT, 1, d1, NULL, s->f32));
 	/* Per-module scores only when every module has them (gradient method). */
 	int have = nm > 0;
 	for (size_t m = 0; m < nm; m++)
@@ -292,7 +296,8 @@ static enum lms_status sync_file(const char *path)
 	if (fd < 0 || fsync(fd) != 0) {
 		if (fd >= 0)
 			close(fd);
-		return lms_fail(LMS_ERR_IO, "check free space and permissions of the output directory",
+		return lms_fail(LMS_ERR_IO,
+				"check free space and permissions of the output directory",
 				"cannot fsync '%s'", path);
 	}
 	close(fd);
@@ -306,8 +311,8 @@ enum lms_status lms_h5stats_write(const struct lms_aq_result *r, const char *pat
 	char tmp[PATH_MAX];
 	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof tmp)
-		return lms_fail(LMS_ERR_INPUT, "use a shorter output directory", "path too long: %s",
-				path);
+		return lms_fail(LMS_ERR_INPUT, "use a shorter output directory",
+				"path too long: %s", path);
 	struct lms_h5 h = {.path = path, .file = -1, .writing = 1};
 	enum lms_status st = LMS_OK;
 	hid_t fapl = -1, fcpl = -1;
@@ -320,7 +325,8 @@ enum lms_status lms_h5stats_write(const struct lms_aq_result *r, const char *pat
 	/* The 1.10 object format: checksummed metadata (a corrupt header is an
 	 * error on open, not garbage) and compact single-chunk indexes; readable
 	 * by HDF5 ≥ 1.10, h5py and h5dump. No timestamps on the root group either. */
-	LMS_H5_TRY(&h, "file access properties", H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110));
+	LMS_H5_TRY(&h, "file access properties",
+		   H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110));
 	LMS_H5_TRY(&h, "file creation properties", fcpl = H5Pcreate(H5P_FILE_CREATE));
 	LMS_H5_TRY(&h, "file creation properties", H5Pset_obj_track_times(fcpl, 0));
 	h.file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);

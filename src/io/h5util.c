@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void lms_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+void lms_h5_quiet(void)
+{
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 struct walk_data {
 	char desc[256];
@@ -36,12 +39,14 @@ enum lms_status lms_h5_fail(const struct lms_h5 *h, const char *object, const ch
 	H5Eclear2(H5E_DEFAULT);
 	const char *desc = w.found ? w.desc : "no HDF5 error message";
 	if (h->writing)
-		return lms_fail(LMS_ERR_IO, "check free space and permissions of the output directory",
+		return lms_fail(LMS_ERR_IO,
+				"check free space and permissions of the output directory",
 				"%s: %s: '%s' failed: %s", h->path, object, call, desc);
-	return lms_fail(LMS_ERR_INPUT,
-			"the file is corrupt or was not written by this version of lmsens; re-run the job, "
-			"or check it with 'h5dump -H'",
-			"%s: %s: '%s' failed: %s", h->path, object, call, desc);
+	return lms_fail(
+	    LMS_ERR_INPUT,
+	    "the file is corrupt or was not written by this version of lmsens; re-run the job, "
+	    "or check it with 'h5dump -H'",
+	    "%s: %s: '%s' failed: %s", h->path, object, call, desc);
 }
 
 void lms_h5_close(hid_t id)
@@ -49,14 +54,29 @@ void lms_h5_close(hid_t id)
 	if (id < 0)
 		return;
 	switch (H5Iget_type(id)) {
-	case H5I_FILE: H5Fclose(id); break;
-	case H5I_GROUP: H5Gclose(id); break;
-	case H5I_DATASET: H5Dclose(id); break;
-	case H5I_DATASPACE: H5Sclose(id); break;
-	case H5I_DATATYPE: H5Tclose(id); break;
-	case H5I_ATTR: H5Aclose(id); break;
-	case H5I_GENPROP_LST: H5Pclose(id); break;
-	default: break;
+	case H5I_FILE:
+		H5Fclose(id);
+		break;
+	case H5I_GROUP:
+		H5Gclose(id);
+		break;
+	case H5I_DATASET:
+		H5Dclose(id);
+		break;
+	case H5I_DATASPACE:
+		H5Sclose(id);
+		break;
+	case H5I_DATATYPE:
+		H5Tclose(id);
+		break;
+	case H5I_ATTR:
+		H5Aclose(id);
+		break;
+	case H5I_GENPROP_LST:
+		H5Pclose(id);
+		break;
+	default:
+		break;
 	}
 	H5Eclear2(H5E_DEFAULT);
 }
@@ -84,7 +104,8 @@ enum lms_status lms_h5_write(struct lms_h5 *h, const char *path, hid_t file_type
 	hsize_t n = 1;
 	for (int i = 0; i < rank; i++)
 		n *= dims[i];
-	LMS_H5_TRY(h, path, space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR));
+	LMS_H5_TRY(h, path,
+		   space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR));
 	LMS_H5_TRY(h, path, dcpl = H5Pcreate(H5P_DATASET_CREATE));
 	LMS_H5_TRY(h, path, H5Pset_obj_track_times(dcpl, 0));
 	/* Every non-empty array is chunked so that it can carry a Fletcher-32
@@ -99,7 +120,8 @@ enum lms_status lms_h5_write(struct lms_h5 *h, const char *path, hid_t file_type
 		}
 		LMS_H5_TRY(h, path, H5Pset_fletcher32(dcpl));
 	}
-	LMS_H5_TRY(h, path, d = H5Dcreate2(h->file, path, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+	LMS_H5_TRY(h, path,
+		   d = H5Dcreate2(h->file, path, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
 	if (n > 0)
 		LMS_H5_TRY(h, path, H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
 out:
@@ -137,7 +159,8 @@ enum lms_status lms_h5_write_strings(struct lms_h5 *h, const char *path, const c
 			width = strlen(s[i]) + 1;
 	char *buf = calloc(n ? n : 1, width);
 	if (!buf)
-		return lms_fail(LMS_ERR_NOMEM, NULL, "%s: out of memory writing '%s'", h->path, path);
+		return lms_fail(LMS_ERR_NOMEM, NULL, "%s: out of memory writing '%s'", h->path,
+				path);
 	for (size_t i = 0; i < n; i++)
 		if (s[i])
 			memcpy(buf + i * width, s[i], strlen(s[i]));
@@ -185,7 +208,9 @@ static enum lms_status write_attr(struct lms_h5 *h, const char *obj, const char 
 	char what[512];
 	snprintf(what, sizeof what, "attribute '%s' of '%s'", name, obj);
 	LMS_H5_TRY(h, what, space = H5Screate(H5S_SCALAR));
-	LMS_H5_TRY(h, what, a = H5Acreate_by_name(h->file, obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+	LMS_H5_TRY(h, what,
+		   a = H5Acreate_by_name(h->file, obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT,
+					 H5P_DEFAULT));
 	LMS_H5_TRY(h, what, H5Awrite(a, type, v));
 out:
 	lms_h5_close(a);
@@ -241,11 +266,16 @@ int lms_h5_exists(struct lms_h5 *h, const char *path)
 static const char *class_name(H5T_class_t c)
 {
 	switch (c) {
-	case H5T_INTEGER: return "integer";
-	case H5T_FLOAT: return "floating-point";
-	case H5T_STRING: return "string";
-	case H5T_COMPOUND: return "compound";
-	default: return "other";
+	case H5T_INTEGER:
+		return "integer";
+	case H5T_FLOAT:
+		return "floating-point";
+	case H5T_STRING:
+		return "string";
+	case H5T_COMPOUND:
+		return "compound";
+	default:
+		return "other";
 	}
 }
 
@@ -257,9 +287,10 @@ static enum lms_status open_checked(struct lms_h5 *h, const char *path, H5T_clas
 	hid_t d = -1, t = -1, space = -1;
 	*d_out = *t_out = -1;
 	if (!lms_h5_exists(h, path))
-		return lms_fail(LMS_ERR_INPUT,
-				"the file is incomplete or not an lmsens statistics file; re-run the job",
-				"%s: dataset '%s' is missing", h->path, path);
+		return lms_fail(
+		    LMS_ERR_INPUT,
+		    "the file is incomplete or not an lmsens statistics file; re-run the job",
+		    "%s: dataset '%s' is missing", h->path, path);
 	LMS_H5_TRY(h, path, d = H5Dopen2(h->file, path, H5P_DEFAULT));
 	LMS_H5_TRY(h, path, t = H5Dget_type(d));
 	H5T_class_t cls = H5Tget_class(t);
@@ -282,11 +313,11 @@ static enum lms_status open_checked(struct lms_h5 *h, const char *path, H5T_clas
 		LMS_H5_TRY(h, path, H5Sget_simple_extent_dims(space, got, NULL));
 	for (int i = 0; i < rank; i++) {
 		if (dims[i] != LMS_H5_ANY && dims[i] != got[i]) {
-			st = lms_fail(LMS_ERR_INPUT,
-				      "the file is inconsistent; re-run the job that wrote it",
-				      "%s: dataset '%s' has extent %llu in dimension %d, expected %llu",
-				      h->path, path, (unsigned long long)got[i], i,
-				      (unsigned long long)dims[i]);
+			st = lms_fail(
+			    LMS_ERR_INPUT, "the file is inconsistent; re-run the job that wrote it",
+			    "%s: dataset '%s' has extent %llu in dimension %d, expected %llu",
+			    h->path, path, (unsigned long long)got[i], i,
+			    (unsigned long long)dims[i]);
 			goto out;
 		}
 		dims[i] = got[i];
@@ -403,8 +434,8 @@ out:
 	return st;
 }
 
-enum lms_status lms_h5_read_strings(struct lms_h5 *h, const char *path, hsize_t expect_n,
-				    size_t *n, char ***out)
+enum lms_status lms_h5_read_strings(struct lms_h5 *h, const char *path, hsize_t expect_n, size_t *n,
+				    char ***out)
 {
 	hid_t d = -1, t = -1;
 	hsize_t dims[1] = {expect_n};
@@ -412,8 +443,9 @@ enum lms_status lms_h5_read_strings(struct lms_h5 *h, const char *path, hsize_t 
 	*n = 0;
 	LMS_TRY(open_checked(h, path, H5T_STRING, 1, dims, &d, &t));
 	char **strs = calloc(dims[0] ? dims[0] : 1, sizeof *strs);
-	enum lms_status st = strs ? read_string_data(h, path, d, t, (size_t)dims[0], strs)
-				  : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory reading '%s'", path);
+	enum lms_status st =
+	    strs ? read_string_data(h, path, d, t, (size_t)dims[0], strs)
+		 : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory reading '%s'", path);
 	lms_h5_close(t);
 	lms_h5_close(d);
 	if (st != LMS_OK) {
@@ -441,9 +473,10 @@ enum lms_status lms_h5_read_text(struct lms_h5 *h, const char *path, char **out)
 		st = lms_h5_read_attr_str(h, path, "fnv1a64", &want);
 		fnv1a64_hex(*out, got);
 		if (st == LMS_OK && strcmp(want, got) != 0)
-			st = lms_fail(LMS_ERR_INPUT, "the file is corrupt; re-run the job to rewrite it",
-				      "%s: dataset '%s' does not match its checksum (fnv1a64 %s, stored %s)",
-				      h->path, path, got, want);
+			st = lms_fail(
+			    LMS_ERR_INPUT, "the file is corrupt; re-run the job to rewrite it",
+			    "%s: dataset '%s' does not match its checksum (fnv1a64 %s, stored %s)",
+			    h->path, path, got, want);
 		free(want);
 	}
 	if (st != LMS_OK) {
@@ -465,9 +498,10 @@ static enum lms_status open_attr(struct lms_h5 *h, const char *obj, const char *
 	htri_t e = lms_h5_exists(h, obj) ? H5Aexists_by_name(h->file, obj, name, H5P_DEFAULT) : 0;
 	if (e <= 0) {
 		H5Eclear2(H5E_DEFAULT);
-		return lms_fail(LMS_ERR_INPUT,
-				"the file is incomplete or not an lmsens statistics file; re-run the job",
-				"%s: %s is missing", h->path, what);
+		return lms_fail(
+		    LMS_ERR_INPUT,
+		    "the file is incomplete or not an lmsens statistics file; re-run the job",
+		    "%s: %s is missing", h->path, what);
 	}
 	LMS_H5_TRY(h, what, a = H5Aopen_by_name(h->file, obj, name, H5P_DEFAULT, H5P_DEFAULT));
 	LMS_H5_TRY(h, what, t = H5Aget_type(a));
@@ -486,7 +520,8 @@ out:
 	return st;
 }
 
-enum lms_status lms_h5_read_attr_str(struct lms_h5 *h, const char *obj, const char *name, char **out)
+enum lms_status lms_h5_read_attr_str(struct lms_h5 *h, const char *obj, const char *name,
+				     char **out)
 {
 	enum lms_status st = LMS_OK;
 	hid_t a = -1, t = -1, mt = -1;
@@ -544,12 +579,14 @@ out:
 	return st;
 }
 
-enum lms_status lms_h5_read_attr_i64(struct lms_h5 *h, const char *obj, const char *name, int64_t *out)
+enum lms_status lms_h5_read_attr_i64(struct lms_h5 *h, const char *obj, const char *name,
+				     int64_t *out)
 {
 	return read_attr_num(h, obj, name, H5T_INTEGER, H5T_NATIVE_INT64, out);
 }
 
-enum lms_status lms_h5_read_attr_f64(struct lms_h5 *h, const char *obj, const char *name, double *out)
+enum lms_status lms_h5_read_attr_f64(struct lms_h5 *h, const char *obj, const char *name,
+				     double *out)
 {
 	return read_attr_num(h, obj, name, H5T_FLOAT, H5T_NATIVE_DOUBLE, out);
 }

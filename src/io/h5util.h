@@ -29,7 +29,7 @@
 struct lms_h5 {
 	const char *path; /* for messages; borrowed */
 	hid_t file;
-	int writing;      /* failures are LMS_ERR_IO when writing, LMS_ERR_INPUT when reading */
+	int writing; /* failures are LMS_ERR_IO when writing, LMS_ERR_INPUT when reading */
 };
 
 /* Turns off HDF5's automatic error stack printing (idempotent). */
@@ -41,12 +41,12 @@ void lms_h5_quiet(void);
 enum lms_status lms_h5_fail(const struct lms_h5 *h, const char *object, const char *call);
 
 /* Checked call inside a function with `enum lms_status st` and a label `out`. */
-#define LMS_H5_TRY(h, object, call)                                    \
-	do {                                                           \
-		if ((long long)(call) < 0) {                           \
-			st = lms_h5_fail((h), (object), #call);        \
-			goto out;                                      \
-		}                                                      \
+#define LMS_H5_TRY(h, object, call)                                                                \
+	do {                                                                                       \
+		if ((long long)(call) < 0) {                                                       \
+			st = lms_h5_fail((h), (object), #call);                                    \
+			goto out;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 /* Closes an id of any kind when it is valid (for cleanup paths). */
@@ -85,9 +85,9 @@ int lms_h5_exists(struct lms_h5 *h, const char *path);
  * even for zero elements). expect_class is H5T_INTEGER or H5T_FLOAT; dims
  * holds the expected extents on input (LMS_H5_ANY accepts any) and the
  * actual ones on output. elem_size is sizeof one mem_type element. */
-LMS_NODISCARD enum lms_status lms_h5_read(struct lms_h5 *h, const char *path, H5T_class_t expect_class,
-					  hid_t mem_type, size_t elem_size, int rank, hsize_t *dims,
-					  void **out);
+LMS_NODISCARD enum lms_status lms_h5_read(struct lms_h5 *h, const char *path,
+					  H5T_class_t expect_class, hid_t mem_type,
+					  size_t elem_size, int rank, hsize_t *dims, void **out);
 /* Checks class and rank of a dataset and returns its extents in dims (which
  * hold expected extents or LMS_H5_ANY on input) without reading data. */
 LMS_NODISCARD enum lms_status lms_h5_extent(struct lms_h5 *h, const char *path,

@@ -195,7 +195,8 @@ static enum lms_status dump(struct jb *b, json_t *root, const char *what, char *
 	json_decref(root);
 	if (!text)
 		return lms_fail(LMS_ERR_INPUT, "names must be valid UTF-8; re-run the job",
-				"cannot build %s: a string is not valid UTF-8 or memory ran out", what);
+				"cannot build %s: a string is not valid UTF-8 or memory ran out",
+				what);
 	size_t n = strlen(text);
 	char *withnl = realloc(text, n + 2);
 	if (!withnl) {
@@ -242,7 +243,8 @@ static json_t *summary_obj(struct jb *b, const struct lms_aq_result *r)
 	put(b, o, "target_effective_bits", jreal(b, r->settings.effective_bits));
 	put(b, o, "achieved_effective_bits",
 	    r->has_search ? jreal(b, r->search.effective_bits) : json_null());
-	put(b, o, "is_satisfied", r->has_search ? json_boolean(r->search.is_satisfied) : json_null());
+	put(b, o, "is_satisfied",
+	    r->has_search ? json_boolean(r->search.is_satisfied) : json_null());
 	put(b, o, "total_score", r->has_search ? jreal(b, r->search.score) : json_null());
 	put(b, o, "mean_loss", ok ? jreal(b, loss) : json_null());
 	put(b, o, "samples", json_integer(r->job.samples));
@@ -298,7 +300,8 @@ enum lms_status lms_report_sensitivity_json(const struct lms_aq_result *r, char 
 	if (!order || !rank) {
 		free(order);
 		free(rank);
-		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory building the sensitivity report");
+		return lms_fail(LMS_ERR_NOMEM, NULL,
+				"out of memory building the sensitivity report");
 	}
 	lms_report_rank(r, order, rank);
 	json_t *root = json_object(), *fmts = json_array(), *layers = json_array();

@@ -14,7 +14,10 @@
 
 #include "report/report.h"
 
-static const char *S(const char *s) { return s && s[0] ? s : "—"; }
+static const char *S(const char *s)
+{
+	return s && s[0] ? s : "—";
+}
 
 /* 1234567 → "1,234,567". */
 static void fmt_int(long long v, char *out, size_t cap)
@@ -70,8 +73,8 @@ static void summary(FILE *f, const struct lms_aq_result *r)
 	code(f, S(j->dataset_path));
 	fmt_int(j->samples, a, sizeof a);
 	fmt_int(j->tokens, b, sizeof b);
-	fprintf(f, ") |\n| samples / tokens used | %s / %s (seq_len %lld, batch size %lld) |\n", a, b,
-		(long long)j->seq_len, (long long)j->batch_size);
+	fprintf(f, ") |\n| samples / tokens used | %s / %s (seq_len %lld, batch size %lld) |\n", a,
+		b, (long long)j->seq_len, (long long)j->batch_size);
 	fprintf(f, "| quant pair | ");
 	code(f, S(j->pair_name));
 	fprintf(f, ": weight %s, activation %s |\n| candidate formats | ", S(j->weight),
@@ -81,8 +84,9 @@ static void summary(FILE *f, const struct lms_aq_result *r)
 		lms_aq_fmt_double(r->formats[i].bits, bits, sizeof bits);
 		fprintf(f, "%s%s (%s bits)", i ? ", " : "", r->formats[i].name, bits);
 	}
-	fprintf(f, " |\n| method | %s (loss reduction %s; score size %lld, %lld scoring and %lld "
-		   "calibration batches) |\n",
+	fprintf(f,
+		" |\n| method | %s (loss reduction %s; score size %lld, %lld scoring and %lld "
+		"calibration batches) |\n",
 		S(s->method), S(s->loss_reduction), (long long)s->score_size,
 		(long long)s->score_steps, (long long)s->calib_steps);
 	fprintf(f, "| disabled layers | ");
@@ -94,7 +98,8 @@ static void summary(FILE *f, const struct lms_aq_result *r)
 	fprintf(f, "| target effective bits | %.3f |\n", s->effective_bits);
 	if (r->has_search) {
 		fprintf(f, "| achieved effective bits | %.3f (%s) |\n", r->search.effective_bits,
-			r->search.is_satisfied ? "constraint satisfied" : "**constraint NOT satisfied**");
+			r->search.is_satisfied ? "constraint satisfied"
+					       : "**constraint NOT satisfied**");
 		fmt_score(r->search.score, a, sizeof a);
 		fprintf(f, "| total score | %s |\n| chosen formats | ", a);
 		for (size_t fi = 0, first = 1; fi < r->n_formats; fi++) {
@@ -153,12 +158,14 @@ static void layer_row(FILE *f, const struct lms_aq_result *r, size_t g, int rank
 static void layers(FILE *f, const struct lms_aq_result *r, const size_t *order, const int *rank)
 {
 	fprintf(f, "## Layers ranked by sensitivity\n\n");
-	fprintf(f, "A layer is a group of linears that share one format (q/k/v, gate/up, or a single "
-		   "linear), named after its first linear like ModelOpt's `candidate_stats`. Its score "
-		   "is the estimated loss increase when the group alone is quantized: Σ (∂L/∂Y · ΔY)² "
-		   "over its linears' outputs and all scoring batches (method %s). Higher is more "
-		   "sensitive; ranked by the score at %s.\n\n",
-		   S(r->settings.method), r->n_formats > 1 ? r->formats[0].name : "—");
+	fprintf(
+	    f,
+	    "A layer is a group of linears that share one format (q/k/v, gate/up, or a single "
+	    "linear), named after its first linear like ModelOpt's `candidate_stats`. Its score "
+	    "is the estimated loss increase when the group alone is quantized: Σ (∂L/∂Y · ΔY)² "
+	    "over its linears' outputs and all scoring batches (method %s). Higher is more "
+	    "sensitive; ranked by the score at %s.\n\n",
+	    S(r->settings.method), r->n_formats > 1 ? r->formats[0].name : "—");
 	fprintf(f, "| rank | layer | members | parameters |");
 	for (size_t fi = 0; fi + 1 < r->n_formats; fi++)
 		fprintf(f, " score %s |", r->formats[fi].name);
@@ -187,9 +194,10 @@ static void frontier(FILE *f, const struct lms_aq_result *r)
 	while ((16.0 - lo) / step > 48)
 		step *= 2;
 	double start = ceil(lo / step) * step;
-	fprintf(f, "The least total score reachable within each effective-bits budget (exact search "
-		   "over all %zu frontier points, listed in full in `%s`). Pick another "
-		   "`autoquant.effective_bits` here without re-scoring.\n\n",
+	fprintf(f,
+		"The least total score reachable within each effective-bits budget (exact search "
+		"over all %zu frontier points, listed in full in `%s`). Pick another "
+		"`autoquant.effective_bits` here without re-scoring.\n\n",
 		s->n_frontier, LMS_REPORT_JSON);
 	fprintf(f, "| budget (effective bits) | achieved effective bits | total score |\n"
 		   "| ---: | ---: | ---: |\n");

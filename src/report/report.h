@@ -37,7 +37,8 @@
 /* Renderers: each sets *out to a new NUL-terminated text (caller frees with
  * free()). r is borrowed and must satisfy lms_aq_result_validate. */
 LMS_NODISCARD enum lms_status lms_report_manifest_json(const struct lms_aq_result *r, char **out);
-LMS_NODISCARD enum lms_status lms_report_sensitivity_json(const struct lms_aq_result *r, char **out);
+LMS_NODISCARD enum lms_status lms_report_sensitivity_json(const struct lms_aq_result *r,
+							  char **out);
 LMS_NODISCARD enum lms_status lms_report_markdown(const struct lms_aq_result *r, char **out);
 LMS_NODISCARD enum lms_status lms_report_svg(const struct lms_aq_result *r, char **out);
 

@@ -23,24 +23,36 @@ static const char *const k_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd
 /* Plot geometry in SVG user units. */
 struct geo {
 	double width, height, left, right, top, bottom;
-	double step;       /* x distance between groups */
-	double lo, hi;     /* log10 range of the y axis (whole decades) */
+	double step;   /* x distance between groups */
+	double lo, hi; /* log10 range of the y axis (whole decades) */
 };
 
 static void xml_text(FILE *f, const char *s)
 {
 	for (const char *p = s ? s : ""; *p; p++) {
 		switch (*p) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		default: fputc(*p, f);
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		default:
+			fputc(*p, f);
 		}
 	}
 }
 
-static double gx(const struct geo *g, size_t i) { return g->left + ((double)i + 0.5) * g->step; }
+static double gx(const struct geo *g, size_t i)
+{
+	return g->left + ((double)i + 0.5) * g->step;
+}
 
 static double gy(const struct geo *g, double score)
 {
@@ -83,18 +95,25 @@ static void axes(FILE *f, const struct lms_aq_result *r, const struct geo *g)
 	/* Decade grid lines with labels 1e-5, 1e-4, ... */
 	for (int e = (int)g->lo; e <= (int)g->hi; e++) {
 		double y = gy(g, pow(10.0, e));
-		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
+		fprintf(f,
+			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
 			x0, y, x1, y);
-		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">1e%d</text>\n",
+		fprintf(f,
+			"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" "
+			"font-size=\"11\">1e%d</text>\n",
 			x0 - 6, y + 4, e);
 	}
-	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n",
+	fprintf(f,
+		"<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+		"stroke=\"#333\"/>\n",
 		x0, y1, x1 - x0, y0 - y1);
-	fprintf(f, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\" "
-		   "font-size=\"12\">score (log scale, higher = more sensitive)</text>\n",
+	fprintf(f,
+		"<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\" "
+		"font-size=\"12\">score (log scale, higher = more sensitive)</text>\n",
 		x0 - 52, (y0 + y1) / 2);
-	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\">decoder layer "
-		   "(%zu groups in model order: q/k/v, o, gate/up, down per layer)</text>\n",
+	fprintf(f,
+		"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\">decoder layer "
+		"(%zu groups in model order: q/k/v, o, gate/up, down per layer)</text>\n",
 		(x0 + x1) / 2, g->height - 14, r->n_groups);
 }
 
@@ -104,7 +123,8 @@ static void group_label(FILE *f, const struct lms_aq_result *r, const struct geo
 			double y)
 {
 	const struct lms_aq_group *gr = &r->groups[k];
-	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"8\" fill=\"#555\">",
+	fprintf(f,
+		"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"8\" fill=\"#555\">",
 		gx(g, k), y);
 	for (size_t i = 0; i < gr->n_members; i++) {
 		const char *kind = lms_report_member_label(r, gr->members[i]);
@@ -132,12 +152,16 @@ static void layer_bands(FILE *f, const struct lms_aq_result *r, const struct geo
 			j++;
 		double xa = gx(g, i) - g->step / 2, xb = gx(g, j - 1) + g->step / 2;
 		if (layer >= 0 && layer % 2 == 1)
-			fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f3f3f3\"/>\n",
+			fprintf(f,
+				"<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+				"fill=\"#f3f3f3\"/>\n",
 				xa, y1, xb - xa, y0 - y1);
 		double xc = (xa + xb) / 2;
 		if (xc - last_label >= 28) {
-			fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">",
-				xc, y0 + (g->step >= 36 ? 26 : 14));
+			fprintf(
+			    f,
+			    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">",
+			    xc, y0 + (g->step >= 36 ? 26 : 14));
 			if (layer >= 0)
 				fprintf(f, "%d", layer);
 			else
@@ -152,8 +176,9 @@ static void layer_bands(FILE *f, const struct lms_aq_result *r, const struct geo
 	for (size_t k = 0; k < r->n_groups; k++) {
 		if (!r->groups[k].disabled)
 			continue;
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-			   "fill=\"#999\" fill-opacity=\"0.25\"><title>",
+		fprintf(f,
+			"<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+			"fill=\"#999\" fill-opacity=\"0.25\"><title>",
 			gx(g, k) - g->step / 2, y1, g->step, y0 - y1);
 		xml_text(f, r->groups[k].name);
 		fprintf(f, " (disabled: kept bf16)</title></rect>\n");
@@ -171,16 +196,22 @@ static void markers(FILE *f, const struct lms_aq_result *r, const struct geo *g)
 		for (int fi = 0; fi < none; fi++) {
 			double s = gr->scores[fi], y = gy(g, s);
 			const char *c = k_colors[(size_t)fi % N_COLORS];
-			fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" stroke=\"%s\"><title>",
+			fprintf(f,
+				"<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" "
+				"stroke=\"%s\"><title>",
 				x, y, s > 0 ? c : "white", c);
 			xml_text(f, gr->name);
 			fprintf(f, " %s: %.4e</title></circle>\n", r->formats[fi].name, s);
 			if (r->has_search && gr->chosen == fi)
-				fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" "
-					   "stroke=\"#000\" stroke-width=\"1.5\"/>\n", x, y);
+				fprintf(f,
+					"<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" "
+					"stroke=\"#000\" stroke-width=\"1.5\"/>\n",
+					x, y);
 		}
 		if (r->has_search && gr->chosen == none)
-			fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"#000\"/>\n",
+			fprintf(f,
+				"<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" "
+				"fill=\"#000\"/>\n",
 				x - 3.5, g->top + 4);
 	}
 }
@@ -198,23 +229,37 @@ static void legend(FILE *f, const struct lms_aq_result *r, const struct geo *g)
 		fprintf(f, " (%s bits)</text>\n", bits);
 	}
 	if (r->has_search) {
-		fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" stroke=\"#000\" stroke-width=\"1.5\"/>\n", x, y);
-		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">chosen format</text>\n", x + 10, y + 4);
+		fprintf(f,
+			"<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" stroke=\"#000\" "
+			"stroke-width=\"1.5\"/>\n",
+			x, y);
+		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">chosen format</text>\n",
+			x + 10, y + 4);
 		y += 18;
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"#000\"/>\n", x - 3.5, y - 3.5);
-		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">kept bf16 (NONE)</text>\n", x + 10, y + 4);
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"#000\"/>\n",
+			x - 3.5, y - 3.5);
+		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">kept bf16 (NONE)</text>\n",
+			x + 10, y + 4);
 		y += 18;
 	}
-	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"10\" fill=\"#999\" fill-opacity=\"0.25\"/>\n", x - 3.5, y - 5);
-	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">disabled layer</text>\n", x + 10, y + 4);
+	fprintf(f,
+		"<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"10\" fill=\"#999\" "
+		"fill-opacity=\"0.25\"/>\n",
+		x - 3.5, y - 5);
+	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">disabled layer</text>\n", x + 10,
+		y + 4);
 	y += 18;
-	fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"white\" stroke=\"#333\"/>\n", x, y);
-	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">score 0 (on the axis)</text>\n", x + 10, y + 4);
+	fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"white\" stroke=\"#333\"/>\n",
+		x, y);
+	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">score 0 (on the axis)</text>\n",
+		x + 10, y + 4);
 }
 
 static void title(FILE *f, const struct lms_aq_result *r, const struct geo *g)
 {
-	fprintf(f, "<text x=\"%.1f\" y=\"20\" font-size=\"15\" font-weight=\"bold\">Per-layer sensitivity: ",
+	fprintf(f,
+		"<text x=\"%.1f\" y=\"20\" font-size=\"15\" font-weight=\"bold\">Per-layer "
+		"sensitivity: ",
 		g->left);
 	xml_text(f, r->job.scheme);
 	fprintf(f, "</text>\n<text x=\"%.1f\" y=\"38\" font-size=\"12\">", g->left);
@@ -234,15 +279,17 @@ enum lms_status lms_report_svg(const struct lms_aq_result *r, char **out)
 	char *buf = NULL;
 	size_t len = 0;
 	struct geo g = {.height = 460, .left = 80, .right = 200, .top = 50, .bottom = 60};
-	g.step = r->n_groups > 0 && 640.0 / (double)r->n_groups > 10 ? 640.0 / (double)r->n_groups : 10;
+	g.step =
+	    r->n_groups > 0 && 640.0 / (double)r->n_groups > 10 ? 640.0 / (double)r->n_groups : 10;
 	g.width = g.left + g.right + g.step * (double)(r->n_groups ? r->n_groups : 1);
 	set_range(r, &g);
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory building %s", LMS_REPORT_SVG);
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-		   "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\">\n",
+	fprintf(f,
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+		"viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\">\n",
 		g.width, g.height, g.width, g.height);
 	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
 	title(f, r, &g);

@@ -15,13 +15,12 @@
 #include "autoquant/search.h"
 #include "core/numeric.h"
 
-#define MUST(x)                                                               \
-	do {                                                                  \
-		if ((x) != LMS_OK) {                                          \
-			fprintf(stderr, "fixture: %s failed: %s\n", #x,       \
-				lms_error_message());                         \
-			abort();                                              \
-		}                                                             \
+#define MUST(x)                                                                                    \
+	do {                                                                                       \
+		if ((x) != LMS_OK) {                                                               \
+			fprintf(stderr, "fixture: %s failed: %s\n", #x, lms_error_message());      \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 static uint64_t g_state;
@@ -42,15 +41,15 @@ struct lin {
 };
 
 static const struct lin k_tiny[] = {
-	{"q_proj", 64, 64, 1},	 {"k_proj", 32, 64, 0},	 {"v_proj", 32, 64, 0},
-	{"o_proj", 64, 64, 1},	 {"gate_proj", 128, 64, 1}, {"up_proj", 128, 64, 0},
-	{"down_proj", 64, 128, 1},
+    {"q_proj", 64, 64, 1},     {"k_proj", 32, 64, 0},	  {"v_proj", 32, 64, 0},
+    {"o_proj", 64, 64, 1},     {"gate_proj", 128, 64, 1}, {"up_proj", 128, 64, 0},
+    {"down_proj", 64, 128, 1},
 };
 /* Qwen3-VL-4B text decoder: hidden 2560, 32 heads / 8 KV heads of 128, intermediate 9728. */
 static const struct lin k_4b[] = {
-	{"q_proj", 4096, 2560, 1},     {"k_proj", 1024, 2560, 0},    {"v_proj", 1024, 2560, 0},
-	{"o_proj", 2560, 4096, 1},     {"gate_proj", 9728, 2560, 1}, {"up_proj", 9728, 2560, 0},
-	{"down_proj", 2560, 9728, 1},
+    {"q_proj", 4096, 2560, 1},	  {"k_proj", 1024, 2560, 0},	{"v_proj", 1024, 2560, 0},
+    {"o_proj", 2560, 4096, 1},	  {"gate_proj", 9728, 2560, 1}, {"up_proj", 9728, 2560, 0},
+    {"down_proj", 2560, 9728, 1},
 };
 #define N_LIN 7
 static int g_n_layers = 2;
@@ -219,7 +218,8 @@ static void set_job(struct lms_aq_result *r, const struct aq_fixture_opts *o)
 	MUST(lms_aq_set_str(&j->model_type, "qwen3"));
 	MUST(lms_aq_set_str(&j->dataset_name, "vlm_coco2017_captions"));
 	MUST(lms_aq_set_str(&j->dataset_size, "small"));
-	MUST(lms_aq_set_str(&j->dataset_path, "datasets/vlm-quantize-calib/coco2017_captions_small.txt"));
+	MUST(lms_aq_set_str(&j->dataset_path,
+			    "datasets/vlm-quantize-calib/coco2017_captions_small.txt"));
 	j->samples = 16;
 	j->tokens = 1723;
 	j->seq_len = 128;
@@ -240,7 +240,8 @@ static void set_job(struct lms_aq_result *r, const struct aq_fixture_opts *o)
 	MUST(lms_aq_result_alloc_disabled(r, 1));
 	MUST(lms_aq_set_str(&s->disabled_layers[0], "*lm_head*"));
 	MUST(lms_aq_set_str(&r->config_yaml,
-			    "model:\n  name: tiny_qwen3\nquant_pair:\n  name: wfp8_afp8  # W8A8 — FP8 “per tensor”\n"
+			    "model:\n  name: tiny_qwen3\nquant_pair:\n  name: wfp8_afp8  # W8A8 — "
+			    "FP8 “per tensor”\n"
 			    "autoquant:\n  method: gradient\n  effective_bits: 11.0\n"));
 }
 

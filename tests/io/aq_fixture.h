@@ -20,8 +20,9 @@ struct aq_fixture_opts {
 	int module_scores;  /* give every module its own scores */
 	int trace_steps;    /* number of scoring batches (0 = no traces) */
 	double target_bits; /* autoquant.effective_bits */
-	int n_layers;       /* > 2: Qwen3-VL-4B shapes (hidden 2560, vocab 151936) with this
-			       many layers, searched with lms_search_result; else the tiny 2-layer model */
+	int n_layers;	    /* > 2: Qwen3-VL-4B shapes (hidden 2560, vocab 151936) with this
+			       many layers, searched with lms_search_result; else the tiny 2-layer model
+			     */
 };
 
 /* Fills r (which must be empty); aborts the test binary on allocation failure. */

@@ -69,24 +69,29 @@ static void round_trip(const struct aq_fixture_opts *o, const char *name)
 
 static void test_round_trips(void)
 {
-	struct aq_fixture_opts full = {.seed = 1, .with_search = 1, .module_scores = 1,
-				       .trace_steps = 5, .target_bits = 11.0};
+	struct aq_fixture_opts full = {
+	    .seed = 1, .with_search = 1, .module_scores = 1, .trace_steps = 5, .target_bits = 11.0};
 	round_trip(&full, "full.h5");
-	struct aq_fixture_opts two = {.seed = 2, .two_formats = 1, .with_search = 1,
-				      .module_scores = 1, .trace_steps = 3, .target_bits = 7.0};
+	struct aq_fixture_opts two = {.seed = 2,
+				      .two_formats = 1,
+				      .with_search = 1,
+				      .module_scores = 1,
+				      .trace_steps = 3,
+				      .target_bits = 7.0};
 	round_trip(&two, "two.h5");
 	/* kl_div-like: no module scores, no traces, not yet searched. */
 	struct aq_fixture_opts bare = {.seed = 3, .trace_steps = 0, .target_bits = 10.0};
 	round_trip(&bare, "bare.h5");
 	/* Infeasible target: is_satisfied = 0 must survive. */
-	struct aq_fixture_opts inf = {.seed = 4, .with_search = 1, .trace_steps = 2, .target_bits = 4.0};
+	struct aq_fixture_opts inf = {
+	    .seed = 4, .with_search = 1, .trace_steps = 2, .target_bits = 4.0};
 	round_trip(&inf, "infeasible.h5");
 }
 
 static void test_deterministic_and_atomic(void)
 {
-	struct aq_fixture_opts o = {.seed = 7, .with_search = 1, .module_scores = 1,
-				    .trace_steps = 4, .target_bits = 11.0};
+	struct aq_fixture_opts o = {
+	    .seed = 7, .with_search = 1, .module_scores = 1, .trace_steps = 4, .target_bits = 11.0};
 	struct lms_aq_result a, b;
 	lms_aq_result_init(&a);
 	lms_aq_result_init(&b);
@@ -125,7 +130,10 @@ static void h5_edit(const char *path, void (*edit)(hid_t))
 	}
 }
 
-static void drop_costs(hid_t f) { CHECK(H5Ldelete(f, "/groups/costs", H5P_DEFAULT) >= 0); }
+static void drop_costs(hid_t f)
+{
+	CHECK(H5Ldelete(f, "/groups/costs", H5P_DEFAULT) >= 0);
+}
 
 static void reshape_scores(hid_t f)
 {
@@ -133,7 +141,8 @@ static void reshape_scores(hid_t f)
 	hsize_t dims[2] = {3, 2};
 	double v[6] = {0};
 	hid_t s = H5Screate_simple(2, dims, NULL);
-	hid_t d = H5Dcreate2(f, "/groups/scores", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	hid_t d = H5Dcreate2(f, "/groups/scores", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT,
+			     H5P_DEFAULT);
 	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
 	H5Dclose(d);
 	H5Sclose(s);
@@ -145,7 +154,8 @@ static void retype_layer(hid_t f)
 	hsize_t dims[1] = {15};
 	double v[15] = {0};
 	hid_t s = H5Screate_simple(1, dims, NULL);
-	hid_t d = H5Dcreate2(f, "/modules/layer", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	hid_t d = H5Dcreate2(f, "/modules/layer", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT,
+			     H5P_DEFAULT);
 	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
 	H5Dclose(d);
 	H5Sclose(s);
@@ -187,8 +197,8 @@ static void misname_group(hid_t f)
 static void broken_copy(const char *name, void (*edit)(hid_t), enum lms_status want,
 			const char *needle)
 {
-	struct aq_fixture_opts o = {.seed = 5, .with_search = 1, .module_scores = 1,
-				    .trace_steps = 2, .target_bits = 11.0};
+	struct aq_fixture_opts o = {
+	    .seed = 5, .with_search = 1, .module_scores = 1, .trace_steps = 2, .target_bits = 11.0};
 	struct lms_aq_result a, b;
 	lms_aq_result_init(&a);
 	aq_fixture_build(&a, &o);
@@ -205,13 +215,15 @@ static void broken_copy(const char *name, void (*edit)(hid_t), enum lms_status w
 static void test_bad_files(void)
 {
 	struct lms_aq_result r;
-	CHECK_FAILS_WITH(lms_h5stats_read(path_in("absent.h5"), &r), LMS_ERR_NOT_FOUND, "absent.h5");
+	CHECK_FAILS_WITH(lms_h5stats_read(path_in("absent.h5"), &r), LMS_ERR_NOT_FOUND,
+			 "absent.h5");
 	/* Not HDF5 at all. */
 	const char *junk = path_in("junk.h5");
 	CHECK_INT_EQ(lms_write_file_atomic(junk, "this is not HDF5\n", 17), LMS_OK);
 	CHECK_FAILS_WITH(lms_h5stats_read(junk, &r), LMS_ERR_INPUT, "not an HDF5 file");
 	/* Truncated: the first 3000 bytes of a good file. */
-	struct aq_fixture_opts o = {.seed = 6, .with_search = 1, .trace_steps = 2, .target_bits = 11.0};
+	struct aq_fixture_opts o = {
+	    .seed = 6, .with_search = 1, .trace_steps = 2, .target_bits = 11.0};
 	struct lms_aq_result a;
 	lms_aq_result_init(&a);
 	aq_fixture_build(&a, &o);
@@ -236,15 +248,19 @@ static void test_bad_files(void)
 	broken_copy("version.h5", bump_version, LMS_ERR_INPUT, "schema_version is 99");
 	broken_copy("badgroup.h5", bad_group_index, LMS_ERR_INPUT,
 		    "/modules/group[3] = 1000 is not a group index");
-	broken_copy("misnamed.h5", misname_group, LMS_ERR_INPUT, "is not named after its first module");
+	broken_copy("misnamed.h5", misname_group, LMS_ERR_INPUT,
+		    "is not named after its first module");
 }
 
 /* A flipped byte inside a dataset's data is caught by its Fletcher-32
  * checksum and reported with the dataset's name. */
 static void test_checksum(void)
 {
-	struct aq_fixture_opts o = {.seed = 12, .with_search = 1, .module_scores = 1,
-				    .trace_steps = 2, .target_bits = 11.0};
+	struct aq_fixture_opts o = {.seed = 12,
+				    .with_search = 1,
+				    .module_scores = 1,
+				    .trace_steps = 2,
+				    .target_bits = 11.0};
 	struct lms_aq_result a, b;
 	lms_aq_result_init(&a);
 	aq_fixture_build(&a, &o);
@@ -317,8 +333,11 @@ static void fuzz_child(int fd, const char *good, const char *bad, const struct l
 
 static void test_fuzz(void)
 {
-	struct aq_fixture_opts o = {.seed = 13, .with_search = 1, .module_scores = 1,
-				    .trace_steps = 3, .target_bits = 11.0};
+	struct aq_fixture_opts o = {.seed = 13,
+				    .with_search = 1,
+				    .module_scores = 1,
+				    .trace_steps = 3,
+				    .target_bits = 11.0};
 	struct lms_aq_result a;
 	lms_aq_result_init(&a);
 	aq_fixture_build(&a, &o);
@@ -343,7 +362,8 @@ static void test_fuzz(void)
 	       counts[0], counts[1], counts[2]);
 	CHECK_INT_EQ(counts[3], 0);
 	CHECK(counts[0] > 200);
-	CHECK_INT_EQ(counts[2], 0); /* nothing silently changed: every byte that matters is checksummed */
+	CHECK_INT_EQ(counts[2],
+		     0); /* nothing silently changed: every byte that matters is checksummed */
 	lms_aq_result_free(&a);
 }
 
@@ -366,7 +386,8 @@ static void vlen_phases(hid_t f)
 
 static void test_vlen_strings(void)
 {
-	struct aq_fixture_opts o = {.seed = 14, .with_search = 1, .trace_steps = 2, .target_bits = 11.0};
+	struct aq_fixture_opts o = {
+	    .seed = 14, .with_search = 1, .trace_steps = 2, .target_bits = 11.0};
 	struct lms_aq_result a, b;
 	lms_aq_result_init(&a);
 	aq_fixture_build(&a, &o);

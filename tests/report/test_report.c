@@ -23,7 +23,7 @@
 #include "test.h"
 
 static const char *const k_files[] = {"tiny_qwen3_wfp8_afp8_quant_manifest.json", LMS_REPORT_JSON,
-				       LMS_REPORT_MD, LMS_REPORT_SVG};
+				      LMS_REPORT_MD, LMS_REPORT_SVG};
 
 static char *slurp(const char *dir, const char *name)
 {
@@ -54,9 +54,10 @@ static void test_helpers(void)
 	const struct {
 		double v;
 		const char *want;
-	} reprs[] = {{8.0, "8.0"},   {4.5, "4.5"},	   {16.0, "16.0"},	 {0.1, "0.1"},
-		     {1e-05, "1e-05"}, {1e16, "1e+16"}, {-2.0, "-2.0"},	 {1.0 / 3.0, "0.3333333333333333"},
-		     {6.25, "6.25"}};
+	} reprs[] = {
+	    {8.0, "8.0"},     {4.5, "4.5"},    {16.0, "16.0"}, {0.1, "0.1"},
+	    {1e-05, "1e-05"}, {1e16, "1e+16"}, {-2.0, "-2.0"}, {1.0 / 3.0, "0.3333333333333333"},
+	    {6.25, "6.25"}};
 	for (size_t i = 0; i < sizeof reprs / sizeof reprs[0]; i++) {
 		lms_aq_fmt_double(reprs[i].v, buf, sizeof buf);
 		CHECK_STR_EQ(buf, reprs[i].want);
@@ -68,7 +69,8 @@ static void test_helpers(void)
 	lms_aq_format_recipe(&none, buf, sizeof buf);
 	CHECK_STR_EQ(buf, "NONE(effective-bits: 16.0)");
 
-	CHECK_INT_EQ(lms_aq_scheme_name("qwen3_vl_4b_instruct", "wfp8_afp8", NULL, buf, sizeof buf), LMS_OK);
+	CHECK_INT_EQ(lms_aq_scheme_name("qwen3_vl_4b_instruct", "wfp8_afp8", NULL, buf, sizeof buf),
+		     LMS_OK);
 	CHECK_STR_EQ(buf, "qwen3_vl_4b_instruct_wfp8_afp8");
 	CHECK_INT_EQ(lms_aq_scheme_name("m", "p", "int8_lm_only", buf, sizeof buf), LMS_OK);
 	CHECK_STR_EQ(buf, "int8_lm_only");
@@ -82,7 +84,8 @@ static void test_helpers(void)
 
 static void test_validation(void)
 {
-	struct aq_fixture_opts o = {.seed = 11, .with_search = 1, .trace_steps = 2, .target_bits = 11};
+	struct aq_fixture_opts o = {
+	    .seed = 11, .with_search = 1, .trace_steps = 2, .target_bits = 11};
 	struct lms_aq_result r;
 	lms_aq_result_init(&r);
 	aq_fixture_build(&r, &o);
@@ -150,19 +153,23 @@ static void check_manifest(const struct lms_aq_result *r, const char *text)
 	CHECK_INT_EQ(json_array_size(json_object_get(head, "formats")), 1);
 	CHECK_STR_EQ(json_string_value(json_array_get(json_object_get(head, "formats"), 0)),
 		     "NONE(effective-bits: 16.0)");
-	CHECK_NEAR(json_real_value(json_array_get(json_object_get(head, "costs"), 0)), 16384.0, 0, 0);
+	CHECK_NEAR(json_real_value(json_array_get(json_object_get(head, "costs"), 0)), 16384.0, 0,
+		   0);
 	json_t *best = json_object_get(root, "best");
 	CHECK_INT_EQ(json_object_size(json_object_get(best, "recipe")), r->n_groups);
-	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(best, "recipe"), "lm_head.quant_recipe")),
+	CHECK_STR_EQ(json_string_value(
+			 json_object_get(json_object_get(best, "recipe"), "lm_head.quant_recipe")),
 		     "NONE(effective-bits: 16.0)");
 	/* Floats round-trip exactly. */
-	CHECK(json_real_value(json_object_get(json_object_get(best, "constraints"), "effective_bits")) ==
-	      r->search.effective_bits);
+	CHECK(json_real_value(json_object_get(json_object_get(best, "constraints"),
+					      "effective_bits")) == r->search.effective_bits);
 	CHECK(json_real_value(json_object_get(best, "score")) == r->search.score);
 	CHECK(json_is_true(json_object_get(best, "is_satisfied")) == (r->search.is_satisfied != 0));
 	CHECK(r->search.effective_bits <= 11.0);
 	CHECK_INT_EQ(json_array_size(json_object_get(root, "frontier")), r->search.n_frontier);
-	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(root, "quant_pair"), "name")), "wfp8_afp8");
+	CHECK_STR_EQ(
+	    json_string_value(json_object_get(json_object_get(root, "quant_pair"), "name")),
+	    "wfp8_afp8");
 	CHECK_INT_EQ(json_object_size(json_object_get(root, "timings")), 4);
 	json_decref(root);
 }
@@ -194,7 +201,8 @@ static void check_sensitivity(const struct lms_aq_result *r, const char *json_te
 	snprintf(row, sizeof row, "| 1 | `%s` |", r->groups[order[0]].name);
 	CHECK_STR_CONTAINS(md, row);
 	CHECK_STR_CONTAINS(md, "| — | `lm_head` | lm_head | 16,384 | — | NONE (disabled) |");
-	CHECK_STR_CONTAINS(md, "| samples / tokens used | 16 / 1,723 (seq_len 128, batch size 4) |");
+	CHECK_STR_CONTAINS(md,
+			   "| samples / tokens used | 16 / 1,723 (seq_len 128, batch size 4) |");
 	CHECK_STR_CONTAINS(md, "## Frontier");
 	CHECK_STR_CONTAINS(md, "q_proj, k_proj, v_proj");
 
@@ -210,8 +218,11 @@ static void check_sensitivity(const struct lms_aq_result *r, const char *json_te
 
 static void test_artifacts(const char *base)
 {
-	struct aq_fixture_opts o = {.seed = 42, .with_search = 1, .module_scores = 1,
-				    .trace_steps = 4, .target_bits = 11.0};
+	struct aq_fixture_opts o = {.seed = 42,
+				    .with_search = 1,
+				    .module_scores = 1,
+				    .trace_steps = 4,
+				    .target_bits = 11.0};
 	struct lms_aq_result r, again;
 	lms_aq_result_init(&r);
 	lms_aq_result_init(&again);
@@ -264,7 +275,8 @@ static void test_artifacts(const char *base)
 
 static void test_without_search(void)
 {
-	struct aq_fixture_opts o = {.seed = 9, .two_formats = 1, .trace_steps = 0, .target_bits = 6.0};
+	struct aq_fixture_opts o = {
+	    .seed = 9, .two_formats = 1, .trace_steps = 0, .target_bits = 6.0};
 	struct lms_aq_result r;
 	lms_aq_result_init(&r);
 	aq_fixture_build(&r, &o);
@@ -289,8 +301,11 @@ static void test_without_search(void)
 static void test_search_integration(const char *base)
 {
 	for (int two = 0; two <= 1; two++) {
-		struct aq_fixture_opts o = {.seed = 77 + (uint64_t)two, .two_formats = two,
-					    .with_search = 1, .module_scores = 1, .trace_steps = 3,
+		struct aq_fixture_opts o = {.seed = 77 + (uint64_t)two,
+					    .two_formats = two,
+					    .with_search = 1,
+					    .module_scores = 1,
+					    .trace_steps = 3,
 					    .target_bits = two ? 7.5 : 11.0};
 		struct lms_aq_result brute, exact;
 		lms_aq_result_init(&brute);
@@ -313,9 +328,12 @@ static void test_search_integration(const char *base)
 		CHECK_NEAR(exact.search.score, brute.search.score, 0, 1e-15);
 		CHECK_INT_EQ(exact.search.is_satisfied, brute.search.is_satisfied);
 		CHECK_INT_EQ(exact.search.n_frontier, brute.search.n_frontier);
-		for (size_t i = 0; i < exact.search.n_frontier && i < brute.search.n_frontier; i++) {
-			CHECK_NEAR(exact.search.frontier_bits[i], brute.search.frontier_bits[i], 0, 1e-15);
-			CHECK_NEAR(exact.search.frontier_score[i], brute.search.frontier_score[i], 0, 1e-15);
+		for (size_t i = 0; i < exact.search.n_frontier && i < brute.search.n_frontier;
+		     i++) {
+			CHECK_NEAR(exact.search.frontier_bits[i], brute.search.frontier_bits[i], 0,
+				   1e-15);
+			CHECK_NEAR(exact.search.frontier_score[i], brute.search.frontier_score[i],
+				   0, 1e-15);
 		}
 		CHECK_INT_EQ(lms_report_write_all(&exact, dir_b, NULL), LMS_OK);
 		CHECK_INT_EQ(lms_report_from_h5(h5, dir_a), LMS_OK);
@@ -336,8 +354,12 @@ static void test_search_integration(const char *base)
  * each step is printed (the numbers quoted in docs/outputs.md). */
 static void test_qwen3_vl_4b_scale(const char *base)
 {
-	struct aq_fixture_opts o = {.seed = 4, .two_formats = 1, .with_search = 1,
-				    .module_scores = 1, .trace_steps = 64, .target_bits = 6.0,
+	struct aq_fixture_opts o = {.seed = 4,
+				    .two_formats = 1,
+				    .with_search = 1,
+				    .module_scores = 1,
+				    .trace_steps = 64,
+				    .target_bits = 6.0,
 				    .n_layers = 36};
 	struct lms_aq_result r, back;
 	lms_aq_result_init(&r);
@@ -360,7 +382,8 @@ static void test_qwen3_vl_4b_scale(const char *base)
 	CHECK(lms_aq_result_equal(&r, &back, why, sizeof why));
 	CHECK_INT_EQ(lms_report_write_all(&back, regen, "4b"), LMS_OK);
 	clock_gettime(CLOCK_MONOTONIC, &t3);
-	const char *files[] = {"4b_quant_manifest.json", LMS_REPORT_JSON, LMS_REPORT_MD, LMS_REPORT_SVG};
+	const char *files[] = {"4b_quant_manifest.json", LMS_REPORT_JSON, LMS_REPORT_MD,
+			       LMS_REPORT_SVG};
 	for (size_t i = 0; i < 4; i++) {
 		char *x = slurp(run, files[i]), *y = slurp(regen, files[i]);
 		CHECK(x && y && strcmp(x, y) == 0);
@@ -369,7 +392,8 @@ static void test_qwen3_vl_4b_scale(const char *base)
 	}
 #define MS(a, b) (((double)(b.tv_sec - a.tv_sec) * 1e3) + (double)(b.tv_nsec - a.tv_nsec) / 1e6)
 	printf("qwen3-vl-4b shape (145 groups, 64 trace steps): build+search+reports %.1f ms, "
-	       "write h5 %.1f ms, read h5 + reports %.1f ms; frontier %zu points, achieved %.4f bits\n",
+	       "write h5 %.1f ms, read h5 + reports %.1f ms; frontier %zu points, achieved %.4f "
+	       "bits\n",
 	       MS(t0, t1), MS(t1, t2), MS(t2, t3), r.search.n_frontier, r.search.effective_bits);
 #undef MS
 	lms_aq_result_free(&r);
