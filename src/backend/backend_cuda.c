@@ -1,8 +1,8 @@
 /* backend_cuda.c — the host side of the CUDA backend: device selection,
  * the stream, device memory (with pinned, double-buffered staging for large
  * host-to-device copies such as weights read from mmapped safetensors),
- * bf16 GEMMs through cuBLASLt (cuBLAS as fallback), the op table of
- * backend/backend.h wired to the kernels of kernels/, errors and debug mode.
+ * the op table of backend/backend.h wired to the kernels of kernels/ (the
+ * GEMM is gemm_cuda.c), errors, debug mode and profile mode.
  *
  * Invariants:
  * - Every op runs on ctx->stream, in issue order; nothing synchronizes the
@@ -11,31 +11,21 @@
  * - Every CUDA / cuBLAS failure returns LMS_ERR_LIBRARY (LMS_ERR_NOMEM for
  *   allocation failures) with "cuda:<dev> [<label>] <op>: '<call>' failed:
  *   <library message>" and is logged once at the failing call.
- * - GEMMs accumulate in fp32 (CUBLAS_COMPUTE_32F) and round once to the
- *   output type; no reduced-precision reductions are allowed.
- * - Ops never allocate device memory (the cuBLAS workspace and the staging
- *   buffers are made at init).
+ * - Ops never allocate device memory (the cuBLAS workspace, the staging
+ *   buffers and the dynamic-amax scratch are made at init).
  *
  * Not here: kernels (kernels/<op>.cu), the choice between CPU and CUDA
  * (backend.c: lms_backend_init), the engine. */
 #include "backend/backend_cuda.h"
 
-#include <cublasLt.h>
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda_internal.h"
 #include "core/log.h"
 #include "kernels.h"
 #include "quant/quant.h"
-
-#define LT_WORKSPACE_BYTES (32u << 20)
-#define STAGE_BYTES (32u << 20)  /* each of the two pinned staging buffers */
-#define STAGE_MIN_COPY (4u << 20) /* smaller h2d copies go straight through */
-#define QAMAX_CAP (1u << 20)      /* floats of dynamic-amax scratch */
-#define PROF_OPS 24
 
 /* Op names of the profile table (the names the ops pass to after_launch). */
 static const char *const PROF_NAMES[PROF_OPS] = {
@@ -45,64 +35,29 @@ static const char *const PROF_NAMES[PROF_OPS] = {
 	"cross_entropy", "absmax_rows", "sq_dot_accum", "fake_quant", NULL,
 };
 
-struct cuda_ctx {
-	int device;
-	cudaStream_t stream;
-	cublasHandle_t blas;
-	cublasLtHandle_t lt;
-	void *d_lt_work;
-	void *stage[2];          /* pinned host buffers, STAGE_BYTES each (may be NULL) */
-	cudaEvent_t stage_done[2];
-	unsigned long long *d_count; /* debug mode: non-finite counter */
-	float *d_qamax;              /* QAMAX_CAP floats: dynamic amax of fake_quant */
-	int debug;
-	int profile;                 /* LMSENS_CUDA_PROFILE=1: per-op GPU time */
-	cudaEvent_t prof_start, prof_stop;
-	double prof_ms[PROF_OPS];
-	long prof_calls[PROF_OPS];
-	char label[128];
-	char name[32];
-};
-
-static const char *const OOM_HINT =
+const char *const LMS_CUDA_OOM_HINT =
 	"lower autoquant.batch_size (or the sequence length), enable per-layer recomputation, or "
 	"use a GPU with more memory";
 
 /* ---- error reporting --------------------------------------------------- */
 
-static enum lms_status cuda_failed(struct cuda_ctx *c, const char *op, const char *call,
+enum lms_status lms_cuda_fail(struct cuda_ctx *c, const char *op, const char *call,
 				   const char *msg, int is_oom)
 {
 	const char *lab = c && c->label[0] ? c->label : "";
 	int dev = c ? c->device : -1;
 	lms_log(LMS_LOG_ERROR, "cuda:%d %s%s%s: '%s' failed: %s", dev, lab[0] ? "[" : "", lab,
 		lab[0] ? "] " : "", call, msg);
-	return lms_fail(is_oom ? LMS_ERR_NOMEM : LMS_ERR_LIBRARY, is_oom ? OOM_HINT : NULL,
+	return lms_fail(is_oom ? LMS_ERR_NOMEM : LMS_ERR_LIBRARY, is_oom ? LMS_CUDA_OOM_HINT : NULL,
 			"cuda:%d %s%s%s%s: '%s' failed: %s", dev, lab[0] ? "[" : "", lab,
 			lab[0] ? "] " : "", op, call, msg);
 }
-
-#define CU_CHECK(c, op, call)                                                               \
-	do {                                                                                \
-		cudaError_t e_ = (call);                                                    \
-		if (e_ != cudaSuccess)                                                      \
-			return cuda_failed((c), (op), #call, cudaGetErrorString(e_),        \
-					   e_ == cudaErrorMemoryAllocation);               \
-	} while (0)
-
-#define BLAS_CHECK(c, op, call)                                                             \
-	do {                                                                                \
-		cublasStatus_t s_ = (call);                                                 \
-		if (s_ != CUBLAS_STATUS_SUCCESS)                                            \
-			return cuda_failed((c), (op), #call, cublasGetStatusString(s_),     \
-					   s_ == CUBLAS_STATUS_ALLOC_FAILED);               \
-	} while (0)
 
 /* Profile mode (LMSENS_CUDA_PROFILE=1): each op records an event when it
  * starts and one when its launches are done, waits for the second and adds
  * the GPU time between them to the op's bucket. It serializes the stream, so
  * it is a diagnosis tool; the table is logged when the backend is freed. */
-static void prof_begin(struct cuda_ctx *c)
+void lms_cuda_prof_begin(struct cuda_ctx *c)
 {
 	if (c->profile)
 		(void)cudaEventRecord(c->prof_start, c->stream);
@@ -145,10 +100,10 @@ static void prof_report(const struct cuda_ctx *c)
 
 /* After a kernel launch: the launch status, and in debug mode a full
  * synchronization (so an asynchronous fault is attributed to this op). */
-static enum lms_status after_launch(struct cuda_ctx *c, const char *op, cudaError_t launch)
+enum lms_status lms_cuda_after_launch(struct cuda_ctx *c, const char *op, cudaError_t launch)
 {
 	if (launch != cudaSuccess)
-		return cuda_failed(c, op, "kernel launch", cudaGetErrorString(launch),
+		return lms_cuda_fail(c, op, "kernel launch", cudaGetErrorString(launch),
 				   launch == cudaErrorMemoryAllocation);
 	prof_end(c, op);
 	if (c->debug) {
@@ -159,7 +114,7 @@ static enum lms_status after_launch(struct cuda_ctx *c, const char *op, cudaErro
 }
 
 /* Debug mode: fails with LMS_ERR_NUMERIC when the op's output holds NaN/Inf. */
-static enum lms_status check_finite(struct cuda_ctx *c, const char *op, const char *what,
+enum lms_status lms_cuda_check_finite(struct cuda_ctx *c, const char *op, const char *what,
 				    const void *d_x, size_t n, int is_f32)
 {
 	if (!c->debug || n == 0)
@@ -196,11 +151,11 @@ static enum lms_status cu_alloc(void *vc, size_t bytes, void **d_out)
 	size_t free_b = 0, total_b = 0;
 	(void)cudaMemGetInfo(&free_b, &total_b);
 	if (e == cudaErrorMemoryAllocation)
-		return lms_fail(LMS_ERR_NOMEM, OOM_HINT,
+		return lms_fail(LMS_ERR_NOMEM, LMS_CUDA_OOM_HINT,
 				"cuda:%d: out of device memory allocating %.1f MiB (%.1f MiB free of "
 				"%.1f MiB)",
 				c->device, bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0);
-	return cuda_failed(c, "alloc", "cudaMalloc", cudaGetErrorString(e), 0);
+	return lms_cuda_fail(c, "alloc", "cudaMalloc", cudaGetErrorString(e), 0);
 }
 
 static void cu_free(void *vc, void *d_ptr)
@@ -216,7 +171,7 @@ static void cu_free(void *vc, void *d_ptr)
 static enum lms_status cu_h2d(void *vc, void *d_dst, const void *src, size_t bytes)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
+	lms_cuda_prof_begin(c);
 	if (bytes == 0)
 		return LMS_OK;
 	if (bytes < STAGE_MIN_COPY || !c->stage[0] || !c->stage[1]) {
@@ -245,7 +200,7 @@ static enum lms_status cu_h2d(void *vc, void *d_dst, const void *src, size_t byt
 static enum lms_status cu_d2h(void *vc, void *dst, const void *d_src, size_t bytes)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
+	lms_cuda_prof_begin(c);
 	if (bytes == 0)
 		return LMS_OK;
 	CU_CHECK(c, "memcpy_d2h",
@@ -258,22 +213,22 @@ static enum lms_status cu_d2h(void *vc, void *dst, const void *d_src, size_t byt
 static enum lms_status cu_d2d(void *vc, void *d_dst, const void *d_src, size_t bytes)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
+	lms_cuda_prof_begin(c);
 	if (bytes == 0)
 		return LMS_OK;
 	CU_CHECK(c, "memcpy_d2d",
 		 cudaMemcpyAsync(d_dst, d_src, bytes, cudaMemcpyDeviceToDevice, c->stream));
-	return after_launch(c, "memcpy_d2d", cudaSuccess);
+	return lms_cuda_after_launch(c, "memcpy_d2d", cudaSuccess);
 }
 
 static enum lms_status cu_memset(void *vc, void *d_dst, int byte, size_t bytes)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
+	lms_cuda_prof_begin(c);
 	if (bytes == 0)
 		return LMS_OK;
 	CU_CHECK(c, "memset", cudaMemsetAsync(d_dst, byte, bytes, c->stream));
-	return after_launch(c, "memset", cudaSuccess);
+	return lms_cuda_after_launch(c, "memset", cudaSuccess);
 }
 
 static enum lms_status cu_sync(void *vc)
@@ -283,168 +238,26 @@ static enum lms_status cu_sync(void *vc)
 	return LMS_OK;
 }
 
-/* ---- GEMM -------------------------------------------------------------- */
-
-/* Largest power of two (≤ 256) dividing the address: cuBLASLt's heuristic
- * must not pick a kernel that assumes more alignment than a view has. */
-static uint32_t ptr_align(const void *p)
-{
-	uintptr_t u = (uintptr_t)p;
-	uint32_t a = 256;
-	while (a > 2 && (u % a) != 0)
-		a >>= 1;
-	return a;
-}
-
-static enum lms_status gemm_check_args(const struct cuda_ctx *c, const struct lms_gemm_args *a)
-{
-	int rows_a = a->trans_a ? a->k : a->m, cols_a = a->trans_a ? a->m : a->k;
-	int rows_b = a->trans_b ? a->n : a->k, cols_b = a->trans_b ? a->k : a->n;
-	(void)rows_a;
-	(void)rows_b;
-	if (a->m < 0 || a->n < 0 || a->k < 0 || a->batch < 1 || a->lda < (cols_a > 1 ? cols_a : 1) ||
-	    a->ldb < (cols_b > 1 ? cols_b : 1) || a->ldc < (a->n > 1 ? a->n : 1) ||
-	    (a->beta != 0.0f && a->beta != 1.0f) ||
-	    (a->c_dtype != LMS_GEMM_OUT_BF16 && a->c_dtype != LMS_GEMM_OUT_F32))
-		return lms_fail(LMS_ERR_INTERNAL, NULL,
-				"%s gemm: bad arguments m=%d n=%d k=%d lda=%d ldb=%d ldc=%d trans=%d,%d "
-				"batch=%d beta=%g",
-				c->name, a->m, a->n, a->k, a->lda, a->ldb, a->ldc, a->trans_a, a->trans_b,
-				a->batch, (double)a->beta);
-	return LMS_OK;
-}
-
-/* Row-major C(m,n) = op(A)·op(B) is column-major Cᵀ(n,m) = op(B)ᵀ·op(A)ᵀ:
- * cuBLAS's first operand is the caller's B, its second the caller's A. A
- * row-major (r, c) buffer with leading dimension ld is a column-major
- * (c, r) matrix with the same ld. */
-static enum lms_status gemm_lt(struct cuda_ctx *c, const struct lms_gemm_args *a, int *done)
-{
-	cudaDataType_t ctype = a->c_dtype == LMS_GEMM_OUT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
-	cublasOperation_t opa = a->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-	cublasOperation_t opb = a->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-	uint64_t ar = a->trans_b ? (uint64_t)a->k : (uint64_t)a->n;
-	uint64_t ac = a->trans_b ? (uint64_t)a->n : (uint64_t)a->k;
-	uint64_t br = a->trans_a ? (uint64_t)a->m : (uint64_t)a->k;
-	uint64_t bc = a->trans_a ? (uint64_t)a->k : (uint64_t)a->m;
-	cublasLtMatmulDesc_t op = NULL;
-	cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
-	cublasLtMatmulPreference_t pref = NULL;
-	enum lms_status st = LMS_OK;
-	cublasStatus_t s;
-	*done = 0;
-#define LT(call)                                                                            \
-	do {                                                                                \
-		s = (call);                                                                 \
-		if (s != CUBLAS_STATUS_SUCCESS) {                                           \
-			st = cuda_failed(c, "gemm", #call, cublasLtGetStatusString(s),      \
-					 s == CUBLAS_STATUS_ALLOC_FAILED);                  \
-			goto out;                                                           \
-		}                                                                           \
-	} while (0)
-	LT(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-	LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
-	LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
-	LT(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, ar, ac, a->ldb));
-	LT(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, br, bc, a->lda));
-	LT(cublasLtMatrixLayoutCreate(&lc, ctype, (uint64_t)a->n, (uint64_t)a->m, a->ldc));
-	if (a->batch > 1) {
-		int32_t bcount = a->batch;
-		int64_t sa = a->stride_b, sb = a->stride_a, sc = a->stride_c;
-		LT(cublasLtMatrixLayoutSetAttribute(la, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bcount, sizeof bcount));
-		LT(cublasLtMatrixLayoutSetAttribute(lb, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bcount, sizeof bcount));
-		LT(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bcount, sizeof bcount));
-		LT(cublasLtMatrixLayoutSetAttribute(la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sa, sizeof sa));
-		LT(cublasLtMatrixLayoutSetAttribute(lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sb, sizeof sb));
-		LT(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sc, sizeof sc));
-	}
-	LT(cublasLtMatmulPreferenceCreate(&pref));
-	uint64_t ws = LT_WORKSPACE_BYTES;
-	uint32_t al_a = ptr_align(a->d_b), al_b = ptr_align(a->d_a), al_c = ptr_align(a->d_c);
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a));
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
-	cublasLtMatmulHeuristicResult_t res;
-	int found = 0;
-	s = cublasLtMatmulAlgoGetHeuristic(c->lt, op, la, lb, lc, lc, pref, 1, &res, &found);
-	if (s != CUBLAS_STATUS_SUCCESS || found == 0)
-		goto out; /* not an error: the caller falls back to cublasGemmEx */
-	LT(cublasLtMatmul(c->lt, op, &a->alpha, a->d_b, la, a->d_a, lb, &a->beta, a->d_c, lc,
-			  a->d_c, lc, &res.algo, c->d_lt_work, LT_WORKSPACE_BYTES, c->stream));
-	*done = 1;
-out:
-#undef LT
-	if (pref)
-		cublasLtMatmulPreferenceDestroy(pref);
-	if (lc)
-		cublasLtMatrixLayoutDestroy(lc);
-	if (lb)
-		cublasLtMatrixLayoutDestroy(lb);
-	if (la)
-		cublasLtMatrixLayoutDestroy(la);
-	if (op)
-		cublasLtMatmulDescDestroy(op);
-	return st;
-}
-
-static enum lms_status cu_gemm(void *vc, const struct lms_gemm_args *a)
-{
-	struct cuda_ctx *c = vc;
-	prof_begin(c);
-	LMS_TRY(gemm_check_args(c, a));
-	if (a->m == 0 || a->n == 0)
-		return LMS_OK;
-	size_t esz = a->c_dtype == LMS_GEMM_OUT_BF16 ? 2 : 4;
-	if (a->k == 0) { /* C = beta·C: nothing to do for beta 1, zeros for beta 0 */
-		if (a->beta == 0.0f)
-			for (int b = 0; b < a->batch; b++)
-				CU_CHECK(c, "gemm",
-					 cudaMemset2DAsync((char *)a->d_c + (size_t)b * a->stride_c * esz,
-							   (size_t)a->ldc * esz, 0, (size_t)a->n * esz,
-							   (size_t)a->m, c->stream));
-		return after_launch(c, "gemm", cudaSuccess);
-	}
-	int done = 0;
-	LMS_TRY(gemm_lt(c, a, &done));
-	if (!done) {
-		cudaDataType_t ctype = a->c_dtype == LMS_GEMM_OUT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
-		BLAS_CHECK(c, "gemm",
-			   cublasGemmStridedBatchedEx(
-				   c->blas, a->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-				   a->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, a->n, a->m, a->k, &a->alpha,
-				   a->d_b, CUDA_R_16BF, a->ldb, a->stride_b, a->d_a, CUDA_R_16BF,
-				   a->lda, a->stride_a, &a->beta, a->d_c, ctype, a->ldc, a->stride_c,
-				   a->batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-	}
-	LMS_TRY(after_launch(c, "gemm", cudaSuccess));
-	if (c->debug && a->ldc == a->n && (a->batch == 1 || a->stride_c == (int64_t)a->m * a->n))
-		return check_finite(c, "gemm", "C", a->d_c, (size_t)a->m * a->n * a->batch,
-				    a->c_dtype == LMS_GEMM_OUT_F32);
-	return LMS_OK;
-}
-
 /* ---- the other ops: validation, launch, debug checks ------------------ */
 
 static enum lms_status cu_embedding(void *vc, lms_bf16 *d_out, const lms_bf16 *d_table,
 				    const int32_t *d_ids, int N, int C, int V)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
+	lms_cuda_prof_begin(c);
 	(void)V;
-	LMS_TRY(after_launch(c, "embedding", lms_k_embedding(c->stream, d_out, d_table, d_ids, N, C)));
-	return check_finite(c, "embedding", "out", d_out, (size_t)N * C, 0);
+	LMS_TRY(lms_cuda_after_launch(c, "embedding", lms_k_embedding(c->stream, d_out, d_table, d_ids, N, C)));
+	return lms_cuda_check_finite(c, "embedding", "out", d_out, (size_t)N * C, 0);
 }
 
 static enum lms_status cu_rmsnorm_fwd(void *vc, lms_bf16 *d_out, float *d_rstd, const lms_bf16 *d_x,
 				      const lms_bf16 *d_w, int rows, int n, float eps)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
-	LMS_TRY(after_launch(c, "rmsnorm_forward",
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_after_launch(c, "rmsnorm_forward",
 			     lms_k_rmsnorm_forward(c->stream, d_out, d_rstd, d_x, d_w, rows, n, eps)));
-	return check_finite(c, "rmsnorm_forward", "out", d_out, (size_t)rows * n, 0);
+	return lms_cuda_check_finite(c, "rmsnorm_forward", "out", d_out, (size_t)rows * n, 0);
 }
 
 static enum lms_status cu_rmsnorm_bwd(void *vc, lms_bf16 *d_dx, const lms_bf16 *d_dy,
@@ -452,11 +265,11 @@ static enum lms_status cu_rmsnorm_bwd(void *vc, lms_bf16 *d_dx, const lms_bf16 *
 				      int rows, int n, float eps)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
-	LMS_TRY(after_launch(c, "rmsnorm_backward",
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_after_launch(c, "rmsnorm_backward",
 			     lms_k_rmsnorm_backward(c->stream, d_dx, d_dy, d_x, d_w, d_rstd, rows,
 						    n, eps)));
-	return check_finite(c, "rmsnorm_backward", "dx", d_dx, (size_t)rows * n, 0);
+	return lms_cuda_check_finite(c, "rmsnorm_backward", "dx", d_dx, (size_t)rows * n, 0);
 }
 
 static enum lms_status rope_common(struct cuda_ctx *c, const char *op, lms_bf16 *d_x,
@@ -465,9 +278,9 @@ static enum lms_status rope_common(struct cuda_ctx *c, const char *op, lms_bf16 
 {
 	if (D % 2 != 0)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s %s: head_dim %d is odd", c->name, op, D);
-	prof_begin(c);
-	LMS_TRY(after_launch(c, op, lms_k_rope(c->stream, d_x, d_cos, d_sin, N, nh, D, backward)));
-	return check_finite(c, op, "x", d_x, (size_t)N * nh * D, 0);
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_after_launch(c, op, lms_k_rope(c->stream, d_x, d_cos, d_sin, N, nh, D, backward)));
+	return lms_cuda_check_finite(c, op, "x", d_x, (size_t)N * nh * D, 0);
 }
 
 static enum lms_status cu_rope_fwd(void *vc, lms_bf16 *d_x, const lms_bf16 *d_cos,
@@ -505,14 +318,14 @@ static enum lms_status cu_attn_fwd(void *vc, lms_bf16 *d_out, float *d_lse, cons
 				   const struct lms_attn_dims *d, void *d_work, size_t work_bytes)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
+	lms_cuda_prof_begin(c);
 	(void)d_work;
 	(void)work_bytes;
 	LMS_TRY(attn_check(c, "attention_forward", d));
-	LMS_TRY(after_launch(c, "attention_forward",
+	LMS_TRY(lms_cuda_after_launch(c, "attention_forward",
 			     lms_k_attention_forward(c->stream, d_out, d_lse, d_q, d_k, d_v, d_mask,
 						     d->B, d->T, d->H, d->G, d->D, d->scale)));
-	return check_finite(c, "attention_forward", "out", d_out,
+	return lms_cuda_check_finite(c, "attention_forward", "out", d_out,
 			    (size_t)d->B * d->T * d->H * d->D, 0);
 }
 
@@ -523,7 +336,7 @@ static enum lms_status cu_attn_bwd(void *vc, lms_bf16 *d_dq, lms_bf16 *d_dk, lms
 				   size_t work_bytes)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
+	lms_cuda_prof_begin(c);
 	(void)d_out;
 	(void)d_lse; /* the kernels recompute the softmax statistics bit-exactly */
 	LMS_TRY(attn_check(c, "attention_backward", d));
@@ -532,24 +345,24 @@ static enum lms_status cu_attn_bwd(void *vc, lms_bf16 *d_dq, lms_bf16 *d_dk, lms
 		return lms_fail(LMS_ERR_INTERNAL, NULL,
 				"%s attention_backward: workspace of %zu bytes given, %zu needed",
 				c->name, work_bytes, need);
-	LMS_TRY(after_launch(c, "attention_backward",
+	LMS_TRY(lms_cuda_after_launch(c, "attention_backward",
 			     lms_k_attention_backward(c->stream, d_dq, d_dk, d_dv, d_dout, d_q, d_k,
 						      d_v, d_mask, d->B, d->T, d->H, d->G, d->D,
 						      d->scale, d_work)));
 	size_t nq = (size_t)d->B * d->T * d->H * d->D, nk = (size_t)d->B * d->T * d->G * d->D;
-	LMS_TRY(check_finite(c, "attention_backward", "dq", d_dq, nq, 0));
-	LMS_TRY(check_finite(c, "attention_backward", "dk", d_dk, nk, 0));
-	return check_finite(c, "attention_backward", "dv", d_dv, nk, 0);
+	LMS_TRY(lms_cuda_check_finite(c, "attention_backward", "dq", d_dq, nq, 0));
+	LMS_TRY(lms_cuda_check_finite(c, "attention_backward", "dk", d_dk, nk, 0));
+	return lms_cuda_check_finite(c, "attention_backward", "dv", d_dv, nk, 0);
 }
 
 static enum lms_status cu_swiglu_fwd(void *vc, lms_bf16 *d_out, const lms_bf16 *d_gate,
 				     const lms_bf16 *d_up, size_t n)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
-	LMS_TRY(after_launch(c, "swiglu_forward",
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_after_launch(c, "swiglu_forward",
 			     lms_k_swiglu_forward(c->stream, d_out, d_gate, d_up, n)));
-	return check_finite(c, "swiglu_forward", "out", d_out, n, 0);
+	return lms_cuda_check_finite(c, "swiglu_forward", "out", d_out, n, 0);
 }
 
 static enum lms_status cu_swiglu_bwd(void *vc, lms_bf16 *d_dgate, lms_bf16 *d_dup,
@@ -557,20 +370,20 @@ static enum lms_status cu_swiglu_bwd(void *vc, lms_bf16 *d_dgate, lms_bf16 *d_du
 				     const lms_bf16 *d_up, size_t n)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
-	LMS_TRY(after_launch(c, "swiglu_backward",
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_after_launch(c, "swiglu_backward",
 			     lms_k_swiglu_backward(c->stream, d_dgate, d_dup, d_dout, d_gate, d_up, n)));
-	LMS_TRY(check_finite(c, "swiglu_backward", "dgate", d_dgate, n, 0));
-	return check_finite(c, "swiglu_backward", "dup", d_dup, n, 0);
+	LMS_TRY(lms_cuda_check_finite(c, "swiglu_backward", "dgate", d_dgate, n, 0));
+	return lms_cuda_check_finite(c, "swiglu_backward", "dup", d_dup, n, 0);
 }
 
 static enum lms_status cu_add(void *vc, lms_bf16 *d_out, const lms_bf16 *d_a, const lms_bf16 *d_b,
 			      size_t n)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
-	LMS_TRY(after_launch(c, "add", lms_k_add(c->stream, d_out, d_a, d_b, n)));
-	return check_finite(c, "add", "out", d_out, n, 0);
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_after_launch(c, "add", lms_k_add(c->stream, d_out, d_a, d_b, n)));
+	return lms_cuda_check_finite(c, "add", "out", d_out, n, 0);
 }
 
 static enum lms_status cu_cross_entropy(void *vc, float *d_losses, lms_bf16 *d_dlogits,
@@ -578,14 +391,14 @@ static enum lms_status cu_cross_entropy(void *vc, float *d_losses, lms_bf16 *d_d
 					int V, float grad_scale)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
-	LMS_TRY(check_finite(c, "cross_entropy", "logits (input)", d_logits, (size_t)N * V, 0));
-	LMS_TRY(after_launch(c, "cross_entropy",
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_check_finite(c, "cross_entropy", "logits (input)", d_logits, (size_t)N * V, 0));
+	LMS_TRY(lms_cuda_after_launch(c, "cross_entropy",
 			     lms_k_cross_entropy(c->stream, d_losses, d_dlogits, d_logits, d_targets,
 						 N, V, grad_scale)));
-	LMS_TRY(check_finite(c, "cross_entropy", "losses", d_losses, (size_t)N, 1));
+	LMS_TRY(lms_cuda_check_finite(c, "cross_entropy", "losses", d_losses, (size_t)N, 1));
 	if (d_dlogits)
-		return check_finite(c, "cross_entropy", "dlogits", d_dlogits, (size_t)N * V, 0);
+		return lms_cuda_check_finite(c, "cross_entropy", "dlogits", d_dlogits, (size_t)N * V, 0);
 	return LMS_OK;
 }
 
@@ -593,18 +406,18 @@ static enum lms_status cu_absmax_rows(void *vc, float *d_amax, const lms_bf16 *d
 				      int64_t cols, int accumulate)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
-	LMS_TRY(after_launch(c, "absmax_rows",
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_after_launch(c, "absmax_rows",
 			     lms_k_absmax_rows(c->stream, d_amax, d_x, rows, cols, accumulate)));
-	return check_finite(c, "absmax_rows", "amax", d_amax, (size_t)rows, 1);
+	return lms_cuda_check_finite(c, "absmax_rows", "amax", d_amax, (size_t)rows, 1);
 }
 
 static enum lms_status cu_sq_dot_accum(void *vc, double *d_acc, const lms_bf16 *d_yq,
 				       const lms_bf16 *d_y, const lms_bf16 *d_g, size_t n)
 {
 	struct cuda_ctx *c = vc;
-	prof_begin(c);
-	return after_launch(c, "sq_dot_accum", lms_k_sq_dot_accum(c->stream, d_acc, d_yq, d_y, d_g, n));
+	lms_cuda_prof_begin(c);
+	return lms_cuda_after_launch(c, "sq_dot_accum", lms_k_sq_dot_accum(c->stream, d_acc, d_yq, d_y, d_g, n));
 }
 
 static enum lms_status cu_fake_quant(void *vc, lms_bf16 *d_out, const lms_bf16 *d_in, int64_t rows,
@@ -637,6 +450,7 @@ static void cu_destroy(void *vc)
 		(void)cudaFree(c->d_qamax);
 	if (c->d_lt_work)
 		(void)cudaFree(c->d_lt_work);
+	lms_cuda_gemm_plans_free(c);
 	if (c->lt)
 		(void)cublasLtDestroy(c->lt);
 	if (c->blas)
@@ -694,7 +508,7 @@ static void set_ops(struct lms_backend_ops *o)
 	o->memcpy_d2d = cu_d2d;
 	o->memset = cu_memset;
 	o->sync = cu_sync;
-	o->gemm = cu_gemm;
+	o->gemm = lms_cuda_gemm;
 	o->embedding = cu_embedding;
 	o->rmsnorm_forward = cu_rmsnorm_fwd;
 	o->rmsnorm_backward = cu_rmsnorm_bwd;
@@ -792,7 +606,7 @@ static enum lms_status fake_quant(struct cuda_ctx *c, lms_bf16 *d_out, const lms
 				  const float *d_amax)
 {
 	enum lms_qscheme s;
-	prof_begin(c);
+	lms_cuda_prof_begin(c);
 	if (rows < 0 || cols < 0)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s fake_quant: negative shape (%lld, %lld)",
 				c->name, (long long)rows, (long long)cols);
@@ -823,14 +637,14 @@ static enum lms_status fake_quant(struct cuda_ctx *c, lms_bf16 *d_out, const lms
 					"calibrate the amax (static) and pass it in",
 					"%s fake_quant: %zu dynamic amax values exceed the scratch of %u",
 					c->name, na, QAMAX_CAP);
-		LMS_TRY(after_launch(c, "fake_quant", lms_k_quant_amax(c->stream, c->d_qamax, d_in, rows,
+		LMS_TRY(lms_cuda_after_launch(c, "fake_quant", lms_k_quant_amax(c->stream, c->d_qamax, d_in, rows,
 									  cols, layout, q.block)));
 		d_amax = c->d_qamax;
 	}
-	LMS_TRY(after_launch(c, "fake_quant",
+	LMS_TRY(lms_cuda_after_launch(c, "fake_quant",
 			     lms_k_fake_quant(c->stream, d_out, d_in, rows, cols, q,
 					      na > 0 ? d_amax : NULL)));
-	return check_finite(c, "fake_quant", "out", d_out, (size_t)(rows * cols), 0);
+	return lms_cuda_check_finite(c, "fake_quant", "out", d_out, (size_t)(rows * cols), 0);
 }
 
 /* The table's slot: struct lms_quant_desc (quant/quant.h) carries the

@@ -1,0 +1,99 @@
+/* cuda_internal.h — private to the CUDA backend (src/backend/<name>_cuda.c): its
+ * context, the error/debug/profile helpers every op goes through, and the
+ * GEMM entry (gemm_cuda.c). Includes the CUDA headers, so nothing outside
+ * the CUDA backend's own files may include it.
+ *
+ * Invariants: every op calls lms_cuda_prof_begin() first and
+ * lms_cuda_after_launch() after each of its launches; every CUDA / cuBLAS
+ * failure is reported through lms_cuda_fail() (message: device, label, op,
+ * call, library message). */
+#ifndef LMS_BACKEND_CUDA_INTERNAL_H
+#define LMS_BACKEND_CUDA_INTERNAL_H
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "backend/backend.h"
+
+#define LT_WORKSPACE_BYTES (32u << 20)
+#define STAGE_BYTES (32u << 20)  /* each of the two pinned staging buffers */
+#define STAGE_MIN_COPY (4u << 20) /* smaller h2d copies go straight through */
+#define QAMAX_CAP (1u << 20)      /* floats of dynamic-amax scratch */
+#define PROF_OPS 24
+#define GEMM_PLANS 64             /* cached cuBLASLt plans (descriptors + algorithm) */
+
+/* One cached GEMM: the shape key, its cuBLASLt descriptors and the algorithm
+ * the heuristic chose (have_algo 0: cuBLASLt offered none, use cublasGemmEx). */
+struct gemm_key {
+	int m, n, k, lda, ldb, ldc, trans_a, trans_b, c_dtype, batch, beta_nonzero;
+	int64_t stride_a, stride_b, stride_c;
+	uint32_t align_a, align_b, align_c;
+};
+
+struct gemm_plan {
+	int used;
+	struct gemm_key key;
+	cublasLtMatmulDesc_t op;
+	cublasLtMatrixLayout_t la, lb, lc;
+	cublasLtMatmulAlgo_t algo;
+	int have_algo;
+};
+
+struct cuda_ctx {
+	int device;
+	cudaStream_t stream;
+	cublasHandle_t blas;
+	cublasLtHandle_t lt;
+	void *d_lt_work;
+	void *stage[2];          /* pinned host buffers, STAGE_BYTES each (may be NULL) */
+	cudaEvent_t stage_done[2];
+	unsigned long long *d_count; /* debug mode: non-finite counter */
+	float *d_qamax;              /* QAMAX_CAP floats: dynamic amax of fake_quant */
+	int debug;
+	int profile;                 /* LMSENS_CUDA_PROFILE=1: per-op GPU time */
+	cudaEvent_t prof_start, prof_stop;
+	double prof_ms[PROF_OPS];
+	long prof_calls[PROF_OPS];
+	char label[128];
+	char name[32];
+	struct gemm_plan plans[GEMM_PLANS]; /* gemm_cuda.c's cache */
+	int next_plan;                      /* round-robin replacement */
+};
+
+
+#define CU_CHECK(c, op, call)                                                               \
+	do {                                                                                \
+		cudaError_t e_ = (call);                                                    \
+		if (e_ != cudaSuccess)                                                      \
+			return lms_cuda_fail((c), (op), #call, cudaGetErrorString(e_),        \
+					   e_ == cudaErrorMemoryAllocation);               \
+	} while (0)
+
+#define BLAS_CHECK(c, op, call)                                                             \
+	do {                                                                                \
+		cublasStatus_t s_ = (call);                                                 \
+		if (s_ != CUBLAS_STATUS_SUCCESS)                                            \
+			return lms_cuda_fail((c), (op), #call, cublasGetStatusString(s_),     \
+					   s_ == CUBLAS_STATUS_ALLOC_FAILED);               \
+	} while (0)
+
+extern const char *const LMS_CUDA_OOM_HINT;
+
+/* Logs and records a failed CUDA/cuBLAS call of `op` (LMS_ERR_NOMEM when
+ * is_oom, else LMS_ERR_LIBRARY) and returns the status. */
+enum lms_status lms_cuda_fail(struct cuda_ctx *c, const char *op, const char *call, const char *msg,
+			      int is_oom);
+/* After each launch of an op: the launch status; profile and debug mode. */
+enum lms_status lms_cuda_after_launch(struct cuda_ctx *c, const char *op, cudaError_t launch);
+/* Debug mode: LMS_ERR_NUMERIC when the n values at d_x hold NaN/Inf. */
+enum lms_status lms_cuda_check_finite(struct cuda_ctx *c, const char *op, const char *what,
+				      const void *d_x, size_t n, int is_f32);
+/* Profile mode: marks the start of an op. */
+void lms_cuda_prof_begin(struct cuda_ctx *c);
+
+/* gemm_cuda.c: the table's gemm slot, and the release of its plan cache. */
+enum lms_status lms_cuda_gemm(void *ctx, const struct lms_gemm_args *args);
+void lms_cuda_gemm_plans_free(struct cuda_ctx *c);
+
+#endif
