@@ -361,6 +361,8 @@ static enum lms_status read_all(struct lms_h5 *h, struct lms_aq_result *r)
 	return st;
 }
 
+static enum lms_status read_file(const char *path, struct lms_aq_result *out);
+
 enum lms_status lms_h5stats_read(const char *path, struct lms_aq_result *out)
 {
 	lms_aq_result_init(out);
@@ -369,6 +371,16 @@ enum lms_status lms_h5stats_read(const char *path, struct lms_aq_result *out)
 				"check the path; the file is <scheme>" LMS_H5STATS_SUFFIX
 				" in the job directory",
 				"cannot read statistics file '%s': %s", path, strerror(errno));
+	lms_h5_lock();
+	enum lms_status st = read_file(path, out);
+	lms_h5_unlock();
+	if (st != LMS_OK)
+		lms_aq_result_free(out);
+	return st;
+}
+
+static enum lms_status read_file(const char *path, struct lms_aq_result *out)
+{
 	lms_h5_quiet();
 	struct lms_h5 h = {.path = path, .file = -1, .writing = 0};
 	enum lms_status st = LMS_OK;

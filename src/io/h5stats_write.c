@@ -304,9 +304,19 @@ static enum lms_status sync_file(const char *path)
 	return LMS_OK;
 }
 
+static enum lms_status write_file(const struct lms_aq_result *r, const char *path);
+
 enum lms_status lms_h5stats_write(const struct lms_aq_result *r, const char *path)
 {
 	LMS_TRY(lms_aq_result_validate(r, path));
+	lms_h5_lock();
+	enum lms_status st = write_file(r, path);
+	lms_h5_unlock();
+	return st;
+}
+
+static enum lms_status write_file(const struct lms_aq_result *r, const char *path)
+{
 	lms_h5_quiet();
 	char tmp[PATH_MAX];
 	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());

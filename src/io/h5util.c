@@ -4,6 +4,7 @@
  * failure path (cleanup labels close what was opened). */
 #include "io/h5util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,21 @@ void lms_h5_quiet(void)
 {
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
+
+#ifdef H5_HAVE_THREADSAFE
+void lms_h5_lock(void) {}
+void lms_h5_unlock(void) {}
+#else
+static pthread_mutex_t g_h5_mutex = PTHREAD_MUTEX_INITIALIZER;
+void lms_h5_lock(void)
+{
+	pthread_mutex_lock(&g_h5_mutex);
+}
+void lms_h5_unlock(void)
+{
+	pthread_mutex_unlock(&g_h5_mutex);
+}
+#endif
 
 struct walk_data {
 	char desc[256];

@@ -35,6 +35,13 @@ struct lms_h5 {
 /* Turns off HDF5's automatic error stack printing (idempotent). */
 void lms_h5_quiet(void);
 
+/* Serialises whole file operations (open … close) when the HDF5 library was
+ * built without thread safety (H5_HAVE_THREADSAFE unset; a thread-safe build
+ * locks every call itself and these are no-ops). Rank 0's coordinator thread
+ * and its worker may both touch statistics files. Not recursive. */
+void lms_h5_lock(void);
+void lms_h5_unlock(void);
+
 /* Records a failure of `call` on `object` (a path or description) with the
  * innermost HDF5 error message, clears the HDF5 error stack, and returns the
  * status (LMS_ERR_IO when writing, LMS_ERR_INPUT when reading). */

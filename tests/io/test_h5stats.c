@@ -5,6 +5,7 @@
  * Files go to a fresh directory under $LMSENS_BUILD_DIR (or /tmp). */
 #include <hdf5.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +402,57 @@ static void test_vlen_strings(void)
 	lms_aq_result_free(&b);
 }
 
+/* Two threads writing and reading their own files at the same time (rank
+ * 0's coordinator and worker): every round trip stays exact. The results
+ * are built before the threads start (the fixture's generator is global). */
+struct thread_arg {
+	struct lms_aq_result r;
+	char path[PATH_MAX];
+	int ok;
+};
+
+static void *thread_main(void *p)
+{
+	struct thread_arg *t = p;
+	t->ok = 1;
+	for (int i = 0; i < 20 && t->ok; i++) {
+		struct lms_aq_result b;
+		char why[128];
+		if (lms_h5stats_write(&t->r, t->path) != LMS_OK ||
+		    lms_h5stats_read(t->path, &b) != LMS_OK) {
+			t->ok = 0;
+			break;
+		}
+		t->ok = lms_aq_result_equal(&t->r, &b, why, sizeof why);
+		lms_aq_result_free(&b);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	pthread_t th[2];
+	struct thread_arg args[2];
+	for (int i = 0; i < 2; i++) {
+		struct aq_fixture_opts o = {.seed = 100 + (uint64_t)i,
+					    .with_search = 1,
+					    .module_scores = 1,
+					    .trace_steps = 2,
+					    .target_bits = 11.0};
+		lms_aq_result_init(&args[i].r);
+		aq_fixture_build(&args[i].r, &o);
+		snprintf(args[i].path, sizeof args[i].path, "%s",
+			 path_in(i ? "thread1.h5" : "thread0.h5"));
+	}
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_create(&th[i], NULL, thread_main, &args[i]) == 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(args[i].ok);
+		lms_aq_result_free(&args[i].r);
+	}
+}
+
 int main(void)
 {
 	const char *base = getenv("LMSENS_BUILD_DIR");
@@ -416,6 +468,7 @@ int main(void)
 	test_checksum();
 	test_fuzz();
 	test_vlen_strings();
+	test_threads();
 	int rc = lms_test_finish();
 	if (rc == 0) {
 		char cmd[PATH_MAX + 16];
