@@ -82,8 +82,10 @@ static void set_range(const struct lms_aq_result *r, struct geo *g)
 		g->hi = 0;
 		return;
 	}
-	g->lo = floor(log10(mn));
-	g->hi = ceil(log10(mx));
+	/* Whole decades with some headroom, so no marker sits on the frame
+	 * (and the top row stays free for the "kept bf16" squares). */
+	g->lo = floor(log10(mn) - 0.15);
+	g->hi = ceil(log10(mx) + 0.15);
 	if (g->hi <= g->lo)
 		g->hi = g->lo + 1;
 }
@@ -281,6 +283,12 @@ enum lms_status lms_report_svg(const struct lms_aq_result *r, char **out)
 	struct geo g = {.height = 460, .left = 80, .right = 200, .top = 50, .bottom = 60};
 	g.step =
 	    r->n_groups > 0 && 640.0 / (double)r->n_groups > 10 ? 640.0 / (double)r->n_groups : 10;
+	/* The legend needs room for the longest "<format> (<bits> bits)" line
+	 * (about 6.5 units per character at font size 11). */
+	for (size_t f = 0; f + 1 < r->n_formats; f++) {
+		double need = 40 + 6.5 * (double)(strlen(r->formats[f].name) + 12);
+		g.right = need > g.right ? need : g.right;
+	}
 	g.width = g.left + g.right + g.step * (double)(r->n_groups ? r->n_groups : 1);
 	set_range(r, &g);
 	FILE *f = open_memstream(&buf, &len);

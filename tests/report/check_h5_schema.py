@@ -104,7 +104,9 @@ def main(run_dir):
         expect(f, "timings/seconds", "f", (nt,))
         cfg = f["config/resolved_yaml"][()]
         check(isinstance(cfg, bytes) and len(cfg) > 0, "config text is a non-empty string")
-        check("“per tensor”" in cfg.decode("utf-8"), "config text keeps UTF-8")
+        text = cfg.decode("utf-8")  # raises on invalid UTF-8
+        if "tiny_qwen3" in text:  # the synthetic fixture's config has non-ASCII text
+            check("“per tensor”" in text, "config text keeps UTF-8")
 
         # Consistency of the tables.
         start = np.concatenate([[0], np.cumsum(n_members)])
