@@ -27,8 +27,16 @@
  * What remains between the two backends is CUDA's expf against glibc's (a
  * last-ulp difference now and then) and the fp64 sum's order.
  *
- * Not here: the speed work (tensor cores, online softmax) — a later issue;
- * this is the correctness-first version. */
+ * Score caches: when a block's ROWS × T scores fit in shared memory (T up
+ * to about 2900 in the forward, 1100 in the backward for D = 128), pass 1
+ * stores each rounded score (and kernel 1's delta pass each dPb) and the
+ * later passes read them back instead of recomputing the dot products — the
+ * same values, so the results do not depend on whether the cache is used.
+ *
+ * Not here: the speed work (tensor cores) — a later issue; this is the
+ * correctness-first version. */
+#include <stdlib.h>
+
 #include "common.cuh"
 #include "kernels.h"
 
@@ -40,6 +48,7 @@
 struct attn_shape {
 	int T, H, G, D;
 	float scale;
+	int tp; /* row stride of the score caches, a multiple of KT >= T; 0: no cache */
 };
 
 static __device__ __forceinline__ long long qk_index(int b, int t, int heads, int h, int T, int D)
@@ -86,11 +95,13 @@ static __device__ __forceinline__ int visible(int i, int j, int T, const int *Ms
 	return i < T && j <= i && Ms[lane];
 }
 
+/* Loads the key tile j0.. of K (when Ks) and V (when Vs) and its mask. */
 static __device__ void load_key_tile(float *Ks, float *Vs, int *Ms, const uint16_t *k,
 				     const uint16_t *v, const int32_t *mask, int b, int j0, int g,
 				     const struct attn_shape sh)
 {
-	load_rows(Ks, sh.D + 1, k, b, j0, KT, sh.G, g, sh.T, sh.D);
+	if (Ks)
+		load_rows(Ks, sh.D + 1, k, b, j0, KT, sh.G, g, sh.T, sh.D);
 	if (Vs)
 		load_rows(Vs, sh.D + 1, v, b, j0, KT, sh.G, g, sh.T, sh.D);
 	for (int idx = threadIdx.x; idx < KT; idx += blockDim.x) {
@@ -101,10 +112,12 @@ static __device__ void load_key_tile(float *Ks, float *Vs, int *Ms, const uint16
 
 /* Passes 1 and 2 (shared by forward and backward kernel 1): row max m and
  * row sum l of the warp's RPW query rows. Every thread of the block calls it
- * (it contains barriers). */
+ * (it contains barriers). With a cache Sc (ROWS, sh.tp) pass 1 also stores
+ * each score, -inf where the key is not visible, and pass 2 reads the cache
+ * instead of recomputing q·k (each lane reads back what it wrote). */
 static __device__ void row_stats(float m[RPW], float l[RPW], const float *Qs, float *Ks, int *Ms,
-				 const uint16_t *k, const int32_t *mask, int b, int q0, int g,
-				 int ntiles, const struct attn_shape sh)
+				 float *Sc, const uint16_t *k, const int32_t *mask, int b, int q0,
+				 int g, int ntiles, const struct attn_shape sh)
 {
 	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
 	float s[RPW];
@@ -117,6 +130,15 @@ static __device__ void row_stats(float m[RPW], float l[RPW], const float *Qs, fl
 	for (int pass = 0; pass < 2; pass++) {
 		for (int t = 0; t < ntiles; t++) {
 			int j0 = t * KT;
+			if (pass == 1 && Sc) {
+#pragma unroll
+				for (int r = 0; r < RPW; r++) {
+					float sv = Sc[(warp * RPW + r) * sh.tp + j0 + lane];
+					if (sv != -INFINITY)
+						lsum[r] += (double)expf(sv - m[r]);
+				}
+				continue;
+			}
 			__syncthreads();
 			load_key_tile(Ks, NULL, Ms, k, NULL, mask, b, j0, g, sh);
 			__syncthreads();
@@ -125,10 +147,14 @@ static __device__ void row_stats(float m[RPW], float l[RPW], const float *Qs, fl
 			for (int r = 0; r < RPW; r++) {
 				int i = q0 + warp * RPW + r;
 				int vis = visible(i, j0 + lane, sh.T, Ms, lane);
-				if (pass == 0)
+				if (pass == 0) {
 					m[r] = fmaxf(m[r], warp_max(vis ? s[r] : -INFINITY));
-				else if (vis)
+					if (Sc)
+						Sc[(warp * RPW + r) * sh.tp + j0 + lane] =
+							vis ? s[r] : -INFINITY;
+				} else if (vis) {
 					lsum[r] += (double)expf(s[r] - m[r]);
+				}
 			}
 		}
 	}
@@ -148,6 +174,7 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 	float *Ks = Qs + ROWS * D;         /* (KT, D+1) */
 	float *Vs = Ks + KT * (D + 1);     /* (KT, D+1) */
 	int *Ms = (int *)(Vs + KT * (D + 1));
+	float *Sc = sh.tp ? (float *)(Ms + KT) : NULL; /* (ROWS, tp) score cache */
 	int b = blockIdx.y / sh.H, h = blockIdx.y % sh.H, g = h / (sh.H / sh.G);
 	int q0 = blockIdx.x * ROWS;
 	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
@@ -156,7 +183,7 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 	int ntiles = qlast / KT + 1;
 
 	float m[RPW], l[RPW], s[RPW], o[RPW][DPL];
-	row_stats(m, l, Qs, Ks, Ms, k, mask, b, q0, g, ntiles, sh);
+	row_stats(m, l, Qs, Ks, Ms, Sc, k, mask, b, q0, g, ntiles, sh);
 #pragma unroll
 	for (int r = 0; r < RPW; r++)
 #pragma unroll
@@ -165,13 +192,20 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 	for (int t = 0; t < ntiles; t++) {
 		int j0 = t * KT;
 		__syncthreads();
-		load_key_tile(Ks, Vs, Ms, k, v, mask, b, j0, g, sh);
+		load_key_tile(Sc ? NULL : Ks, Vs, Ms, k, v, mask, b, j0, g, sh);
 		__syncthreads();
-		scores4(s, Qs, Ks, D, sh.scale, warp, lane);
+		if (!Sc)
+			scores4(s, Qs, Ks, D, sh.scale, warp, lane);
 #pragma unroll
 		for (int r = 0; r < RPW; r++) {
 			int i = q0 + warp * RPW + r;
-			int vis = visible(i, j0 + lane, T, Ms, lane);
+			int vis;
+			if (Sc) {
+				s[r] = Sc[(warp * RPW + r) * sh.tp + j0 + lane];
+				vis = s[r] != -INFINITY;
+			} else {
+				vis = visible(i, j0 + lane, T, Ms, lane);
+			}
 			float pb = vis ? rbf(expf(s[r] - m[r]) / l[r]) : 0.0f;
 			for (int jj = 0; jj < KT; jj++) {
 				float p = __shfl_sync(LMS_FULL_MASK, pb, jj);
@@ -217,6 +251,8 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 	float *Ks = dOs + ROWS * D;        /* (KT, D+1) */
 	float *Vs = Ks + KT * (D + 1);     /* (KT, D+1) */
 	int *Ms = (int *)(Vs + KT * (D + 1));
+	float *Sc = sh.tp ? (float *)(Ms + KT) : NULL; /* (ROWS, tp) scores */
+	float *Dc = sh.tp ? Sc + ROWS * sh.tp : NULL;  /* (ROWS, tp) dPb */
 	int b = blockIdx.y / sh.H, h = blockIdx.y % sh.H, g = h / (sh.H / sh.G);
 	int q0 = blockIdx.x * ROWS;
 	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
@@ -226,7 +262,7 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 	int ntiles = qlast / KT + 1;
 
 	float m[RPW], l[RPW], s[RPW], dpb[RPW], delta[RPW], acc[RPW][DPL];
-	row_stats(m, l, Qs, Ks, Ms, k, mask, b, q0, g, ntiles, sh);
+	row_stats(m, l, Qs, Ks, Ms, Sc, k, mask, b, q0, g, ntiles, sh);
 #pragma unroll
 	for (int r = 0; r < RPW; r++) {
 		delta[r] = 0.0f;
@@ -237,15 +273,30 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 	for (int pass = 0; pass < 2; pass++) {
 		for (int t = 0; t < ntiles; t++) {
 			int j0 = t * KT;
+			/* with the caches, pass 0 needs only V (for dPb), pass 1 only K */
 			__syncthreads();
-			load_key_tile(Ks, Vs, Ms, k, v, mask, b, j0, g, sh);
+			load_key_tile(Sc && pass == 0 ? NULL : Ks, Sc && pass == 1 ? NULL : Vs, Ms, k, v,
+				      mask, b, j0, g, sh);
 			__syncthreads();
-			scores4(s, Qs, Ks, D, sh.scale, warp, lane);
-			scores4(dpb, dOs, Vs, D, 1.0f, warp, lane); /* bf16(bf16(dO·v)·1) */
+			if (!Sc)
+				scores4(s, Qs, Ks, D, sh.scale, warp, lane);
+			if (!Sc || pass == 0)
+				scores4(dpb, dOs, Vs, D, 1.0f, warp, lane); /* bf16(bf16(dO·v)·1) */
 #pragma unroll
 			for (int r = 0; r < RPW; r++) {
 				int i = q0 + warp * RPW + r;
-				int vis = visible(i, j0 + lane, T, Ms, lane);
+				int vis;
+				if (Sc) {
+					int ci = (warp * RPW + r) * sh.tp + j0 + lane;
+					s[r] = Sc[ci];
+					vis = s[r] != -INFINITY;
+					if (pass == 0)
+						Dc[ci] = dpb[r];
+					else
+						dpb[r] = Dc[ci];
+				} else {
+					vis = visible(i, j0 + lane, T, Ms, lane);
+				}
 				float p = vis ? expf(s[r] - m[r]) / l[r] : 0.0f;
 				if (pass == 0) {
 					/* Σ_j P·dPb in fp32, in ascending j like the CPU */
@@ -421,12 +472,30 @@ static cudaError_t allow_smem(K kernel, size_t bytes)
 	return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
 }
 
+/* Shared memory a block may use for the score caches: the caches make the
+ * QKᵀ products run once instead of two or three times, as long as the
+ * ROWS × T scores (and dPb) of a block fit; longer sequences recompute.
+ * LMSENS_CUDA_ATTN_RECOMPUTE=1 turns the caches off (tests, benchmarks). */
+#define CACHE_SMEM_LIMIT (200 * 1024)
+
+static int cache_stride(size_t base_bytes, int T, int ncaches)
+{
+	const char *env = getenv("LMSENS_CUDA_ATTN_RECOMPUTE");
+	if (env && env[0] && env[0] != '0')
+		return 0;
+	int tp = (T + KT - 1) / KT * KT;
+	size_t bytes = base_bytes + (size_t)ncaches * ROWS * tp * sizeof(float);
+	return bytes <= CACHE_SMEM_LIMIT ? tp : 0;
+}
+
 template <int DPL>
 static cudaError_t launch_fwd(cudaStream_t st, uint16_t *out, float *lse, const uint16_t *q,
 			      const uint16_t *k, const uint16_t *v, const int32_t *mask, int B,
 			      struct attn_shape sh)
 {
 	size_t smem = (size_t)(ROWS * sh.D + 2 * KT * (sh.D + 1) + KT) * sizeof(float);
+	sh.tp = cache_stride(smem, sh.T, 1);
+	smem += (size_t)ROWS * sh.tp * sizeof(float);
 	cudaError_t e = allow_smem(attn_fwd_kernel<DPL>, smem);
 	if (e != cudaSuccess)
 		return e;
@@ -444,6 +513,10 @@ static cudaError_t launch_bwd(cudaStream_t st, uint16_t *dq, uint16_t *dk, uint1
 	size_t smem1 = (size_t)(2 * ROWS * sh.D + 2 * KT * (sh.D + 1) + KT) * sizeof(float);
 	size_t smem2 = (size_t)(2 * ROWS * sh.D + 2 * KT * (sh.D + 1) + 3 * KT + ROWS) *
 		       sizeof(float);
+	struct attn_shape sh2 = sh; /* kernel 2 has no cache */
+	sh2.tp = 0;
+	sh.tp = cache_stride(smem1, sh.T, 2);
+	smem1 += (size_t)2 * ROWS * sh.tp * sizeof(float);
 	cudaError_t e = allow_smem(attn_bwd_dq_kernel<DPL>, smem1);
 	if (e == cudaSuccess)
 		e = allow_smem(attn_bwd_dkdv_kernel<DPL>, smem2);
@@ -457,7 +530,7 @@ static cudaError_t launch_bwd(cudaStream_t st, uint16_t *dq, uint16_t *dk, uint1
 		return e;
 	dim3 grid2((unsigned)((sh.T + ROWS - 1) / ROWS), (unsigned)(B * sh.G));
 	attn_bwd_dkdv_kernel<DPL><<<grid2, NWARPS * LMS_WARP, smem2, st>>>(dk, dv, stats, dout, q,
-									    k, v, mask, B, sh);
+									    k, v, mask, B, sh2);
 	return cudaGetLastError();
 }
 
@@ -470,7 +543,7 @@ extern "C" cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *ou
 		return cudaSuccess;
 	if (D <= 0 || D > LMS_K_ATTN_MAX_D || G <= 0 || H % G != 0)
 		return cudaErrorInvalidValue;
-	struct attn_shape sh = {T, H, G, D, scale};
+	struct attn_shape sh = {T, H, G, D, scale, 0};
 	if (D <= 32)
 		return launch_fwd<1>(stream, out, lse, q, k, v, mask, B, sh);
 	if (D <= 64)
@@ -490,7 +563,7 @@ extern "C" cudaError_t lms_k_attention_backward(cudaStream_t stream, uint16_t *d
 		return cudaSuccess;
 	if (D <= 0 || D > LMS_K_ATTN_MAX_D || G <= 0 || H % G != 0 || work == NULL)
 		return cudaErrorInvalidValue;
-	struct attn_shape sh = {T, H, G, D, scale};
+	struct attn_shape sh = {T, H, G, D, scale, 0};
 	float *stats = (float *)work;
 	if (D <= 32)
 		return launch_bwd<1>(stream, dq, dk, dv, dout, q, k, v, mask, B, sh, stats);

@@ -465,6 +465,8 @@ static void case_reductions(int64_t rows, int64_t cols)
 
 /* ---- attention ------------------------------------------------------------ */
 
+static const char *g_attn_mode = ""; /* " cached" or " recompute", for the names */
+
 /* pad: 0 none, 1 right padding (sequence b loses its last 3·b tokens),
  * 2 left padding (sequence b loses its first 2·b + 1 tokens: those query
  * rows see no key at all). */
@@ -507,7 +509,9 @@ static void case_attention(int B, int T, int H, int G, int D, int pad, double at
 			be->ops.free(be->ctx, ptrs[p]);
 	}
 	char name[96];
-	const char *pn = pad == 1 ? "right-pad" : pad == 2 ? "left-pad" : "no-pad";
+	char pn[48];
+	snprintf(pn, sizeof pn, "%s%s", pad == 1 ? "right-pad" : pad == 2 ? "left-pad" : "no-pad",
+		 g_attn_mode);
 	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s out", B, T, H, G, D, pn);
 	compare(name, out[1], out[0], nq, 1, atol_o, 1.0 / 128, 1e-7);
 	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s lse", B, T, H, G, D, pn);
@@ -532,7 +536,20 @@ static void case_attention(int B, int T, int H, int G, int D, int pad, double at
 	free(mask);
 }
 
+static void run_attention_modes(void);
+
 static void run_attention_cases(void)
+{
+	/* once with the kernels' shared-memory score caches, once recomputing */
+	g_attn_mode = " cached";
+	run_attention_modes();
+	setenv("LMSENS_CUDA_ATTN_RECOMPUTE", "1", 1);
+	g_attn_mode = " recompute";
+	run_attention_modes();
+	unsetenv("LMSENS_CUDA_ATTN_RECOMPUTE");
+}
+
+static void run_attention_modes(void)
 {
 	/* atol: one bf16 ulp of a P term times |v| (out) or of dS·|k| (grads).
 	 * Measured on H100: dq, dk bit-equal; out and dv 99.94-100 % bit-equal,
@@ -542,6 +559,7 @@ static void run_attention_cases(void)
 	case_attention(3, 21, 4, 1, 32, 2, 1e-3, 1e-4);
 	case_attention(1, 130, 8, 2, 128, 0, 1e-3, 1e-4);
 	case_attention(2, 67, 6, 3, 18, 1, 1e-3, 1e-4);
+	case_attention(1, 600, 4, 2, 128, 1, 1e-3, 1e-4);
 }
 
 /* ---- fake quantization: bit-exact against src/quant/quant.c ------------- */
