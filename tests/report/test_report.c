@@ -273,6 +273,38 @@ static void test_artifacts(const char *base)
 	lms_aq_result_free(&again);
 }
 
+/* The tiny fixture's four reports against the files in
+ * tests/data/report/golden/: any change of format (a column, a key, a number
+ * format) shows up here as a diff to review. LMSENS_UPDATE_GOLDEN=1
+ * rewrites the golden files instead. */
+static void test_golden(const char *base)
+{
+	const char *src = getenv("LMSENS_SOURCE_DIR");
+	char run[PATH_MAX], golden[PATH_MAX];
+	snprintf(run, sizeof run, "%s/report-fixture/run", base);
+	snprintf(golden, sizeof golden, "%s/tests/data/report/golden", src && src[0] ? src : LMSENS_SOURCE_DIR);
+	int update = getenv("LMSENS_UPDATE_GOLDEN") && strcmp(getenv("LMSENS_UPDATE_GOLDEN"), "1") == 0;
+	for (size_t i = 0; i < sizeof k_files / sizeof k_files[0]; i++) {
+		char *got = slurp(run, k_files[i]), *want = NULL;
+		char path[2 * PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", golden, k_files[i]);
+		if (update && got) {
+			CHECK_INT_EQ(lms_mkdir_p(golden), LMS_OK);
+			CHECK_INT_EQ(lms_write_file_atomic(path, got, strlen(got)), LMS_OK);
+		}
+		want = slurp(golden, k_files[i]);
+		int same = got && want && strcmp(got, want) == 0;
+		if (!same)
+			fprintf(stderr,
+				"%s/%s differs from the golden %s\n  review: diff %s %s/%s\n"
+				"  accept: LMSENS_UPDATE_GOLDEN=1 ctest -R test_report\n",
+				run, k_files[i], path, path, run, k_files[i]);
+		CHECK(same);
+		free(got);
+		free(want);
+	}
+}
+
 static void test_without_search(void)
 {
 	struct aq_fixture_opts o = {
@@ -412,6 +444,7 @@ int main(void)
 	test_helpers();
 	test_validation();
 	test_artifacts(dir);
+	test_golden(dir);
 	test_without_search();
 	test_search_integration(dir);
 	test_qwen3_vl_4b_scale(dir);
