@@ -7,6 +7,7 @@
  * released by ctx_free on every path; the phases run in the order load →
  * calibrate → score → (per job) search + write.
  * Not here: the phases themselves (calib.c, score.c, bundle.c). */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -438,12 +439,36 @@ static void ctx_free(struct aq_ctx *c)
 
 /* ---- report-only ---------------------------------------------------------- */
 
+/* 1 and the path in out when dir holds exactly one *_autoquant_state.h5. */
+static int find_single_h5(const char *dir, char *out, size_t cap)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *e;
+	size_t ls = strlen(LMS_H5STATS_SUFFIX);
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l > ls && strcmp(e->d_name + l - ls, LMS_H5STATS_SUFFIX) == 0 && n++ == 0 &&
+		    lms_path_join(out, cap, dir, e->d_name) != LMS_OK) {
+			lms_error_clear();
+			n = 2;
+		}
+	}
+	closedir(d);
+	return n == 1;
+}
+
 static enum lms_status report_only(const struct lms_pipeline_job *job)
 {
 	char scheme[256], name[320], h5[4096];
 	LMS_TRY(lms_pipeline_scheme(job->cfg, scheme, sizeof scheme));
 	snprintf(name, sizeof name, "%s%s", scheme, LMS_H5STATS_SUFFIX);
 	LMS_TRY(lms_path_join(h5, sizeof h5, job->output_dir, name));
+	if (!lms_is_file(h5) && find_single_h5(job->output_dir, h5, sizeof h5))
+		LMS_INFO("runner.report_only: %s%s not found; using the directory's only statistics file %s",
+			 scheme, LMS_H5STATS_SUFFIX, h5);
 	if (!lms_is_file(h5))
 		return lms_fail(LMS_ERR_NOT_FOUND,
 				"run the job first (runner.report_only=false), or point runner.output_dir at its directory",
@@ -492,13 +517,19 @@ static enum lms_status mark_skipped(struct aq_ctx *c, const struct lms_pipeline_
 
 static enum lms_status run_shared(struct aq_ctx *c, const struct lms_pipeline_job *jobs, size_t n)
 {
-	LMS_TRY(read_settings(c));
-	LMS_TRY(load_formats(c, jobs, n));
 	double t0 = lms_aq_now();
-	LMS_TRY(load_all(c, 0));
+	enum lms_status st = read_settings(c);
+	if (st == LMS_OK)
+		st = load_formats(c, jobs, n);
+	if (st == LMS_OK)
+		st = load_all(c, 0);
+	if (st == LMS_OK)
+		st = mark_skipped(c, jobs, n);
+	/* a rank that failed to load (out of memory) must not leave the others
+	 * waiting in the calibration's reductions */
+	LMS_TRY(lms_aq_agree(c, st, "load"));
 	c->t_load = lms_aq_now() - t0;
 	LMS_INFO("load: %.2f s", c->t_load);
-	LMS_TRY(mark_skipped(c, jobs, n));
 	LMS_TRY(lms_aq_calibrate(c));
 	return lms_aq_score(c);
 }
@@ -510,11 +541,18 @@ struct lms_pipeline {
 
 enum lms_status lms_pipeline_open(const struct lms_pipeline_job *jobs, size_t n, struct lms_pipeline **out)
 {
+	return lms_pipeline_open_dist(jobs, n, NULL, out);
+}
+
+enum lms_status lms_pipeline_open_dist(const struct lms_pipeline_job *jobs, size_t n,
+				       const struct lms_aq_dist *dist, struct lms_pipeline **out)
+{
 	*out = NULL;
 	struct lms_pipeline *p = calloc(1, sizeof *p);
 	if (!p)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	p->c.cfg = jobs[0].cfg;
+	p->c.dist = dist;
 	p->report_only = is_report_only(jobs[0].cfg);
 	enum lms_status st = p->report_only ? LMS_OK : run_shared(&p->c, jobs, n);
 	if (st != LMS_OK) {

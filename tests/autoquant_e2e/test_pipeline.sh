@@ -26,8 +26,9 @@ trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
 "$LMSENS_BIN" mkmodel --preset tiny --out "$T/model" > /dev/null || { echo "mkmodel failed"; exit 1; }
 CAP="$LMSENS_SOURCE_DIR/datasets/vlm-quantize-calib/coco2017_captions_small.txt"
-COMMON=(model.path="$T/model" model.name=tiny dataset.captions_path="$CAP" dataset.max_calib_samples=16
-	dataset.calib_seq_len=48 autoquant.batch_size=4 autoquant.score_size=12 autoquant.effective_bits=12)
+BASE=(model.path="$T/model" model.name=tiny dataset.captions_path="$CAP" dataset.max_calib_samples=16
+	autoquant.batch_size=4 autoquant.score_size=12 autoquant.effective_bits=12)
+COMMON=("${BASE[@]}" dataset.calib_seq_len=48)
 PAIRS=(wfp8_afp8 wint8_afp16 wfp4_afp8)
 
 # 1. one pair per pass
@@ -54,6 +55,19 @@ for k in 0 1 2; do
 	check "bundle job $k per-layer JSON == single pass" \
 		"cmp -s '$T/sweep/$k/per-layer-sensitivity.json' '$T/single/$p/per-layer-sensitivity.json'"
 done
+
+# 2b. interleaved bundles: a sweep over two sequence lengths makes two passes
+# (Hydra order: quant_pair varies slowest, so the bundles are {#0, #2} and {#1, #3})
+"$LMSENS_BIN" -m "${BASE[@]}" quant_pair=wfp8_afp8,wint8_afp16 dataset.calib_seq_len=8,48 \
+	hydra.sweep.dir="$T/sweep2" > /dev/null 2> "$T/sweep2.err"
+check "two-bundle sweep exits 0" "[ $? -eq 0 ]"
+check "bundles {#2, #0} and {#3, #1}" \
+	"grep -q 'bundle: jobs #2, #0 share' '$T/sweep2.err' && grep -q 'bundle: jobs #3, #1 share' '$T/sweep2.err'"
+check "two calibration passes" "[ \$(grep -c 'calibrate: 4/4' '$T/sweep2.err') -eq 2 ]"
+check "seq 48 jobs of the second sweep == single pass" \
+	"'$H5CMP' --ignore-config '$T/sweep2/1/tiny_wfp8_afp8_autoquant_state.h5' '$T/single/wfp8_afp8/tiny_wfp8_afp8_autoquant_state.h5' && '$H5CMP' --ignore-config '$T/sweep2/3/tiny_wint8_afp16_autoquant_state.h5' '$T/single/wint8_afp16/tiny_wint8_afp16_autoquant_state.h5'"
+check "seq 8 (truncating) differs from seq 48" \
+	"! '$H5CMP' --ignore-config '$T/sweep2/0/tiny_wfp8_afp8_autoquant_state.h5' '$T/single/wfp8_afp8/tiny_wfp8_afp8_autoquant_state.h5' > /dev/null"
 
 # 3. determinism
 "$LMSENS_BIN" "${COMMON[@]}" quant_pair=wfp8_afp8 runner.output_dir="$T/again" > /dev/null 2>&1
@@ -108,6 +122,9 @@ check "missing model: exit 2 naming the path, no artifacts" \
 check "missing captions: exit 2 naming the file" "[ $? -eq 2 ] && grep -q '$T/none.txt' '$T/e4.err'"
 "$LMSENS_BIN" "${COMMON[@]}" autoquant.batch_size=0 runner.output_dir="$T/e5" > /dev/null 2> "$T/e5.err"
 check "batch_size 0: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.batch_size' '$T/e5.err'"
+"$LMSENS_BIN" "${COMMON[@]}" quant_pair=wint8_afp16 runner.report_only=true runner.output_dir="$d" > /dev/null 2> "$T/ro2.err"
+check "report_only with another pair uses the directory's only statistics file" \
+	"[ $? -eq 0 ] && grep -q 'only statistics file' '$T/ro2.err' && cmp -s '$d/per-layer-sensitivity.json' '$T/pls.json'"
 "$LMSENS_BIN" "${COMMON[@]}" runner.report_only=true runner.output_dir="$T/e6" > /dev/null 2> "$T/e6.err"
 check "report_only without statistics: exit 2" "[ $? -eq 2 ] && grep -q 'no statistics file' '$T/e6.err'"
 exit $fail
