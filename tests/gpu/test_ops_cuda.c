@@ -551,15 +551,15 @@ static void run_attention_cases(void)
 
 static void run_attention_modes(void)
 {
-	/* atol: one bf16 ulp of a P term times |v| (out) or of dS·|k| (grads).
-	 * Measured on H100: dq, dk bit-equal; out and dv 99.94-100 % bit-equal,
-	 * worst 0.00195 (out) and 0.000244 (dv) abs, nmse <= 1.9e-9; lse within
-	 * 4.8e-7 abs (fp32 logf of an fp64 sum, ulp level). */
-	case_attention(2, 37, 4, 2, 64, 1, 1e-3, 1e-4);
-	case_attention(3, 21, 4, 1, 32, 2, 1e-3, 1e-4);
-	case_attention(1, 130, 8, 2, 128, 0, 1e-3, 1e-4);
-	case_attention(2, 67, 6, 3, 18, 1, 1e-3, 1e-4);
-	case_attention(1, 600, 4, 2, 128, 1, 1e-3, 1e-4);
+	/* atol: a few bf16 ulps of a P term times |v| (out) or of dS·|k| (grads).
+	 * Measured on H100 (both modes): >= 99.94 % bit-equal, worst 0.00195
+	 * (out) and 2.4e-4 (dq, dk, dv) abs, nmse <= 2.8e-9; lse within 4.8e-7
+	 * abs (fp32 logf of an fp64 sum, ulp level). */
+	case_attention(2, 37, 4, 2, 64, 1, 1e-3, 5e-4);
+	case_attention(3, 21, 4, 1, 32, 2, 1e-3, 5e-4);
+	case_attention(1, 130, 8, 2, 128, 0, 1e-3, 5e-4);
+	case_attention(2, 67, 6, 3, 18, 1, 1e-3, 5e-4);
+	case_attention(1, 600, 4, 2, 128, 1, 1e-3, 5e-4);
 }
 
 /* ---- fake quantization: bit-exact against src/quant/quant.c ------------- */
