@@ -24,32 +24,37 @@ struct calib_state {
 	float *d_wmax; /* (NL) per-tensor max|W| */
 };
 
-/* Static amax of format f's weight quantizer for one linear, or NULL when the
- * quantizer needs none or computes it per call. */
+/* The weight quantizer's amax of format f for one linear, in the layout of
+ * lms_quant_amax_len (per tensor, per output row, per static block of the
+ * last dim with a ragged tail). Computed for dynamic quantizers too: W never
+ * changes, so the per-call amax would be these very values, and a backend
+ * then never has to compute one. NULL (no allocation) when the quantizer
+ * needs no amax (MX, disabled). */
 static enum lms_status weight_amax(struct aq_ctx *c, int f, const struct lms_linear_event *ev)
 {
+	const struct lms_backend_ops *o = &c->be->ops;
 	const struct lms_quantizer_desc *q = &c->fmt[f].weight;
 	size_t len = lms_quant_amax_len(q, (size_t)ev->out, (size_t)ev->in);
 	float **slot = &c->d_w_amax[(size_t)f * (size_t)c->n_linears + (size_t)ev->index];
-	if (!q->enabled || q->dynamic_amax || len == 0)
+	if (!q->enabled || len == 0)
 		return LMS_OK;
-	int64_t rows, cols;
-	if (len == 1) {
-		rows = 1;
-		cols = (int64_t)ev->out * ev->in;
-	} else if (len == (size_t)ev->out && q->block_size == 0) {
-		rows = ev->out;
-		cols = ev->in;
-	} else if (q->block_size > 0 && ev->in % q->block_size == 0) {
-		rows = (int64_t)ev->out * (ev->in / q->block_size);
-		cols = q->block_size;
-	} else {
-		/* ragged static blocks: computed per call from W, which gives the same
-		 * values (the weight never changes) */
-		return LMS_OK;
-	}
 	LMS_TRY(lms_backend_alloc(c->be, len * sizeof(float), "weight amax", (void **)slot));
-	return c->be->ops.absmax_rows(c->be->ctx, *slot, ev->d_w, rows, cols, 0);
+	float *a = *slot;
+	int64_t out = ev->out, in = ev->in, bs = q->block_size;
+	if (len == 1)
+		return o->absmax_rows(c->be->ctx, a, ev->d_w, 1, out * in, 0);
+	if (bs <= 0 || bs >= in) /* per row, or one (partial) block per row */
+		return o->absmax_rows(c->be->ctx, a, ev->d_w, out, in, 0);
+	if (in % bs == 0)
+		return o->absmax_rows(c->be->ctx, a, ev->d_w, out * (in / bs), bs, 0);
+	/* ragged: the full blocks, then the tail of each row (init only) */
+	int64_t full = in / bs, nb = full + 1;
+	for (int64_t r = 0; r < out; r++) {
+		LMS_TRY(o->absmax_rows(c->be->ctx, a + r * nb, ev->d_w + r * in, full, bs, 0));
+		LMS_TRY(o->absmax_rows(c->be->ctx, a + r * nb + full, ev->d_w + r * in + full * bs, 1,
+				       in - full * bs, 0));
+	}
+	return LMS_OK;
 }
 
 static enum lms_status on_forward(void *user, const struct lms_linear_event *ev)
@@ -102,29 +107,58 @@ static enum lms_status calib_alloc(struct aq_ctx *c, float **d_wmax)
 	return lms_backend_alloc(c->be, nl * sizeof(float), "weight amax", (void **)d_wmax);
 }
 
+/* Runs this rank's calibration batches. A rank with no batch of its own
+ * (more ranks than batches) still runs batch 0 to fill the linear table and
+ * the weight amax: the activation max over a batch seen twice is the same
+ * max, and that batch's loss is not recorded here. */
+static enum lms_status calib_batches(struct aq_ctx *c, struct calib_state *s)
+{
+	int *mine = NULL, n_mine = 0;
+	LMS_TRY(lms_aq_my_batches(c, c->n_calib, &mine, &n_mine));
+	struct lms_linear_hook hooks = {.on_forward = on_forward, .user = s};
+	int n_run = n_mine > 0 ? n_mine : (c->n_calib > 0 ? 1 : 0);
+	enum lms_status st = LMS_OK;
+	lms_aq_progress_begin("calibrate", n_run, "batches");
+	for (int i = 0; st == LMS_OK && i < n_run; i++) {
+		int b = n_mine > 0 ? mine[i] : 0;
+		if (lms_aq_interrupted(c)) {
+			st = lms_fail(LMS_ERR_INTERRUPTED, NULL, "calibration interrupted before batch %d", b);
+			break;
+		}
+		const struct lms_data_batch *db = lms_dataset_batch(c->ds, b);
+		struct lms_batch eb = {db->B, db->T, db->ids, db->mask, db->labels};
+		double loss = 0.0;
+		s->batch = i;
+		st = lms_engine_forward(c->eng, &eb, &hooks, &loss);
+		if (n_mine > 0)
+			c->calib_loss[b] = loss;
+		lms_aq_progress_step(i + 1);
+	}
+	free(mine);
+	return st;
+}
+
 enum lms_status lms_aq_calibrate(struct aq_ctx *c)
 {
 	c->n_linears = lms_engine_num_linears(c->eng);
 	LMS_TRY(check_inputs(c));
 	struct calib_state s = {.c = c};
 	enum lms_status st = calib_alloc(c, &s.d_wmax);
-	struct lms_linear_hook hooks = {.on_forward = on_forward, .user = &s};
-	lms_aq_progress_begin("calibrate", c->n_calib, "batches");
-	for (int b = 0; st == LMS_OK && b < c->n_calib; b++) {
-		const struct lms_data_batch *db = lms_dataset_batch(c->ds, b);
-		struct lms_batch eb = {db->B, db->T, db->ids, db->mask, db->labels};
-		s.batch = b;
-		st = lms_engine_forward(c->eng, &eb, &hooks, &c->calib_loss[b]);
-		lms_aq_progress_step(b + 1);
-	}
+	if (st == LMS_OK)
+		st = calib_batches(c, &s);
 	size_t nl = (size_t)c->n_linears;
 	if (st == LMS_OK)
 		st = c->be->ops.memcpy_d2h(c->be->ctx, c->act_amax, c->d_act_amax, nl * sizeof(float));
 	if (st == LMS_OK)
 		st = c->be->ops.memcpy_d2h(c->be->ctx, c->weight_amax, s.d_wmax, nl * sizeof(float));
 	c->be->ops.free(c->be->ctx, s.d_wmax);
-	if (st != LMS_OK)
-		return st;
+	/* every rank of a group gets here, failed or not (lms_aq_agree) */
+	LMS_TRY(lms_aq_agree(c, st, "calibration"));
+	if (c->dist && c->dist->world > 1) {
+		LMS_TRY(c->dist->max_f32(c->dist->ctx, c->act_amax, nl));
+		LMS_TRY(c->be->ops.memcpy_h2d(c->be->ctx, c->d_act_amax, c->act_amax, nl * sizeof(float)));
+		LMS_TRY(c->dist->sum_f64(c->dist->ctx, c->calib_loss, (size_t)c->n_calib));
+	}
 	c->t_calib = lms_aq_progress_end();
 	for (size_t l = 0; l < nl; l++) {
 		if (!isfinite(c->act_amax[l]) || !isfinite(c->weight_amax[l]))

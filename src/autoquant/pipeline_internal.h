@@ -69,8 +69,8 @@ struct aq_ctx {
 	float *act_amax;              /* (NL) host copy */
 	float *weight_amax;           /* (NL) host: per-tensor max|W| */
 	float **d_w_amax;             /* (NF·NL) backend memory, the weight quantizer's
-				       * static amax of linear l for format f, or NULL
-				       * (computed per call: the same values, W is fixed) */
+				       * amax of linear l for format f, or NULL when it
+				       * needs none (MX, disabled) */
 	double *calib_loss;           /* (n_calib) */
 	int n_calib;
 
@@ -91,7 +91,22 @@ struct aq_ctx {
 
 	/* timings (seconds) */
 	double t_load, t_calib, t_score;
+
+	/* data parallelism (pipeline.h); NULL: this rank alone */
+	const struct lms_aq_dist *dist;
 };
+
+/* dp.c: this rank's share of n_batches (lms_data_rank_batches; all of
+ * them without c->dist). *idx is new (free), *n its length. */
+LMS_NODISCARD enum lms_status lms_aq_my_batches(const struct aq_ctx *c, int n_batches, int **idx,
+						int *n);
+/* dp.c: agrees on a phase's outcome across the group: returns st when it
+ * failed here, LMS_ERR_INTERRUPTED / LMS_ERR_INTERNAL naming the other rank's
+ * failure when it failed elsewhere, else LMS_OK. Collective. */
+LMS_NODISCARD enum lms_status lms_aq_agree(const struct aq_ctx *c, enum lms_status st,
+					   const char *phase);
+/* dp.c: 1 when the runner asks to stop (between batches). */
+int lms_aq_interrupted(const struct aq_ctx *c);
 
 /* calib.c: runs the calibration forwards (batches [0, n_calib)); fills
  * act_amax, weight_amax, d_w_amax, calib_loss and the linear table. */

@@ -7,8 +7,9 @@
  * A disabled quantizer leaves its operand as is (weight-only formats keep X).
  * Input amax: the calibrated per-tensor max|X| for formats with a
  * calibration algorithm; max|X| of this very input for formats that are never
- * calibrated (ModelOpt's dynamic amax); none for MX. Weight amax: the static
- * values calib.c computed (or the same values computed per call).
+ * calibrated (ModelOpt's dynamic amax); none for MX. Weight amax: the values
+ * calib.c computed from W (for static and dynamic quantizers alike), so the
+ * backend's fake_quant always gets an amax, except for MX.
  *
  * Every (linear, format) score of a step is accumulated on the backend in its
  * own fp64 cell, copied to the host after the step and added to the totals
@@ -46,6 +47,8 @@ static enum lms_status replay(struct aq_ctx *c, int f, const struct lms_linear_e
 			.q = fm->weight,
 			.amax = c->d_w_amax[(size_t)f * (size_t)c->n_linears + (size_t)ev->index],
 		};
+		if (d.amax)
+			d.q.dynamic_amax = 0; /* calib.c computed it from this very W */
 		LMS_TRY(o->fake_quant(ctx, c->d_wq, ev->d_w, ev->out, ev->in, &d));
 		w = c->d_wq;
 	}
@@ -103,35 +106,65 @@ static enum lms_status score_alloc(struct aq_ctx *c)
 				 (void **)&c->d_acc);
 }
 
-enum lms_status lms_aq_score(struct aq_ctx *c)
+/* One scoring step s: forward + backward with the replays; its (linear,
+ * format) contributions land in step_scores[s]. */
+static enum lms_status score_step(struct aq_ctx *c, int s, double *tokens)
 {
-	LMS_TRY(score_alloc(c));
 	size_t cells = (size_t)c->n_linears * (size_t)c->n_formats;
 	struct lms_linear_hook hooks = {.on_backward = on_backward, .user = c};
-	lms_aq_progress_begin("score", c->n_score, "steps");
-	for (int s = 0; s < c->n_score; s++) {
-		const struct lms_data_batch *db = lms_dataset_batch(c->ds, s);
-		struct lms_batch eb = {db->B, db->T, db->ids, db->mask, db->labels};
-		LMS_TRY(c->be->ops.memset(c->be->ctx, c->d_acc, 0, (cells + 1) * sizeof(double)));
-		LMS_TRY(lms_engine_forward(c->eng, &eb, NULL, &c->score_loss[s]));
-		if (!isfinite(c->score_loss[s]))
-			return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint and the captions",
-					"scoring batch %d: the loss is %g", s, c->score_loss[s]);
-		LMS_TRY(lms_engine_backward(c->eng, &hooks));
-		double *step = c->step_scores + (size_t)s * cells;
-		if (cells)
-			LMS_TRY(c->be->ops.memcpy_d2h(c->be->ctx, step, c->d_acc, cells * sizeof(double)));
-		for (size_t i = 0; i < cells; i++) {
-			if (!isfinite(step[i]))
-				return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint (overflowing activations)",
-						"scoring batch %d: %s, format %s: the score is %g", s,
-						c->lin[i / (size_t)c->n_formats].name,
-						c->fmt[i % (size_t)c->n_formats].name, step[i]);
-			c->scores[i] += step[i];
-		}
-		c->score_tokens += db->n_tokens;
-		lms_aq_progress_step(s + 1);
+	const struct lms_data_batch *db = lms_dataset_batch(c->ds, s);
+	struct lms_batch eb = {db->B, db->T, db->ids, db->mask, db->labels};
+	LMS_TRY(c->be->ops.memset(c->be->ctx, c->d_acc, 0, (cells + 1) * sizeof(double)));
+	LMS_TRY(lms_engine_forward(c->eng, &eb, NULL, &c->score_loss[s]));
+	if (!isfinite(c->score_loss[s]))
+		return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint and the captions",
+				"scoring batch %d: the loss is %g", s, c->score_loss[s]);
+	LMS_TRY(lms_engine_backward(c->eng, &hooks));
+	double *step = c->step_scores + (size_t)s * cells;
+	if (cells)
+		LMS_TRY(c->be->ops.memcpy_d2h(c->be->ctx, step, c->d_acc, cells * sizeof(double)));
+	for (size_t i = 0; i < cells; i++) {
+		if (!isfinite(step[i]))
+			return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint (overflowing activations)",
+					"scoring batch %d: %s, format %s: the score is %g", s,
+					c->lin[i / (size_t)c->n_formats].name,
+					c->fmt[i % (size_t)c->n_formats].name, step[i]);
 	}
+	*tokens += (double)db->n_tokens;
+	return LMS_OK;
+}
+
+/* Runs this rank's steps, reduces the per-step tables across the group (each
+ * step's row is non-zero on one rank only, so the sum is exact) and adds the
+ * totals in step order: the same additions as a one-rank run. */
+enum lms_status lms_aq_score(struct aq_ctx *c)
+{
+	size_t cells = (size_t)c->n_linears * (size_t)c->n_formats, ns = (size_t)c->n_score;
+	int *mine = NULL, n_mine = 0;
+	double tokens = 0.0; /* exact: integers far below 2^53 */
+	/* failures before the reductions go through lms_aq_agree (no rank waits) */
+	enum lms_status st = score_alloc(c);
+	if (st == LMS_OK)
+		st = lms_aq_my_batches(c, c->n_score, &mine, &n_mine);
+	lms_aq_progress_begin("score", n_mine, "steps");
+	for (int i = 0; st == LMS_OK && i < n_mine; i++) {
+		if (lms_aq_interrupted(c))
+			st = lms_fail(LMS_ERR_INTERRUPTED, NULL, "scoring interrupted before step %d", mine[i]);
+		else
+			st = score_step(c, mine[i], &tokens);
+		lms_aq_progress_step(i + 1);
+	}
+	free(mine);
+	LMS_TRY(lms_aq_agree(c, st, "scoring"));
+	if (c->dist && c->dist->world > 1) {
+		LMS_TRY(c->dist->sum_f64(c->dist->ctx, c->step_scores, ns * cells));
+		LMS_TRY(c->dist->sum_f64(c->dist->ctx, c->score_loss, ns));
+		LMS_TRY(c->dist->sum_f64(c->dist->ctx, &tokens, 1));
+	}
+	for (size_t s = 0; s < ns; s++)
+		for (size_t i = 0; i < cells; i++)
+			c->scores[i] += c->step_scores[s * cells + i];
+	c->score_tokens = (long long)tokens;
 	c->t_score = lms_aq_progress_end();
 	return LMS_OK;
 }
