@@ -8,9 +8,10 @@
  *                     score_steps, loss_reduction; dataset disabled_layers
  *   /formats          name, bits                                     (F)
  *   /groups           name, n_params, disabled, n_members, members (flat),
- *                     scores (G,F), costs (G,F), candidate_scores (G,F, derived)
+ *                     scores (G,F), costs (G,F), candidate_scores (G,F, derived),
+ *                     table (derived compound, h5tables.c)
  *   /modules          name, kind, layer, in_features, out_features, group,
- *                     act_amax, weight_amax, [scores (M,F)]
+ *                     act_amax, weight_amax, [scores (M,F)], table (derived)
  *   /traces/scores    (S,G,F) chunked per step, shuffle + deflate
  *   /loss             calib, score
  *   /timings          phase, seconds
@@ -286,6 +287,8 @@ static enum lms_status write_all(struct lms_h5 *h, const struct lms_aq_result *r
 		st = write_series(h, r, &s);
 	if (st == LMS_OK)
 		st = write_search(h, r, &s);
+	if (st == LMS_OK)
+		st = lms_h5_write_tables(h, r);
 	scratch_free(&s);
 	return st;
 }

@@ -83,6 +83,11 @@ LMS_NODISCARD enum lms_status lms_h5_attr_i64(struct lms_h5 *h, const char *obj,
 LMS_NODISCARD enum lms_status lms_h5_attr_f64(struct lms_h5 *h, const char *obj, const char *name,
 					      double v);
 
+/* Writes the derived compound tables /groups/table and /modules/table
+ * (h5tables.c). r is borrowed and already validated. */
+struct lms_aq_result;
+LMS_NODISCARD enum lms_status lms_h5_write_tables(struct lms_h5 *h, const struct lms_aq_result *r);
+
 /* --- reading ------------------------------------------------------------ */
 
 /* 1 if the link exists (a missing parent group counts as missing). */

@@ -125,11 +125,26 @@ def main(run_dir):
                 check(np.allclose(mscores[mem].sum(axis=0), scores[g], rtol=1e-12, atol=0),
                       f"group {g}: sum of module scores = group score")
 
+        # The derived compound tables hold the same values as the columns.
+        gt = expect(f, "groups/table", "V", (ng,))
+        mt = expect(f, "modules/table", "V", (nm,))
+        if gt is None or mt is None:
+            return finish(path, ng, nm, nf)
+        check([s(x) for x in gt["name"]] == gnames, "groups/table name")
+        check(np.array_equal(gt["n_params"], n_params) and np.array_equal(gt["disabled"], disabled)
+              and np.array_equal(gt["n_members"], n_members), "groups/table counts")
+        for i, n in enumerate(fnames[:-1]):
+            check(np.array_equal(gt["score_" + n], scores[:, i]), f"groups/table score_{n}")
+        check([s(x) for x in mt["name"]] == mnames and np.array_equal(mt["group"], mgroup),
+              "modules/table name, group")
+        check(np.array_equal(mt["act_amax"], f["modules/act_amax"][()]), "modules/table act_amax")
+
         chosen = expect(f, "search/chosen", "i", (ng,))
         chosen_fmt = [s(x) for x in expect(f, "search/chosen_format", "S", (ng,))]
         sa = f["search"].attrs
         achieved = float(sa["effective_bits"])
         check(all(chosen_fmt[g] == fnames[chosen[g]] for g in range(ng)), "chosen_format matches chosen")
+        check([s(x) for x in gt["chosen"]] == chosen_fmt, "groups/table chosen")
         recomputed = 16 * sum(costs[g, chosen[g]] for g in range(ng)) / costs[:, -1].sum()
         check(abs(recomputed - achieved) <= 1e-12 * 16, f"achieved bits {achieved} == {recomputed}")
         check(bool(sa["is_satisfied"]) == (achieved <= float(st["effective_bits"])), "is_satisfied")
@@ -163,6 +178,10 @@ def main(run_dir):
           "layers sorted by descending score")
     check(len(rep["layers"]) == ng, "one entry per group")
 
+    return finish(path, ng, nm, nf)
+
+
+def finish(path, ng, nm, nf):
     print(f"{path}: {ng} groups, {nm} modules, {nf} formats; "
           f"{'OK' if not FAILED else str(len(FAILED)) + ' checks failed'}")
     return 1 if FAILED else 0
