@@ -89,6 +89,25 @@ static void test_round_trips(void)
 	round_trip(&inf, "infeasible.h5");
 }
 
+/* Degenerate but valid: no searched layers at all, only the NONE format. */
+static void test_empty(void)
+{
+	struct lms_aq_result a, b;
+	lms_aq_result_init(&a);
+	CHECK_INT_EQ(lms_aq_result_alloc(&a, 1, 0, 0, 0, 0, 0, 0), LMS_OK);
+	CHECK_INT_EQ(lms_aq_set_str(&a.formats[0].name, "NONE"), LMS_OK);
+	a.formats[0].bits = 16.0;
+	const char *p = path_in("empty.h5");
+	CHECK_INT_EQ(lms_h5stats_write(&a, p), LMS_OK);
+	CHECK_INT_EQ(lms_h5stats_read(p, &b), LMS_OK);
+	char why[128] = "";
+	CHECK(lms_aq_result_equal(&a, &b, why, sizeof why));
+	CHECK_INT_EQ(b.n_groups, 0);
+	CHECK_STR_EQ(b.job.model_name, ""); /* NULL strings come back as "" */
+	lms_aq_result_free(&a);
+	lms_aq_result_free(&b);
+}
+
 static void test_deterministic_and_atomic(void)
 {
 	struct aq_fixture_opts o = {
@@ -463,6 +482,7 @@ int main(void)
 		return 1;
 	}
 	test_round_trips();
+	test_empty();
 	test_deterministic_and_atomic();
 	test_bad_files();
 	test_checksum();

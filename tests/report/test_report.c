@@ -282,8 +282,10 @@ static void test_golden(const char *base)
 	const char *src = getenv("LMSENS_SOURCE_DIR");
 	char run[PATH_MAX], golden[PATH_MAX];
 	snprintf(run, sizeof run, "%s/report-fixture/run", base);
-	snprintf(golden, sizeof golden, "%s/tests/data/report/golden", src && src[0] ? src : LMSENS_SOURCE_DIR);
-	int update = getenv("LMSENS_UPDATE_GOLDEN") && strcmp(getenv("LMSENS_UPDATE_GOLDEN"), "1") == 0;
+	snprintf(golden, sizeof golden, "%s/tests/data/report/golden",
+		 src && src[0] ? src : LMSENS_SOURCE_DIR);
+	int update =
+	    getenv("LMSENS_UPDATE_GOLDEN") && strcmp(getenv("LMSENS_UPDATE_GOLDEN"), "1") == 0;
 	for (size_t i = 0; i < sizeof k_files / sizeof k_files[0]; i++) {
 		char *got = slurp(run, k_files[i]), *want = NULL;
 		char path[2 * PATH_MAX];
@@ -303,6 +305,33 @@ static void test_golden(const char *base)
 		free(got);
 		free(want);
 	}
+}
+
+/* No searched layers at all: every renderer still produces valid output. */
+static void test_empty_reports(const char *base)
+{
+	struct lms_aq_result r;
+	lms_aq_result_init(&r);
+	CHECK_INT_EQ(lms_aq_result_alloc(&r, 1, 0, 0, 0, 0, 0, 0), LMS_OK);
+	CHECK_INT_EQ(lms_aq_set_str(&r.formats[0].name, "NONE"), LMS_OK);
+	r.formats[0].bits = 16.0;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/report-fixture/empty", base);
+	CHECK_FAILS_WITH(lms_report_write_all(&r, dir, NULL), LMS_ERR_CONFIG, "no scheme name");
+	CHECK_INT_EQ(lms_report_write_all(&r, dir, "empty"), LMS_OK);
+	char *m = slurp(dir, "empty_quant_manifest.json"), *js = slurp(dir, LMS_REPORT_JSON);
+	json_t *a = m ? json_loads(m, 0, NULL) : NULL, *b = js ? json_loads(js, 0, NULL) : NULL;
+	CHECK(a && b);
+	CHECK_INT_EQ(json_object_size(json_object_get(a, "candidate_stats")), 0);
+	CHECK(json_is_null(json_object_get(json_object_get(b, "summary"), "mean_loss")));
+	json_decref(a);
+	json_decref(b);
+	free(m);
+	free(js);
+	char *svg = slurp(dir, LMS_REPORT_SVG);
+	CHECK(svg && strstr(svg, "</svg>"));
+	free(svg);
+	lms_aq_result_free(&r);
 }
 
 static void test_without_search(void)
@@ -446,6 +475,7 @@ int main(void)
 	test_artifacts(dir);
 	test_golden(dir);
 	test_without_search();
+	test_empty_reports(dir);
 	test_search_integration(dir);
 	test_qwen3_vl_4b_scale(dir);
 	return lms_test_finish();
