@@ -36,6 +36,46 @@ def bits_of(recipe):
     return m.group(1), float(m.group(2))
 
 
+def check_h5(path, cs):
+    """With h5py: per-step traces add up to the group scores, member scores add
+    up to the group score, amaxes are positive, and the manifest's candidate
+    scores are the file's monotonized group scores."""
+    try:
+        import h5py
+    except ImportError:
+        print("h5py not available: statistics-file checks skipped")
+        return
+    with h5py.File(path, "r") as f:
+        gs = f["groups/scores"][:]
+        tr = f["traces/scores"][:]
+        ms = f["modules/scores"][:]
+        mg = f["modules/group"][:]
+        names = [n.decode() for n in f["groups/name"][:]]
+        dis = f["groups/disabled"][:]
+        amax = f["modules/act_amax"][:]
+        wamax = f["modules/weight_amax"][:]
+    if tr.shape[1:] != gs.shape:
+        fail(f"traces shape {tr.shape} vs group scores {gs.shape}")
+    for g in range(gs.shape[0]):
+        for k in range(gs.shape[1]):
+            t = float(tr[:, g, k].sum())
+            m = float(ms[mg == g, k].sum())
+            if abs(t - gs[g, k]) > 1e-12 * max(1e-300, abs(gs[g, k])) + 1e-300:
+                fail(f"{names[g]}: traces sum {t} != group score {gs[g, k]}")
+            if abs(m - gs[g, k]) > 1e-12 * max(1e-300, abs(gs[g, k])) + 1e-300:
+                fail(f"{names[g]}: member scores sum {m} != group score {gs[g, k]}")
+        st = cs[names[g] + ".quant_recipe"]
+        if not dis[g]:
+            mono, best = [], float("inf")
+            for k in range(gs.shape[1]):
+                best = min(best, float(gs[g, k]) if k < gs.shape[1] - 1 else 0.0)
+                mono.append(best)
+            if mono != st["scores"]:
+                fail(f"{names[g]}: manifest scores {st['scores']} != monotonized file scores {mono}")
+    if not (amax > 0).all() or not (wamax > 0).all():
+        fail("an activation or weight amax is not positive")
+
+
 def main():
     job = sys.argv[1]
     disabled = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--disabled" else "lm_head"
@@ -119,6 +159,7 @@ def main():
         elif score > opt * (1 + 1e-12) + 1e-300:
             fail(f"best score {score} is not optimal (exhaustive optimum {opt})")
         print(f"exhaustive check over {combos} selections ok")
+    check_h5(os.path.join(job, h5[0]), cs)
     print(f"ok: {job}: {len(groups)} groups, effective bits {eff:.4f} (target {target}), score {score:.6g}")
 
 
