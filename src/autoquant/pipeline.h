@@ -57,6 +57,34 @@ int lms_pipeline_same_bundle(const struct lms_cfg *a, const struct lms_cfg *b);
 struct lms_pipeline;
 LMS_NODISCARD enum lms_status lms_pipeline_open(const struct lms_pipeline_job *jobs, size_t n,
 						struct lms_pipeline **out);
+
+/* Data parallelism, supplied by a runner (src/dist/) so that src/autoquant
+ * stays free of MPI: the `world` ranks of a group each open the same bundle
+ * with their own `rank`; rank r calibrates and scores batches r, r+world, ...
+ * (lms_data_rank_batches). After each phase every rank calls the reductions,
+ * collectively and in the same order, on host arrays:
+ *   max_f32: the activation amax (max is exact, so amax equals a one-rank
+ *            run bit for bit);
+ *   sum_f64: per-batch losses, per-step score traces and token counts, where
+ *            each batch's entry is non-zero on exactly one rank, so the sum
+ *            is exact too, and the totals are then re-added in step order on
+ *            every rank: a group's scores equal a one-rank run bit for bit.
+ * A failure on one rank is agreed on (a sum of failure flags) before the
+ * data reductions, so every rank returns an error instead of hanging.
+ * interrupted (may be NULL) is polled between batches; non-zero stops the
+ * phase with LMS_ERR_INTERRUPTED. Only the group's leader (rank 0) should
+ * call lms_pipeline_finish: the others hold the same numbers. dist and ctx
+ * are borrowed until lms_pipeline_close; dist == NULL is one rank alone. */
+struct lms_aq_dist {
+	int rank, world; /* 0 <= rank < world */
+	void *ctx;
+	enum lms_status (*max_f32)(void *ctx, float *buf, size_t n); /* in place, all ranks */
+	enum lms_status (*sum_f64)(void *ctx, double *buf, size_t n); /* in place, all ranks */
+	int (*interrupted)(void *ctx);
+};
+LMS_NODISCARD enum lms_status lms_pipeline_open_dist(const struct lms_pipeline_job *jobs, size_t n,
+						     const struct lms_aq_dist *dist,
+						     struct lms_pipeline **out);
 LMS_NODISCARD enum lms_status lms_pipeline_finish(struct lms_pipeline *p,
 						  const struct lms_pipeline_job *job);
 void lms_pipeline_close(struct lms_pipeline *p);
