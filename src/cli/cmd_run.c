@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "dist/dist.h"
 
 int lms_cmd_version(int argc, char **argv)
 {
@@ -227,6 +228,8 @@ int lms_cmd_run(int argc, char **argv)
 	}
 	struct lms_plan *plan = NULL;
 	enum lms_status st = parse_args(argc, argv, &A);
+	if (A.o.now == 0)
+		A.o.now = lms_dist_start_time(); /* rank 0's clock: one ${now:} on every rank */
 	if (st == LMS_OK)
 		st = lms_config_compose(&A.o, &plan);
 	int rc = 0;

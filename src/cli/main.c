@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "dist/dist.h"
 
 static const struct lms_command g_commands[] = {
 	{"version", "print the version", lms_cmd_version},
@@ -44,6 +45,7 @@ int lms_cli_fail(enum lms_status st)
 int main(int argc, char **argv)
 {
 	lms_log_init_from_env();
+	lms_dist_init(&argc, &argv); /* MPI (under a launcher), signals; finalizes at exit */
 	if (argc >= 2) {
 		if (strcmp(argv[1], "--version") == 0) {
 			printf("lmsens %s\n", LMSENS_VERSION);

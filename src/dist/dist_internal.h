@@ -1,0 +1,78 @@
+/* dist_internal.h — shared by the files of src/dist/ (no MPI types here):
+ * the scheduler with its ledger (sched.c, ledger.c), the bundle worker
+ * (worker.c), the one-rank runner (runner.c) and the MPI runner
+ * (runner_mpi.c, dist_mpi.c).
+ *
+ * Invariants: only rank 0 owns a struct lms_sched; its functions lock an
+ * internal mutex, so the coordinator thread and rank 0's own worker may call
+ * them concurrently. Job numbers are hydra.job.num (plan order). */
+#ifndef LMS_DIST_DIST_INTERNAL_H
+#define LMS_DIST_DIST_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autoquant/pipeline.h"
+#include "dist/dist.h"
+
+/* One job's outcome, reported by its group leader. */
+struct dist_result {
+	int num;
+	enum lms_status st;
+	char error[1024];
+	char hint[256];
+};
+
+/* ---- sched.c ---- */
+struct lms_sched;
+/* Runs hooks->prepare_sweep, reads runner.resume / the ledger, plans the bundles (longest first) and
+ * appends the sweep_start record. *out is new (lms_sched_free). */
+LMS_NODISCARD enum lms_status lms_sched_init(const struct lms_plan *plan, int world,
+					     int ranks_per_job, const struct lms_dist_hooks *hooks,
+					     struct lms_sched **out);
+/* The next bundle for a group led by `leader` (world rank) on `host`: writes
+ * its job numbers to nums (cap >= n_jobs) and returns how many; 0 when there
+ * is no more work or a stop was requested. Appends "start" records. */
+int lms_sched_next(struct lms_sched *s, int leader, const char *host, int *nums, int cap);
+/* Records a bundle's outcome (one "done"/"failed"/"interrupted" record per
+ * job, with artifact checksums for done jobs). */
+void lms_sched_report(struct lms_sched *s, int leader, const char *host, double t0, double t1,
+		      const struct dist_result *r, int n);
+/* Logs the summary, writes the sweep outputs (multirun) and the sweep_end
+ * record; returns the process exit code (dist.h). */
+int lms_sched_finish(struct lms_sched *s);
+void lms_sched_free(struct lms_sched *s);
+
+/* ---- ledger.c ---- */
+/* FNV-1a 64 of bytes, continuing from h (start with LMS_FNV_INIT). */
+#define LMS_FNV_INIT 0xcbf29ce484222325ULL
+uint64_t lms_fnv1a64(uint64_t h, const void *p, size_t n);
+/* Appends one JSON object as one line (one write(2), O_APPEND, fsync).
+ * rec is borrowed. */
+LMS_NODISCARD enum lms_status lms_ledger_append(const char *path, const void *rec);
+/* The last terminal record ("done", "failed", "interrupted") of each job
+ * 0..n_jobs-1 in the ledger at path, as new json_t references in last[]
+ * (NULL when none; json_decref each). A missing ledger is no record; a torn
+ * last line (killed mid-write) is ignored with a warning. */
+LMS_NODISCARD enum lms_status lms_ledger_last(const char *path, size_t n_jobs, void **last);
+
+/* ---- worker.c ---- */
+/* Runs one bundle (job numbers nums[0..n)) on this rank: the group leader
+ * (dist NULL or dist->rank 0) prepares each job, every rank of the group
+ * opens the bundle (collective), the leader finishes each job and fills
+ * res[0..n). */
+void lms_dist_work(const struct lms_plan *plan, const int *nums, int n,
+		   const struct lms_aq_dist *dist, const struct lms_dist_hooks *hooks,
+		   struct dist_result *res);
+/* Monotonic seconds and wall-clock seconds since the epoch. */
+double lms_dist_now(void);
+double lms_dist_wall(void);
+/* This host's name (static buffer). */
+const char *lms_dist_host(void);
+/* runner.ranks_per_job of the plan (default 1). */
+int lms_dist_ranks_per_job(const struct lms_plan *plan);
+
+/* ---- runner_mpi.c (LMS_HAVE_MPI only) ---- */
+int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *hooks);
+
+#endif

@@ -1,0 +1,329 @@
+/* runner_mpi.c — the sweep over MPI ranks (dist.h, lms_dist_run_plan with a
+ * world > 1): worker groups, rank 0's coordinator, the hand-out protocol and
+ * the data-parallel reductions.
+ *
+ * Groups: the working ranks (all, or 1..N-1 when rank 0 only coordinates)
+ * are cut into consecutive blocks of runner.ranks_per_job; each block gets
+ * its own communicator (MPI_Comm_split) and its lowest rank leads it.
+ * Protocol on a private duplicate of MPI_COMM_WORLD:
+ *   leader → 0  TAG_REQ   JSON text: {"type":"ready"} or {"type":"result",
+ *                          "jobs":[{num, st, error, hint}], t0, t1, host}
+ *   0 → leader  TAG_WORK  int[1 + n]: n job numbers of one bundle, n = 0: stop
+ * and the leader broadcasts the same int array to its group. Rank 0's own
+ * group asks the scheduler directly; a coordinator thread answers the others
+ * (MPI_THREAD_MULTIPLE). Every wait polls MPI_Test with a short sleep instead
+ * of spinning inside a blocking call, so idle ranks leave the cores to the
+ * working ones (CPU ranks share a node).
+ * Reductions (struct lms_aq_dist): MPI_Iallreduce in place on host arrays,
+ * MPI_MAX on float, MPI_SUM on double, in chunks below INT_MAX elements.
+ * A rank that dies ends the whole MPI job (MPI_ERRORS_ARE_FATAL, mpirun and
+ * srun kill the step); the ledger, written with one fsync'ed append per
+ * event, stays intact and runner.resume=true continues from it.
+ * Not here: scheduling decisions (sched.c), the bundle work (worker.c). */
+#include <jansson.h>
+#include <limits.h>
+#include <mpi.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "core/log.h"
+#include "dist/dist_internal.h"
+
+int lms_dist_thread_multiple(void);
+
+enum { TAG_REQ = 101, TAG_WORK = 102 };
+
+static void nap(void)
+{
+	struct timespec ts = {0, 500 * 1000}; /* 0.5 ms */
+	nanosleep(&ts, NULL);
+}
+
+static void wait_req(MPI_Request *r)
+{
+	int done = 0;
+	for (;;) {
+		MPI_Test(r, &done, MPI_STATUS_IGNORE);
+		if (done)
+			return;
+		nap();
+	}
+}
+
+/* ---- reductions ------------------------------------------------------------ */
+
+static enum lms_status allreduce(MPI_Comm comm, void *buf, size_t n, MPI_Datatype t, size_t esz,
+				 MPI_Op op)
+{
+	char *p = buf;
+	while (n > 0) {
+		int m = n > (size_t)(INT_MAX / 2) ? INT_MAX / 2 : (int)n;
+		MPI_Request r;
+		int rc = MPI_Iallreduce(MPI_IN_PLACE, p, m, t, op, comm, &r);
+		if (rc != MPI_SUCCESS)
+			return lms_fail(LMS_ERR_LIBRARY, NULL, "MPI_Iallreduce failed (%d)", rc);
+		wait_req(&r);
+		p += (size_t)m * esz;
+		n -= (size_t)m;
+	}
+	return LMS_OK;
+}
+
+static enum lms_status red_max_f32(void *ctx, float *buf, size_t n)
+{
+	return allreduce(*(MPI_Comm *)ctx, buf, n, MPI_FLOAT, sizeof(float), MPI_MAX);
+}
+
+static enum lms_status red_sum_f64(void *ctx, double *buf, size_t n)
+{
+	return allreduce(*(MPI_Comm *)ctx, buf, n, MPI_DOUBLE, sizeof(double), MPI_SUM);
+}
+
+static int red_interrupted(void *ctx)
+{
+	(void)ctx;
+	return lms_dist_interrupted();
+}
+
+/* ---- the runner's state ------------------------------------------------------ */
+
+struct run {
+	const struct lms_plan *plan;
+	const struct lms_dist_hooks *hooks;
+	MPI_Comm coord; /* dup of WORLD for the protocol */
+	MPI_Comm grp;	/* this rank's group, or MPI_COMM_NULL */
+	int rank, world, grp_rank, grp_size, cap;
+	struct lms_aq_dist dist;
+	struct lms_sched *s; /* rank 0 only */
+	int remote;	     /* rank 0: leaders other than itself */
+	int *work;	     /* (1 + cap) */
+	struct dist_result *res;
+};
+
+static void group_bcast(struct run *r)
+{
+	if (r->grp_size <= 1)
+		return;
+	MPI_Request q;
+	MPI_Ibcast(r->work, r->cap + 1, MPI_INT, 0, r->grp, &q);
+	wait_req(&q);
+}
+
+static void run_work(struct run *r)
+{
+	lms_dist_work(r->plan, r->work + 1, r->work[0], r->grp_size > 1 ? &r->dist : NULL,
+		      r->hooks, r->res);
+}
+
+/* ---- coordinator (rank 0) -------------------------------------------------- */
+
+static void handle_result(struct run *r, int src, json_t *m)
+{
+	json_t *jobs = json_object_get(m, "jobs");
+	size_t n = json_array_size(jobs), i;
+	json_t *v;
+	if (n == 0)
+		return;
+	struct dist_result *res = calloc(n, sizeof *res);
+	LMS_ASSERT(res != NULL);
+	json_array_foreach(jobs, i, v)
+	{
+		res[i].num = (int)json_integer_value(json_object_get(v, "num"));
+		res[i].st = (enum lms_status)json_integer_value(json_object_get(v, "st"));
+		const char *e = json_string_value(json_object_get(v, "error"));
+		const char *h = json_string_value(json_object_get(v, "hint"));
+		snprintf(res[i].error, sizeof res[i].error, "%s", e ? e : "");
+		snprintf(res[i].hint, sizeof res[i].hint, "%s", h ? h : "");
+	}
+	const char *host = json_string_value(json_object_get(m, "host"));
+	lms_sched_report(r->s, src, host ? host : "?",
+			 json_real_value(json_object_get(m, "t0")),
+			 json_real_value(json_object_get(m, "t1")), res, (int)n);
+	free(res);
+}
+
+static void *coordinator(void *arg)
+{
+	struct run *r = arg;
+	int *w = calloc((size_t)r->cap + 1, sizeof *w);
+	LMS_ASSERT(w != NULL);
+	for (int active = r->remote; active > 0;) {
+		int flag = 0;
+		MPI_Status st;
+		MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, r->coord, &flag, &st);
+		if (!flag) {
+			nap();
+			continue;
+		}
+		int len = 0, src = st.MPI_SOURCE;
+		MPI_Get_count(&st, MPI_CHAR, &len);
+		char *buf = calloc((size_t)len + 1, 1);
+		LMS_ASSERT(buf != NULL);
+		MPI_Recv(buf, len, MPI_CHAR, src, TAG_REQ, r->coord, MPI_STATUS_IGNORE);
+		json_t *m = json_loads(buf, 0, NULL);
+		free(buf);
+		const char *type = json_string_value(json_object_get(m, "type"));
+		if (type && strcmp(type, "result") == 0)
+			handle_result(r, src, m);
+		const char *host = json_string_value(json_object_get(m, "host"));
+		w[0] = lms_sched_next(r->s, src, host ? host : "?", w + 1, r->cap);
+		json_decref(m);
+		MPI_Request q;
+		MPI_Isend(w, w[0] + 1, MPI_INT, src, TAG_WORK, r->coord, &q);
+		wait_req(&q);
+		if (w[0] == 0)
+			active--;
+	}
+	free(w);
+	return NULL;
+}
+
+/* Rank 0's own group: asks the scheduler directly. */
+static void local_leader(struct run *r)
+{
+	for (;;) {
+		r->work[0] = lms_sched_next(r->s, 0, lms_dist_host(), r->work + 1, r->cap);
+		group_bcast(r);
+		if (r->work[0] == 0)
+			return;
+		double t0 = lms_dist_wall();
+		run_work(r);
+		lms_sched_report(r->s, 0, lms_dist_host(), t0, lms_dist_wall(), r->res, r->work[0]);
+	}
+}
+
+/* ---- other leaders and members ------------------------------------------------ */
+
+static char *result_msg(const struct run *r, double t0, double t1)
+{
+	json_t *m = json_object(), *jobs = json_array();
+	json_object_set_new(m, "type", json_string(t0 < 0 ? "ready" : "result"));
+	json_object_set_new(m, "host", json_string(lms_dist_host()));
+	json_object_set_new(m, "t0", json_real(t0));
+	json_object_set_new(m, "t1", json_real(t1));
+	for (int i = 0; t0 >= 0 && i < r->work[0]; i++) {
+		json_t *v = json_object();
+		json_object_set_new(v, "num", json_integer(r->res[i].num));
+		json_object_set_new(v, "st", json_integer(r->res[i].st));
+		json_object_set_new(v, "error", json_string(r->res[i].error));
+		json_object_set_new(v, "hint", json_string(r->res[i].hint));
+		json_array_append_new(jobs, v);
+	}
+	json_object_set_new(m, "jobs", jobs);
+	char *text = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	LMS_ASSERT(text != NULL);
+	return text;
+}
+
+static void remote_leader(struct run *r)
+{
+	double t0 = -1.0, t1 = -1.0;
+	for (;;) {
+		char *msg = result_msg(r, t0, t1);
+		MPI_Request q;
+		MPI_Isend(msg, (int)strlen(msg), MPI_CHAR, 0, TAG_REQ, r->coord, &q);
+		wait_req(&q);
+		free(msg);
+		MPI_Irecv(r->work, r->cap + 1, MPI_INT, 0, TAG_WORK, r->coord, &q);
+		wait_req(&q);
+		group_bcast(r);
+		if (r->work[0] == 0)
+			return;
+		t0 = lms_dist_wall();
+		run_work(r);
+		t1 = lms_dist_wall();
+	}
+}
+
+static void member(struct run *r)
+{
+	for (;;) {
+		group_bcast(r);
+		if (r->work[0] == 0)
+			return;
+		run_work(r);
+	}
+}
+
+/* ---- entry ------------------------------------------------------------------ */
+
+int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *hooks)
+{
+	struct run r;
+	memset(&r, 0, sizeof r);
+	r.plan = plan;
+	r.hooks = hooks;
+	r.cap = (int)plan->n_jobs;
+	MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &r.world);
+	MPI_Comm_dup(MPI_COMM_WORLD, &r.coord);
+	int first = lms_dist_thread_multiple() ? 0 : 1; /* does rank 0 work? */
+	int g = lms_dist_ranks_per_job(plan);
+	if (g > r.world - first)
+		g = r.world - first;
+	int color = r.rank >= first ? (r.rank - first) / g : MPI_UNDEFINED;
+	MPI_Comm_split(MPI_COMM_WORLD, color, r.rank, &r.grp);
+	if (r.grp != MPI_COMM_NULL) {
+		MPI_Comm_rank(r.grp, &r.grp_rank);
+		MPI_Comm_size(r.grp, &r.grp_size);
+	}
+	r.dist = (struct lms_aq_dist){r.grp_rank, r.grp_size, &r.grp, red_max_f32, red_sum_f64,
+				      red_interrupted};
+	r.work = calloc((size_t)r.cap + 1, sizeof *r.work);
+	r.res = calloc((size_t)r.cap + 1, sizeof *r.res);
+	LMS_ASSERT(r.work && r.res);
+	for (int k = first; k < r.world; k += g)
+		r.remote += k != 0;
+
+	/* rank 0 plans; every rank learns whether that worked */
+	int init_rc = 0;
+	if (r.rank == 0) {
+		if (!first)
+			LMS_INFO("%d ranks, groups of %d; rank 0 coordinates and works (MPI_THREAD_MULTIPLE)",
+				 r.world, g);
+		else
+			LMS_WARN("the MPI library lacks MPI_THREAD_MULTIPLE: rank 0 only coordinates");
+		enum lms_status st = lms_sched_init(plan, r.world, g, hooks, &r.s);
+		if (st != LMS_OK) {
+			lms_log_last_error();
+			init_rc = lms_status_exit_code(st);
+		}
+	}
+	MPI_Request q;
+	MPI_Ibcast(&init_rc, 1, MPI_INT, 0, MPI_COMM_WORLD, &q);
+	wait_req(&q);
+	int rc = init_rc;
+	if (init_rc == 0) {
+		if (r.rank == 0) {
+			pthread_t th;
+			int threaded = !first && r.remote > 0;
+			if (threaded)
+				LMS_ASSERT(pthread_create(&th, NULL, coordinator, &r) == 0);
+			if (first)
+				coordinator(&r);
+			else
+				local_leader(&r);
+			if (threaded)
+				pthread_join(th, NULL);
+			rc = lms_sched_finish(r.s);
+		} else if (r.grp != MPI_COMM_NULL && r.grp_rank == 0) {
+			remote_leader(&r);
+		} else if (r.grp != MPI_COMM_NULL) {
+			member(&r);
+		}
+		MPI_Ibcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD, &q);
+		wait_req(&q);
+	}
+	lms_sched_free(r.s);
+	if (r.grp != MPI_COMM_NULL)
+		MPI_Comm_free(&r.grp);
+	MPI_Comm_free(&r.coord);
+	free(r.work);
+	free(r.res);
+	return rc;
+}
