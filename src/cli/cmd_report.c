@@ -16,7 +16,8 @@
 
 static void help(FILE *f)
 {
-	fprintf(f, "usage: lmsens report [--out OUT_DIR] RUN_DIR | STATE.h5\n\n"
+	fprintf(f, "usage: lmsens report [--out OUT_DIR] RUN_DIR | STATE.h5\n"
+		   "       lmsens report --group /jobs/N --out OUT_DIR SWEEP.h5\n\n"
 		   "Rebuilds the artifacts of a finished job from its statistics file\n"
 		   "<scheme>" LMS_H5STATS_SUFFIX ":\n"
 		   "  <scheme>" LMS_REPORT_MANIFEST_SUFFIX "\n"
@@ -25,6 +26,8 @@ static void help(FILE *f)
 		   "exactly one statistics file; give the .h5 path to pick one.\n\n"
 		   "options:\n"
 		   "  --out DIR    write the artifacts to DIR instead of next to the .h5 file\n"
+		   "  --group G    read the job stored under group G of a larger file (a sweep.h5\n"
+		   "               made by 'lmsens merge'); needs --out\n"
 		   "  -h, --help   this help\n\n"
 		   "The file layout is described in docs/outputs.md.\n");
 }
@@ -73,13 +76,15 @@ static enum lms_status find_h5(const char *dir, char *out, size_t cap)
 
 int lms_cmd_report(int argc, char **argv)
 {
-	const char *out_dir = NULL, *input = NULL;
+	const char *out_dir = NULL, *input = NULL, *group = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (lms_cli_is_help(argv[i])) {
 			help(stdout);
 			return 0;
 		} else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
 			out_dir = argv[++i];
+		} else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc) {
+			group = argv[++i];
 		} else if (argv[i][0] == '-') {
 			help(stderr);
 			return lms_cli_fail(lms_fail(LMS_ERR_USAGE, "see 'lmsens report --help'",
@@ -96,9 +101,12 @@ int lms_cmd_report(int argc, char **argv)
 		return lms_cli_fail(
 		    lms_fail(LMS_ERR_USAGE, "see 'lmsens report --help'", "missing RUN_DIR"));
 	}
+	if (group && !out_dir)
+		return lms_cli_fail(lms_fail(LMS_ERR_USAGE, "add --out DIR",
+					     "--group needs --out (a sweep file holds many jobs)"));
 	char h5[PATH_MAX], dir[PATH_MAX];
 	enum lms_status st = LMS_OK;
-	if (lms_is_dir(input)) {
+	if (lms_is_dir(input) && !group) {
 		st = find_h5(input, h5, sizeof h5);
 		snprintf(dir, sizeof dir, "%s", input);
 	} else {
@@ -111,7 +119,7 @@ int lms_cmd_report(int argc, char **argv)
 			snprintf(dir, sizeof dir, ".");
 	}
 	if (st == LMS_OK)
-		st = lms_report_from_h5(h5, out_dir ? out_dir : dir);
+		st = lms_report_from_h5_group(h5, group, out_dir ? out_dir : dir);
 	if (st != LMS_OK)
 		return lms_cli_fail(st);
 	printf("wrote reports for %s to %s\n", h5, out_dir ? out_dir : dir);

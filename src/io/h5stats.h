@@ -35,4 +35,10 @@ LMS_NODISCARD enum lms_status lms_h5stats_write(const struct lms_aq_result *r, c
  * dataset. */
 LMS_NODISCARD enum lms_status lms_h5stats_read(const char *path, struct lms_aq_result *out);
 
+/* Same, for a job stored under `group` of a larger file (e.g. "/jobs/3" of a
+ * sweep.h5 made by copying job files with H5Ocopy); group "/" or NULL is the
+ * file itself. Messages name "<path>:<group>". */
+LMS_NODISCARD enum lms_status lms_h5stats_read_group(const char *path, const char *group,
+						     struct lms_aq_result *out);
+
 #endif

@@ -361,9 +361,15 @@ static enum lms_status read_all(struct lms_h5 *h, struct lms_aq_result *r)
 	return st;
 }
 
-static enum lms_status read_file(const char *path, struct lms_aq_result *out);
+static enum lms_status read_file(const char *path, const char *group, struct lms_aq_result *out);
 
 enum lms_status lms_h5stats_read(const char *path, struct lms_aq_result *out)
+{
+	return lms_h5stats_read_group(path, NULL, out);
+}
+
+enum lms_status lms_h5stats_read_group(const char *path, const char *group,
+				       struct lms_aq_result *out)
 {
 	lms_aq_result_init(out);
 	if (access(path, R_OK) != 0)
@@ -371,20 +377,24 @@ enum lms_status lms_h5stats_read(const char *path, struct lms_aq_result *out)
 				"check the path; the file is <scheme>" LMS_H5STATS_SUFFIX
 				" in the job directory",
 				"cannot read statistics file '%s': %s", path, strerror(errno));
+	if (group && strcmp(group, "/") == 0)
+		group = NULL;
 	lms_h5_lock();
-	enum lms_status st = read_file(path, out);
+	enum lms_status st = read_file(path, group, out);
 	lms_h5_unlock();
 	if (st != LMS_OK)
 		lms_aq_result_free(out);
 	return st;
 }
 
-static enum lms_status read_file(const char *path, struct lms_aq_result *out)
+static enum lms_status read_file(const char *path, const char *group, struct lms_aq_result *out)
 {
 	lms_h5_quiet();
-	struct lms_h5 h = {.path = path, .file = -1, .writing = 0};
+	char where[4096 + 256];
+	snprintf(where, sizeof where, "%s%s%s", path, group ? ":" : "", group ? group : "");
+	struct lms_h5 h = {.path = where, .file = -1, .writing = 0};
 	enum lms_status st = LMS_OK;
-	hid_t fapl = -1;
+	hid_t fapl = -1, file = -1;
 	LMS_H5_TRY(&h, "file access properties", fapl = H5Pcreate(H5P_FILE_ACCESS));
 #if H5_VERSION_GE(1, 10, 7)
 	LMS_H5_TRY(&h, "file access properties", H5Pset_file_locking(fapl, 0, 1));
@@ -402,16 +412,33 @@ static enum lms_status read_file(const char *path, struct lms_aq_result *out)
 			      "%s is not an HDF5 file (no HDF5 signature)", path);
 		goto out;
 	}
-	h.file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-	if (h.file < 0) {
+	file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+	if (file < 0) {
 		st = lms_h5_fail(&h, "cannot open", "H5Fopen");
 		goto out;
 	}
+	h.file = file;
+	if (group) {
+		h.file = -1;
+		htri_t e = H5Lexists(file, group, H5P_DEFAULT);
+		H5Eclear2(H5E_DEFAULT);
+		if (e > 0)
+			h.file = H5Gopen2(file, group, H5P_DEFAULT);
+		if (h.file < 0) {
+			H5Eclear2(H5E_DEFAULT);
+			st = lms_fail(LMS_ERR_NOT_FOUND, "list the file's groups with 'h5ls'",
+				      "%s: no group '%s'", path, group);
+			goto out;
+		}
+		h.relative = 1;
+	}
 	st = read_all(&h, out);
 	if (st == LMS_OK)
-		st = lms_aq_result_validate(out, path);
+		st = lms_aq_result_validate(out, where);
 out:
-	lms_h5_close(h.file);
+	if (h.file != file)
+		lms_h5_close(h.file);
+	lms_h5_close(file);
 	lms_h5_close(fapl);
 	if (st != LMS_OK)
 		lms_aq_result_free(out);

@@ -258,8 +258,20 @@ enum lms_status lms_h5_attr_f64(struct lms_h5 *h, const char *obj, const char *n
 
 /* --- reading ------------------------------------------------------------ */
 
+/* The name to hand to HDF5 for an absolute schema path: itself, or, when
+ * the location is a group inside a larger file (a job of a sweep file), the
+ * path relative to that group ("/" → "."). */
+static const char *loc_path(const struct lms_h5 *h, const char *path)
+{
+	if (!h->relative || path[0] != '/')
+		return path;
+	return path[1] ? path + 1 : ".";
+}
+
 int lms_h5_exists(struct lms_h5 *h, const char *path)
 {
+	if (strcmp(path, "/") == 0)
+		return 1;
 	/* H5Lexists needs every parent to exist: check each prefix. */
 	char buf[512];
 	snprintf(buf, sizeof buf, "%s", path);
@@ -267,7 +279,7 @@ int lms_h5_exists(struct lms_h5 *h, const char *path)
 		char c = *p;
 		if (c == '/' || c == '\0') {
 			*p = '\0';
-			htri_t e = H5Lexists(h->file, buf, H5P_DEFAULT);
+			htri_t e = H5Lexists(h->file, loc_path(h, buf), H5P_DEFAULT);
 			*p = c;
 			if (e <= 0) {
 				H5Eclear2(H5E_DEFAULT);
@@ -307,7 +319,7 @@ static enum lms_status open_checked(struct lms_h5 *h, const char *path, H5T_clas
 		    LMS_ERR_INPUT,
 		    "the file is incomplete or not an lmsens statistics file; re-run the job",
 		    "%s: dataset '%s' is missing", h->path, path);
-	LMS_H5_TRY(h, path, d = H5Dopen2(h->file, path, H5P_DEFAULT));
+	LMS_H5_TRY(h, path, d = H5Dopen2(h->file, loc_path(h, path), H5P_DEFAULT));
 	LMS_H5_TRY(h, path, t = H5Dget_type(d));
 	H5T_class_t cls = H5Tget_class(t);
 	if (cls != expect_class) {
@@ -482,7 +494,9 @@ enum lms_status lms_h5_read_text(struct lms_h5 *h, const char *path, char **out)
 	lms_h5_close(t);
 	lms_h5_close(d);
 	/* Verify the checksum when there is one (a text rewritten with h5py has none). */
-	htri_t has = st == LMS_OK ? H5Aexists_by_name(h->file, path, "fnv1a64", H5P_DEFAULT) : 0;
+	htri_t has = st == LMS_OK
+			 ? H5Aexists_by_name(h->file, loc_path(h, path), "fnv1a64", H5P_DEFAULT)
+			 : 0;
 	H5Eclear2(H5E_DEFAULT);
 	if (has > 0) {
 		char *want = NULL, got[17];
@@ -511,7 +525,9 @@ static enum lms_status open_attr(struct lms_h5 *h, const char *obj, const char *
 	hid_t a = -1, t = -1;
 	snprintf(what, what_cap, "attribute '%s' of '%s'", name, obj);
 	*a_out = *t_out = -1;
-	htri_t e = lms_h5_exists(h, obj) ? H5Aexists_by_name(h->file, obj, name, H5P_DEFAULT) : 0;
+	htri_t e = lms_h5_exists(h, obj)
+		       ? H5Aexists_by_name(h->file, loc_path(h, obj), name, H5P_DEFAULT)
+		       : 0;
 	if (e <= 0) {
 		H5Eclear2(H5E_DEFAULT);
 		return lms_fail(
@@ -519,7 +535,8 @@ static enum lms_status open_attr(struct lms_h5 *h, const char *obj, const char *
 		    "the file is incomplete or not an lmsens statistics file; re-run the job",
 		    "%s: %s is missing", h->path, what);
 	}
-	LMS_H5_TRY(h, what, a = H5Aopen_by_name(h->file, obj, name, H5P_DEFAULT, H5P_DEFAULT));
+	LMS_H5_TRY(h, what,
+		   a = H5Aopen_by_name(h->file, loc_path(h, obj), name, H5P_DEFAULT, H5P_DEFAULT));
 	LMS_H5_TRY(h, what, t = H5Aget_type(a));
 	if (H5Tget_class(t) != cls) {
 		st = lms_fail(LMS_ERR_INPUT, "the file was not written by this version of lmsens",

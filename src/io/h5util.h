@@ -28,8 +28,9 @@
 
 struct lms_h5 {
 	const char *path; /* for messages; borrowed */
-	hid_t file;
-	int writing; /* failures are LMS_ERR_IO when writing, LMS_ERR_INPUT when reading */
+	hid_t file;	  /* the file, or (relative = 1) a group standing for the schema root */
+	int writing;	  /* failures are LMS_ERR_IO when writing, LMS_ERR_INPUT when reading */
+	int relative;	  /* readers: resolve "/x/y" as "x/y" below `file` (a sweep's /jobs/<n>) */
 };
 
 /* Turns off HDF5's automatic error stack printing (idempotent). */

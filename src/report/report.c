@@ -100,8 +100,13 @@ enum lms_status lms_report_write_all(const struct lms_aq_result *r, const char *
 
 enum lms_status lms_report_from_h5(const char *h5_path, const char *dir)
 {
+	return lms_report_from_h5_group(h5_path, NULL, dir);
+}
+
+enum lms_status lms_report_from_h5_group(const char *h5_path, const char *group, const char *dir)
+{
 	struct lms_aq_result r;
-	LMS_TRY(lms_h5stats_read(h5_path, &r));
+	LMS_TRY(lms_h5stats_read_group(h5_path, group, &r));
 	/* A file written before the search (the leader writes the statistics,
 	 * rank 0 searches): the search is exact and deterministic, so running it
 	 * again here gives the same selection the run reported. */

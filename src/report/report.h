@@ -59,6 +59,9 @@ LMS_NODISCARD enum lms_status lms_report_write_all(const struct lms_aq_result *r
  * A file without search output (written before the search) gets the exact
  * search (lms_search_result, src/autoquant/search.h) run on it first. */
 LMS_NODISCARD enum lms_status lms_report_from_h5(const char *h5_path, const char *dir);
+/* Same for a job stored under `group` of a sweep file (lms_h5stats_read_group). */
+LMS_NODISCARD enum lms_status lms_report_from_h5_group(const char *h5_path, const char *group,
+						       const char *dir);
 
 /* Internal helpers shared by the renderers (src/report/ only). */
 /* Mean of the scoring losses (or of the calibration losses when there are

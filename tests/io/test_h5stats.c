@@ -89,6 +89,53 @@ static void test_round_trips(void)
 	round_trip(&inf, "infeasible.h5");
 }
 
+/* Jobs copied into one sweep file (H5Ocopy, as `lmsens merge` does) are
+ * read back from their group exactly. */
+static void test_sweep_groups(void)
+{
+	struct aq_fixture_opts o1 = {.seed = 21,
+				     .with_search = 1,
+				     .module_scores = 1,
+				     .trace_steps = 2,
+				     .target_bits = 11.0};
+	struct aq_fixture_opts o2 = {
+	    .seed = 22, .two_formats = 1, .with_search = 1, .trace_steps = 3, .target_bits = 7.0};
+	struct lms_aq_result a[2], b;
+	lms_aq_result_init(&a[0]);
+	lms_aq_result_init(&a[1]);
+	aq_fixture_build(&a[0], &o1);
+	aq_fixture_build(&a[1], &o2);
+	const char *sweep = path_in("sweep.h5");
+	hid_t dst = H5Fcreate(sweep, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+	H5Pset_create_intermediate_group(lcpl, 1);
+	for (int k = 0; k < 2; k++) {
+		char job[64], dstname[32];
+		snprintf(job, sizeof job, "job%d.h5", k);
+		snprintf(dstname, sizeof dstname, "/jobs/%d", k);
+		const char *p = path_in(job);
+		CHECK_INT_EQ(lms_h5stats_write(&a[k], p), LMS_OK);
+		hid_t src = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+		CHECK(H5Ocopy(src, "/", dst, dstname, H5P_DEFAULT, lcpl) >= 0);
+		H5Fclose(src);
+	}
+	H5Pclose(lcpl);
+	H5Fclose(dst);
+	for (int k = 0; k < 2; k++) {
+		char g[32], why[128] = "";
+		snprintf(g, sizeof g, "/jobs/%d", k);
+		CHECK_INT_EQ(lms_h5stats_read_group(sweep, g, &b), LMS_OK);
+		CHECK(lms_aq_result_equal(&a[k], &b, why, sizeof why));
+		lms_aq_result_free(&b);
+	}
+	CHECK_FAILS_WITH(lms_h5stats_read_group(sweep, "/jobs/7", &b), LMS_ERR_NOT_FOUND,
+			 "no group '/jobs/7'");
+	/* The sweep file's root is not a job: a clear message naming file and dataset. */
+	CHECK_FAILS_WITH(lms_h5stats_read(sweep, &b), LMS_ERR_INPUT, "schema_version");
+	lms_aq_result_free(&a[0]);
+	lms_aq_result_free(&a[1]);
+}
+
 /* Degenerate but valid: no searched layers at all, only the NONE format. */
 static void test_empty(void)
 {
@@ -483,6 +530,7 @@ int main(void)
 	}
 	test_round_trips();
 	test_empty();
+	test_sweep_groups();
 	test_deterministic_and_atomic();
 	test_bad_files();
 	test_checksum();

@@ -35,6 +35,15 @@ h5dump -d /groups/name "$h5" | grep -q '"model.layers.0.self_attn.q_proj"' ||
 h5dump -p -H -d /traces/scores "$h5" | grep -q "COMPRESSION DEFLATE" || fail "traces are deflated"
 h5dump -d /config/resolved_yaml "$h5" | grep -q "quant_pair" || fail "config text in the file"
 
+# a job copied into a sweep file (h5copy, like `lmsens merge`'s H5Ocopy) reports the same
+if command -v h5copy >/dev/null 2>&1; then
+	h5copy -p -i "$h5" -o "$work/sweep.h5" -s / -d /jobs/0 || fail "h5copy"
+	"$LMSENS_BIN" report --group /jobs/0 --out "$work/s" "$work/sweep.h5" >/dev/null || fail "report --group"
+	for f in $files; do
+		cmp -s "$run/$f" "$work/s/$f" || fail "$f from sweep group differs"
+	done
+fi
+
 # errors: exit 2, error + hint, nothing written
 expect_error() { # expect_error WHAT NEEDLE ARGS...
 	what=$1 needle=$2
@@ -59,6 +68,8 @@ head -c 4000 "$h5" >"$work/corrupt/x_autoquant_state.h5"
 expect_error "truncated h5" "x_autoquant_state.h5" "$work/corrupt"
 expect_error "bad flag" "unknown or incomplete option '--bogus'" --bogus "$run"
 expect_error "no argument" "missing RUN_DIR"
+expect_error "group without --out" "--group needs --out" --group /jobs/0 "$h5"
+expect_error "missing group" "no group '/jobs/9'" --group /jobs/9 --out "$work/g9" "$h5"
 
 if [ "$fails" = 0 ]; then
 	rm -rf "$work"
