@@ -45,7 +45,7 @@ check "scheme names the artifacts" "[ -f '$T/single/wfp8_afp8/tiny_wfp8_afp8_aut
 "$LMSENS_BIN" -m "${COMMON[@]}" quant_pair=$(IFS=,; echo "${PAIRS[*]}") hydra.sweep.dir="$T/sweep" \
 	> "$T/sweep.out" 2> "$T/sweep.err"
 check "bundle exits 0" "[ $? -eq 0 ]"
-check "bundle announced" "grep -q 'bundle: jobs #1, #2, #0 share one calibration and scoring pass' '$T/sweep.err'"
+check "bundle announced" "grep -q 'bundle: jobs #0, #1, #2 share one calibration and scoring pass' '$T/sweep.err'"
 check "one calibration pass for the bundle" "[ \$(grep -c 'calibrate: 4/4' '$T/sweep.err') -eq 1 ]"
 for k in 0 1 2; do
 	p=${PAIRS[$k]}
@@ -61,8 +61,8 @@ done
 "$LMSENS_BIN" -m "${BASE[@]}" quant_pair=wfp8_afp8,wint8_afp16 dataset.calib_seq_len=8,48 \
 	hydra.sweep.dir="$T/sweep2" > /dev/null 2> "$T/sweep2.err"
 check "two-bundle sweep exits 0" "[ $? -eq 0 ]"
-check "bundles {#2, #0} and {#3, #1}" \
-	"grep -q 'bundle: jobs #2, #0 share' '$T/sweep2.err' && grep -q 'bundle: jobs #3, #1 share' '$T/sweep2.err'"
+check "bundles {#0, #2} and {#1, #3}" \
+	"grep -q 'bundle: jobs #0, #2 share' '$T/sweep2.err' && grep -q 'bundle: jobs #1, #3 share' '$T/sweep2.err'"
 check "two calibration passes" "[ \$(grep -c 'calibrate: 4/4' '$T/sweep2.err') -eq 2 ]"
 check "seq 48 jobs of the second sweep == single pass" \
 	"'$H5CMP' --ignore-config '$T/sweep2/1/tiny_wfp8_afp8_autoquant_state.h5' '$T/single/wfp8_afp8/tiny_wfp8_afp8_autoquant_state.h5' && '$H5CMP' --ignore-config '$T/sweep2/3/tiny_wint8_afp16_autoquant_state.h5' '$T/single/wint8_afp16/tiny_wint8_afp16_autoquant_state.h5'"
