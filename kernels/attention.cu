@@ -27,8 +27,8 @@
  * What remains between the two backends is CUDA's expf against glibc's (a
  * last-ulp difference now and then) and the fp64 sum's order.
  *
- * Score caches: when a block's ROWS × T scores fit in shared memory (T up
- * to about 2900 in the forward, 1100 in the backward for D = 128), pass 1
+ * Score caches: when a block's ROWS × T scores fit in a shared-memory budget
+ * (T up to 224 in the forward, 544 in the backward for D = 128), pass 1
  * stores each rounded score (and kernel 1's delta pass each dPb) and the
  * later passes read them back instead of recomputing the dot products — the
  * same values, so the results do not depend on whether the cache is used.
@@ -61,6 +61,33 @@ static __device__ __forceinline__ long long qk_index(int b, int t, int heads, in
 static __device__ void load_rows(float *dst, int stride, const uint16_t *x, int b, int r0,
 				 int nrows, int heads, int h, int T, int D)
 {
+	/* 16-byte loads when rows are 8-element aligned (the real models: D =
+	 * 128), unrolled so that several loads are in flight per thread: the
+	 * tile loads, not the arithmetic, bound these kernels. */
+	if (D % 8 == 0 && ((uintptr_t)x % 16) == 0) {
+		int d8 = D / 8, n8 = nrows * d8;
+#pragma unroll 4
+		for (int idx = threadIdx.x; idx < n8; idx += blockDim.x) {
+			int r = idx / d8, c = (idx % d8) * 8, t = r0 + r;
+			float *o = dst + r * stride + c;
+			if (t < T) {
+				uint4 u = *(const uint4 *)(x + qk_index(b, t, heads, h, T, D) + c);
+				o[0] = __uint_as_float(u.x << 16);
+				o[1] = __uint_as_float(u.x & 0xffff0000u);
+				o[2] = __uint_as_float(u.y << 16);
+				o[3] = __uint_as_float(u.y & 0xffff0000u);
+				o[4] = __uint_as_float(u.z << 16);
+				o[5] = __uint_as_float(u.z & 0xffff0000u);
+				o[6] = __uint_as_float(u.w << 16);
+				o[7] = __uint_as_float(u.w & 0xffff0000u);
+			} else {
+#pragma unroll
+				for (int e = 0; e < 8; e++)
+					o[e] = 0.0f;
+			}
+		}
+		return;
+	}
 	for (int idx = threadIdx.x; idx < nrows * D; idx += blockDim.x) {
 		int r = idx / D, d = idx % D, t = r0 + r;
 		dst[r * stride + d] = t < T ? bf2f(x[qk_index(b, t, heads, h, T, D) + d]) : 0.0f;
@@ -96,7 +123,7 @@ static __device__ __forceinline__ int visible(int i, int j, int T, const int *Ms
 }
 
 /* Loads the key tile j0.. of K (when Ks) and V (when Vs) and its mask. */
-static __device__ void load_key_tile(float *Ks, float *Vs, int *Ms, const uint16_t *k,
+static __device__ __forceinline__ void load_key_tile(float *Ks, float *Vs, int *Ms, const uint16_t *k,
 				     const uint16_t *v, const int32_t *mask, int b, int j0, int g,
 				     const struct attn_shape sh)
 {
@@ -115,7 +142,7 @@ static __device__ void load_key_tile(float *Ks, float *Vs, int *Ms, const uint16
  * (it contains barriers). With a cache Sc (ROWS, sh.tp) pass 1 also stores
  * each score, -inf where the key is not visible, and pass 2 reads the cache
  * instead of recomputing q·k (each lane reads back what it wrote). */
-static __device__ void row_stats(float m[RPW], float l[RPW], const float *Qs, float *Ks, int *Ms,
+static __device__ __forceinline__ void row_stats(float m[RPW], float l[RPW], const float *Qs, float *Ks, int *Ms,
 				 float *Sc, const uint16_t *k, const int32_t *mask, int b, int q0,
 				 int g, int ntiles, const struct attn_shape sh)
 {
@@ -472,20 +499,25 @@ static cudaError_t allow_smem(K kernel, size_t bytes)
 	return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
 }
 
-/* Shared memory a block may use for the score caches: the caches make the
- * QKᵀ products run once instead of two or three times, as long as the
- * ROWS × T scores (and dPb) of a block fit; longer sequences recompute.
- * LMSENS_CUDA_ATTN_RECOMPUTE=1 turns the caches off (tests, benchmarks). */
-#define CACHE_SMEM_LIMIT (200 * 1024)
+/* Shared memory a block may use with the score caches. The caches make the
+ * QKᵀ products run once instead of two or three times, but a large cache
+ * lowers the number of resident blocks, and these kernels need many to hide
+ * their tile-load latency. Measured on an H100 (bench_ops_cuda, D = 128):
+ * forward T = 32 0.053 ms cached / 0.067 ms recomputed, T = 512 (B 8)
+ * 8.9 / 8.1 ms, T = 2048 34 / 14.7 ms; backward T = 512 8.0 / 10.3 ms.
+ * Hence a tight budget for the forward and a looser one for kernel 1 of the
+ * backward. LMSENS_CUDA_ATTN_RECOMPUTE=1 turns the caches off (tests). */
+#define CACHE_SMEM_FWD (56 * 1024)
+#define CACHE_SMEM_BWD (120 * 1024)
 
-static int cache_stride(size_t base_bytes, int T, int ncaches)
+static int cache_stride(size_t base_bytes, int T, int ncaches, size_t limit)
 {
 	const char *env = getenv("LMSENS_CUDA_ATTN_RECOMPUTE");
 	if (env && env[0] && env[0] != '0')
 		return 0;
 	int tp = (T + KT - 1) / KT * KT;
 	size_t bytes = base_bytes + (size_t)ncaches * ROWS * tp * sizeof(float);
-	return bytes <= CACHE_SMEM_LIMIT ? tp : 0;
+	return bytes <= limit ? tp : 0;
 }
 
 template <int DPL>
@@ -494,7 +526,7 @@ static cudaError_t launch_fwd(cudaStream_t st, uint16_t *out, float *lse, const 
 			      struct attn_shape sh)
 {
 	size_t smem = (size_t)(ROWS * sh.D + 2 * KT * (sh.D + 1) + KT) * sizeof(float);
-	sh.tp = cache_stride(smem, sh.T, 1);
+	sh.tp = cache_stride(smem, sh.T, 1, CACHE_SMEM_FWD);
 	smem += (size_t)ROWS * sh.tp * sizeof(float);
 	cudaError_t e = allow_smem(attn_fwd_kernel<DPL>, smem);
 	if (e != cudaSuccess)
@@ -515,7 +547,7 @@ static cudaError_t launch_bwd(cudaStream_t st, uint16_t *dq, uint16_t *dk, uint1
 		       sizeof(float);
 	struct attn_shape sh2 = sh; /* kernel 2 has no cache */
 	sh2.tp = 0;
-	sh.tp = cache_stride(smem1, sh.T, 2);
+	sh.tp = cache_stride(smem1, sh.T, 2, CACHE_SMEM_BWD);
 	smem1 += (size_t)2 * ROWS * sh.tp * sizeof(float);
 	cudaError_t e = allow_smem(attn_bwd_dq_kernel<DPL>, smem1);
 	if (e == cudaSuccess)
