@@ -264,6 +264,12 @@ static enum lms_status open_backend(const struct lms_cfg *cfg, struct lms_backen
 	LMS_TRY(opt_str(cfg, "runner.backend", &want));
 	if (!want)
 		want = "auto";
+	/* the seeds' autoquant.device: "cpu" pins an automatic choice to the CPU;
+	 * "cuda" (the shipped default) keeps auto's CPU fallback */
+	const char *dev = NULL;
+	LMS_TRY(opt_str(cfg, "autoquant.device", &dev));
+	if (strcmp(want, "auto") == 0 && dev && strcmp(dev, "cpu") == 0)
+		want = "cpu";
 	if (lms_cfg_find(cfg, "runner.debug") && !lms_cfg_is_null(cfg, "runner.debug"))
 		LMS_TRY(lms_cfg_get_bool(cfg, "runner.debug", &debug));
 	int is_auto = strcmp(want, "auto") == 0;
