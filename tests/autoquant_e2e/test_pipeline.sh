@@ -93,6 +93,29 @@ check "report_only rebuilds per-layer JSON byte for byte" "cmp -s '$d/per-layer-
 check "report_only rebuilds the manifest byte for byte" "cmp -s '$d/tiny_wfp8_afp8_quant_manifest.json' '$T/man.json'"
 check "report_only artifacts consistent" "$CHECK '$d' > /dev/null"
 
+# 4b. report-only from a manifest when there is no statistics file: an lmsens
+# manifest (same ranking, scores, choices and frontier as the run), and a
+# manifest of ModelOpt's own search state (mtq.auto_quantize on the tiny
+# qwen3 model, INT4 block + FP8, target 9 bits; tests/data/autoquant_e2e):
+# the exact search re-run at ModelOpt's achieved 8.5 bits picks ModelOpt's
+# (CBC's) recipe with its score.
+m="$T/mf"; mkdir -p "$m"
+cp "$T/single/wint8_afp16/tiny_wint8_afp16_quant_manifest.json" "$m/"
+"$LMSENS_BIN" "${COMMON[@]}" quant_pair=wint8_afp16 runner.report_only=true runner.output_dir="$m" > /dev/null 2> "$T/mf.err"
+check "report_only from an lmsens manifest exits 0 and says so" "[ $? -eq 0 ] && grep -q 'rebuilt from the manifest' '$T/mf.err'"
+check "report_only from an lmsens manifest: same layers, scores, choices, frontier" \
+	"$PY -c 'import json,sys; a,b=(json.load(open(p)) for p in sys.argv[1:]); k=lambda m: ([(l[\"layer\"],l[\"scores\"],l[\"chosen_format\"],l[\"rank\"]) for l in m[\"layers\"]], m[\"frontier\"], m[\"summary\"][\"total_score\"]); sys.exit(k(a)!=k(b))' \
+	'$m/per-layer-sensitivity.json' '$T/single/wint8_afp16/per-layer-sensitivity.json'"
+m="$T/mo"; mkdir -p "$m"
+cp "$LMSENS_SOURCE_DIR/tests/data/autoquant_e2e/modelopt_manifest/qwen3_tiny_w4a16_fp8_quant_manifest.json" "$m/"
+"$LMSENS_BIN" "${COMMON[@]}" runner.report_only=true runner.output_dir="$m" > /dev/null 2> "$T/mo.err"
+check "report_only from a ModelOpt manifest exits 0" "[ $? -eq 0 ] && [ -s '$m/per-layer-sensitivity.md' ] && [ -s '$m/per-layer-sensitivity.svg' ]"
+check "ModelOpt manifest: lmsens's exact search reproduces ModelOpt's recipe and score" \
+	"$PY -c 'import json,sys,glob; r=json.load(open(\"$m/per-layer-sensitivity.json\")); mo=json.load(open(glob.glob(\"$m/*manifest.json\")[0]))[\"best\"]; got={l[\"layer\"]+\".quant_recipe\": l[\"chosen_format\"] for l in r[\"layers\"]}; want={k: v.split(\"(\")[0] for k,v in mo[\"recipe\"].items()}; s=r[\"summary\"]; sys.exit(not (got==want and abs(s[\"total_score\"]-mo[\"score\"])<=1e-12*mo[\"score\"] and s[\"achieved_effective_bits\"]==mo[\"constraints\"][\"effective_bits\"]))'"
+echo '{"candidate_stats": 3}' > "$T/bad_quant_manifest.json"; mkdir -p "$T/bad"; mv "$T/bad_quant_manifest.json" "$T/bad/"
+"$LMSENS_BIN" "${COMMON[@]}" runner.report_only=true runner.output_dir="$T/bad" > /dev/null 2> "$T/bad.err"
+check "report_only from a bad manifest: exit 2 naming the file" "[ $? -eq 2 ] && grep -q 'bad_quant_manifest.json: no candidate_stats' '$T/bad.err'"
+
 # 5. several formats in one pair: exhaustive optimality over 3^8 selections
 "$LMSENS_BIN" "${COMMON[@]}" quant_pair=wfp8_afp8 'quant_pair.format_name=[FP8_DEFAULT_CFG,MXFP4_WEIGHT_ONLY_CFG]' \
 	autoquant.effective_bits=9 runner.output_dir="$T/multi" > /dev/null 2> "$T/multi.err"
