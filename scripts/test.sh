@@ -5,7 +5,8 @@
 #  2. builds with warnings as errors and runs every CTest test except the
 #     `bench` label (GPU tests skip themselves with exit 77 without a GPU);
 #  3. builds the CPU-only code with AddressSanitizer + UBSan and runs the
-#     `unit` tests once more.
+#     `unit` tests once more;
+#  4. builds the libFuzzer targets (clang) and runs each for 20 s.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,14 +27,14 @@ bash scripts/build.sh build-asan -DLMSENS_WERROR=ON -DLMSENS_SANITIZE=ON -DLMSEN
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 1800
 
-echo "== fuzz: YAML loader and override parser (libFuzzer, 20 s each)"
+echo "== fuzz: every parser (libFuzzer + ASan + UBSan, 20 s per target; docs/RELIABILITY.md)"
 if command -v clang >/dev/null 2>&1; then
   gen=()
   command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
   [ -f build-fuzz/CMakeCache.txt ] && gen=()
   CC=clang cmake -S "$root" -B build-fuzz "${gen[@]}" -DLMSENS_FUZZ=ON -DLMSENS_CUDA=OFF \
     -DLMSENS_MPI=OFF -DLMSENS_FUZZ_SECONDS=20 >/dev/null
-  cmake --build build-fuzz --target fuzz_yaml fuzz_override -j"$jobs"
+  cmake --build build-fuzz --target fuzz_all -j"$jobs"
   ctest --test-dir build-fuzz -L fuzz --output-on-failure
 else
   echo "clang not found: fuzz targets skipped"
