@@ -209,6 +209,10 @@ static int reserve(struct lms_cfg *c, int with_keys)
 enum lms_status lms_cfg_map_set(struct lms_cfg *map, const char *key, struct lms_cfg *val)
 {
 	LMS_ASSERT(map->type == LMS_CFG_MAP);
+	/* Callers pass constructors straight in (lms_cfg_copy(x), ...): a NULL
+	 * value is their allocation failure, reported here (jansson's _new). */
+	if (!val)
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory setting key '%s'", key);
 	long k = lms_cfg_map_index(map, key);
 	if (k >= 0) {
 		lms_cfg_free(map->kids[k]);
@@ -242,6 +246,8 @@ struct lms_cfg *lms_cfg_map_take(struct lms_cfg *map, const char *key)
 enum lms_status lms_cfg_seq_push(struct lms_cfg *seq, struct lms_cfg *val)
 {
 	LMS_ASSERT(seq->type == LMS_CFG_SEQ);
+	if (!val)
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory adding a list item");
 	if (!reserve(seq, 0)) {
 		lms_cfg_free(val);
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory growing a list");

@@ -74,12 +74,13 @@ struct lms_cfg *lms_cfg_map_get(const struct lms_cfg *map, const char *key);
 /* Index of key in map, or -1. */
 long lms_cfg_map_index(const struct lms_cfg *map, const char *key);
 /* Sets map[key] = val; val is stolen (freed on failure too); an existing
- * child with that key is freed and replaced in place (order kept). */
+ * child with that key is freed and replaced in place (order kept). A NULL
+ * val is LMS_ERR_NOMEM (the failed constructor of the caller's argument). */
 LMS_NODISCARD enum lms_status lms_cfg_map_set(struct lms_cfg *map, const char *key,
 					      struct lms_cfg *val);
 /* Removes map[key] and returns it (new, caller frees) or NULL if absent. */
 struct lms_cfg *lms_cfg_map_take(struct lms_cfg *map, const char *key);
-/* Appends val (stolen, freed on failure) to a sequence. */
+/* Appends val (stolen, freed on failure) to a sequence; NULL is LMS_ERR_NOMEM. */
 LMS_NODISCARD enum lms_status lms_cfg_seq_push(struct lms_cfg *seq, struct lms_cfg *val);
 
 /* Replaces *dst's content with src's (src is stolen: its shell is freed). */

@@ -694,10 +694,12 @@ static void value_text(struct lms_sb *b, const struct lms_cfg *v, int top)
 		return;
 	case LMS_CFG_STR: {
 		struct lms_cfg *re = NULL;
-		int plain = v->s[0] && lms_override_parse_value(v->s, &re) == LMS_OK &&
-			    re->type == LMS_CFG_STR && strcmp(re->s, v->s) == 0 &&
-			    !strchr(v->s, '\\');
+		enum lms_status pst = v->s[0] ? lms_override_parse_value(v->s, &re) : LMS_OK;
+		int plain = v->s[0] && pst == LMS_OK && re->type == LMS_CFG_STR &&
+			    strcmp(re->s, v->s) == 0 && !strchr(v->s, '\\');
 		lms_cfg_free(re);
+		if (pst == LMS_ERR_NOMEM)
+			b->oom = 1; /* not "needs quotes": the text would change */
 		lms_error_clear();
 		if (plain && !(top == 0 && strchr(v->s, ':'))) {
 			lms_sb_puts(b, v->s);

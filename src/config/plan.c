@@ -360,8 +360,8 @@ static enum lms_status expand(struct lms_plan *plan, struct lms_composer *C,
 		keys[s].o = ov;
 		if (ov->sweep == LMS_SWEEP_GLOB)
 			st = glob_values(C, ov, &keys[s].values);
-		else if (ov->sweep)
-			keys[s].values = lms_cfg_copy(ov->sweep_values);
+		else if (ov->sweep && !(keys[s].values = lms_cfg_copy(ov->sweep_values)))
+			st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	}
 	double total = 1;
 	for (size_t s = 0; s < nk; s++)
@@ -525,9 +525,11 @@ enum lms_status lms_config_compose(const struct lms_compose_opts *o, struct lms_
 		plan->search_path = C->dirs;
 		plan->n_search_path = C->n_dirs;
 		plan->primary_dir = strdup(C->dirs[C->n_dirs - 1]);
+		if (!plan->primary_dir)
+			st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 		struct lms_override *params = NULL, *all = ovr;
 		size_t n_params = 0, n_all = o->n_overrides;
-		if (o->multirun)
+		if (st == LMS_OK && o->multirun)
 			st = sweeper_params(C, ovr, o->n_overrides, &params, &n_params);
 		if (st == LMS_OK && n_params) {
 			all = calloc(n_params + o->n_overrides, sizeof *all);
