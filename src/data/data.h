@@ -122,7 +122,8 @@ struct lms_dataset {
  * so not concurrently with another thread). Errors: those of
  * lms_captions_read; LMS_ERR_CONFIG for seq_len < 2, batch_size < 1 or a
  * negative pad id; LMS_ERR_INPUT when there are fewer samples (rows) than one
- * batch. *out is new on success (lms_dataset_free), NULL on failure. */
+ * batch, or when a sample tokenizes to nothing (a tokenizer that deletes
+ * text). *out is new on success (lms_dataset_free), NULL on failure. */
 LMS_NODISCARD enum lms_status lms_dataset_build(const struct lms_data_opts *o,
 						struct lms_tokenizer *tok,
 						struct lms_dataset **out);

@@ -102,6 +102,15 @@ static enum lms_status tokenize_samples(const struct lms_data_opts *o, struct lm
 			return st;
 		}
 		len[i] = stream->n - off[i];
+		/* A tokenizer whose normalizer or pre-tokenizer removes text can
+		 * turn a non-blank line into no tokens: a padded row would then
+		 * hold no valid token (a loss over zero tokens). */
+		if (len[i] == 0)
+			return lms_fail(LMS_ERR_INPUT,
+					"remove the line, or check the tokenizer's normalizer and "
+					"pre-tokenizer (they delete this text)",
+					"%s: sample %ld ('%.40s') gives no tokens",
+					o->captions_path, s + 1, cap->lines[s]);
 		if (len[i] > (size_t)o->seq_len) {
 			len[i] = (size_t)o->seq_len;
 			stream->n = off[i] + len[i];
