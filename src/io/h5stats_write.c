@@ -29,11 +29,13 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "io/h5util.h"
 
 #define F64 H5T_IEEE_F64LE
@@ -293,20 +295,6 @@ static enum lms_status write_all(struct lms_h5 *h, const struct lms_aq_result *r
 	return st;
 }
 
-static enum lms_status sync_file(const char *path)
-{
-	int fd = open(path, O_RDONLY);
-	if (fd < 0 || fsync(fd) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return lms_fail(LMS_ERR_IO,
-				"check free space and permissions of the output directory",
-				"cannot fsync '%s'", path);
-	}
-	close(fd);
-	return LMS_OK;
-}
-
 static enum lms_status write_file(const struct lms_aq_result *r, const char *path);
 
 enum lms_status lms_h5stats_write(const struct lms_aq_result *r, const char *path)
@@ -318,23 +306,79 @@ enum lms_status lms_h5stats_write(const struct lms_aq_result *r, const char *pat
 	return st;
 }
 
+/* Bob Jenkins' lookup3 hashlittle() (public domain), HDF5's metadata
+ * checksum (H5_checksum_lookup3 with initval 0; File Format Spec. §II.A). */
+#define ROT(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
+static uint32_t lookup3(const unsigned char *k, size_t len)
+{
+	uint32_t a, b, c;
+	a = b = c = 0xdeadbeefu + (uint32_t)len;
+	while (len > 12) {
+		a += k[0] + ((uint32_t)k[1] << 8) + ((uint32_t)k[2] << 16) + ((uint32_t)k[3] << 24);
+		b += k[4] + ((uint32_t)k[5] << 8) + ((uint32_t)k[6] << 16) + ((uint32_t)k[7] << 24);
+		c += k[8] + ((uint32_t)k[9] << 8) + ((uint32_t)k[10] << 16) +
+		     ((uint32_t)k[11] << 24);
+		a -= c, a ^= ROT(c, 4), c += b;
+		b -= a, b ^= ROT(a, 6), a += c;
+		c -= b, c ^= ROT(b, 8), b += a;
+		a -= c, a ^= ROT(c, 16), c += b;
+		b -= a, b ^= ROT(a, 19), a += c;
+		c -= b, c ^= ROT(b, 4), b += a;
+		len -= 12;
+		k += 12;
+	}
+	if (len == 0)
+		return c;
+	unsigned char t[12] = {0};
+	memcpy(t, k, len);
+	a += t[0] + ((uint32_t)t[1] << 8) + ((uint32_t)t[2] << 16) + ((uint32_t)t[3] << 24);
+	b += t[4] + ((uint32_t)t[5] << 8) + ((uint32_t)t[6] << 16) + ((uint32_t)t[7] << 24);
+	c += t[8] + ((uint32_t)t[9] << 8) + ((uint32_t)t[10] << 16) + ((uint32_t)t[11] << 24);
+	c ^= b, c -= ROT(b, 14);
+	a ^= c, a -= ROT(c, 11);
+	b ^= a, b -= ROT(a, 25);
+	c ^= b, c -= ROT(b, 16);
+	a ^= c, a -= ROT(c, 4);
+	b ^= a, b -= ROT(a, 14);
+	c ^= b, c -= ROT(b, 24);
+	return c;
+}
+#undef ROT
+
+/* libhdf5 1.10.8's H5Fget_file_image writes the EOF address of a version 2/3
+ * superblock after computing the superblock's checksum, so the image does not
+ * open ("incorrect metadata checksum"). The superblock is at offset 0 (no
+ * user block): signature, version, offset size O, length size, flags, four
+ * addresses of O bytes, then the lookup3 checksum of all that. */
+static void fix_superblock_checksum(unsigned char *img, size_t n)
+{
+	if (n < 12 || memcmp(img, "\x89HDF\r\n\x1a\n", 8) != 0 || img[8] < 2)
+		return;
+	size_t body = 12 + 4 * (size_t)img[9];
+	if (body + 4 > n)
+		return;
+	uint32_t sum = lookup3(img, body);
+	for (int i = 0; i < 4; i++)
+		img[body + (size_t)i] = (unsigned char)(sum >> (8 * i));
+}
+
+/* The file is built in memory (HDF5's core driver without a backing store)
+ * and its image written with lms_write_file_atomic. HDF5 then never writes to
+ * the disk itself: a full disk or a read-only directory fails in our write
+ * path with a clear error and no partial file, instead of an H5Fclose that
+ * fails and leaves a file HDF5 can neither close nor forget (libhdf5 1.10
+ * crashed at exit on such a file; tests/reliability/test_writefail). The
+ * image is what the sec2 driver writes plus the unused tail of the metadata
+ * block, with the superblock checksum repaired (above). */
 static enum lms_status write_file(const struct lms_aq_result *r, const char *path)
 {
 	lms_h5_quiet();
-	char tmp[PATH_MAX];
-	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof tmp)
-		return lms_fail(LMS_ERR_INPUT, "use a shorter output directory",
-				"path too long: %s", path);
 	struct lms_h5 h = {.path = path, .file = -1, .writing = 1};
 	enum lms_status st = LMS_OK;
 	hid_t fapl = -1, fcpl = -1;
+	void *image = NULL;
 	LMS_H5_TRY(&h, "file access properties", fapl = H5Pcreate(H5P_FILE_ACCESS));
-#if H5_VERSION_GE(1, 10, 7)
-	/* One writer per file and a private temporary name: locks only cause
-	 * trouble (NFS/Lustre "unable to lock file"). */
-	LMS_H5_TRY(&h, "file access properties", H5Pset_file_locking(fapl, 0, 1));
-#endif
+	LMS_H5_TRY(&h, "file access properties", H5Pset_fapl_core(fapl, (size_t)1 << 20, 0));
 	/* The 1.10 object format: checksummed metadata (a corrupt header is an
 	 * error on open, not garbage) and compact single-chunk indexes; readable
 	 * by HDF5 ≥ 1.10, h5py and h5dump. No timestamps on the root group either. */
@@ -342,25 +386,33 @@ static enum lms_status write_file(const struct lms_aq_result *r, const char *pat
 		   H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110));
 	LMS_H5_TRY(&h, "file creation properties", fcpl = H5Pcreate(H5P_FILE_CREATE));
 	LMS_H5_TRY(&h, "file creation properties", H5Pset_obj_track_times(fcpl, 0));
-	h.file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+	h.file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
 	if (h.file < 0) {
 		st = lms_h5_fail(&h, "creating the file", "H5Fcreate");
 		goto out;
 	}
 	st = write_all(&h, r);
-	herr_t closed = H5Fclose(h.file);
+	ssize_t size = -1;
+	if (st == LMS_OK && H5Fflush(h.file, H5F_SCOPE_GLOBAL) < 0)
+		st = lms_h5_fail(&h, "the file", "H5Fflush");
+	if (st == LMS_OK && (size = H5Fget_file_image(h.file, NULL, 0)) <= 0)
+		st = lms_h5_fail(&h, "the file", "H5Fget_file_image");
+	if (st == LMS_OK && !(image = malloc((size_t)size)))
+		st =
+		    lms_fail(LMS_ERR_NOMEM, NULL, "out of memory for '%s' (%zd bytes)", path, size);
+	if (st == LMS_OK && H5Fget_file_image(h.file, image, (size_t)size) != size)
+		st = lms_h5_fail(&h, "the file", "H5Fget_file_image");
+	if (st == LMS_OK)
+		fix_superblock_checksum(image, (size_t)size);
+	herr_t closed = H5Fclose(h.file); /* in memory: nothing to flush to a disk */
 	h.file = -1;
 	if (st == LMS_OK && closed < 0)
 		st = lms_h5_fail(&h, "the file", "H5Fclose");
 	if (st == LMS_OK)
-		st = sync_file(tmp);
-	if (st == LMS_OK && rename(tmp, path) != 0)
-		st = lms_fail(LMS_ERR_IO, "check permissions of the output directory",
-			      "cannot rename '%s' to '%s'", tmp, path);
+		st = lms_write_file_atomic(path, image, (size_t)size);
 out:
+	free(image);
 	lms_h5_close(fcpl);
 	lms_h5_close(fapl);
-	if (st != LMS_OK)
-		unlink(tmp);
 	return st;
 }
