@@ -5,6 +5,8 @@
  * GEMM is gemm_cuda.c), errors, debug mode and profile mode.
  *
  * Invariants:
+ * - Every op makes its device current for the calling thread first (a
+ *   process may hold backends on several devices).
  * - Every op runs on ctx->stream, in issue order; nothing synchronizes the
  *   host except memcpy_d2h, memcpy_h2d (the host buffer may be reused on
  *   return), sync, and debug mode.
@@ -21,6 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "backend/cuda_internal.h"
 #include "core/log.h"
@@ -57,8 +63,19 @@ enum lms_status lms_cuda_fail(struct cuda_ctx *c, const char *op, const char *ca
  * starts and one when its launches are done, waits for the second and adds
  * the GPU time between them to the op's bucket. It serializes the stream, so
  * it is a diagnosis tool; the table is logged when the backend is freed. */
+/* Makes c's device current for this thread: a process may hold backends on
+ * several devices, and CUDA's current device is per thread. Cheap when it is
+ * already current. */
+static void use_device(const struct cuda_ctx *c)
+{
+	int cur = -1;
+	if (cudaGetDevice(&cur) != cudaSuccess || cur != c->device)
+		(void)cudaSetDevice(c->device);
+}
+
 void lms_cuda_prof_begin(struct cuda_ctx *c)
 {
+	use_device(c);
 	if (c->profile)
 		(void)cudaEventRecord(c->prof_start, c->stream);
 }
@@ -140,6 +157,7 @@ enum lms_status lms_cuda_check_finite(struct cuda_ctx *c, const char *op, const 
 static enum lms_status cu_alloc(void *vc, size_t bytes, void **d_out)
 {
 	struct cuda_ctx *c = vc;
+	use_device(c);
 	*d_out = NULL;
 	if (bytes == 0)
 		return LMS_OK;
@@ -160,9 +178,31 @@ static enum lms_status cu_alloc(void *vc, size_t bytes, void **d_out)
 
 static void cu_free(void *vc, void *d_ptr)
 {
-	(void)vc;
+	use_device(vc);
 	if (d_ptr)
 		(void)cudaFree(d_ptr);
+}
+
+/* memcpy into a staging buffer, split over a few OpenMP threads when there
+ * are any: reading a pageable (often freshly mmapped) source is the slow
+ * half of an upload. At most 8 threads, so that 8 ranks of a node do not
+ * oversubscribe it badly. */
+static void copy_to_stage(void *dst, const void *src, size_t len)
+{
+#ifdef _OPENMP
+	const size_t piece = (size_t)1 << 20;
+	long n = (long)((len + piece - 1) / piece);
+	int threads = omp_get_max_threads() < 8 ? omp_get_max_threads() : 8;
+	if (n > 1 && threads > 1) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+		for (long i = 0; i < n; i++) {
+			size_t off = (size_t)i * piece, l = len - off < piece ? len - off : piece;
+			memcpy((char *)dst + off, (const char *)src + off, l);
+		}
+		return;
+	}
+#endif
+	memcpy(dst, src, len);
 }
 
 /* Large copies go through the two pinned staging buffers: the CPU fills one
@@ -187,7 +227,7 @@ static enum lms_status cu_h2d(void *vc, void *d_dst, const void *src, size_t byt
 		size_t len = bytes - off < STAGE_BYTES ? bytes - off : STAGE_BYTES;
 		int slot = (int)(i % 2);
 		CU_CHECK(c, "memcpy_h2d", cudaEventSynchronize(c->stage_done[slot]));
-		memcpy(c->stage[slot], s + off, len);
+		copy_to_stage(c->stage[slot], s + off, len);
 		CU_CHECK(c, "memcpy_h2d", cudaMemcpyAsync(d + off, c->stage[slot], len,
 							  cudaMemcpyHostToDevice, c->stream));
 		CU_CHECK(c, "memcpy_h2d", cudaEventRecord(c->stage_done[slot], c->stream));
@@ -234,6 +274,7 @@ static enum lms_status cu_memset(void *vc, void *d_dst, int byte, size_t bytes)
 static enum lms_status cu_sync(void *vc)
 {
 	struct cuda_ctx *c = vc;
+	use_device(c);
 	CU_CHECK(c, "sync", cudaStreamSynchronize(c->stream));
 	return LMS_OK;
 }
