@@ -206,8 +206,18 @@ static enum lms_status plan_bundles(struct lms_sched *s)
 static enum lms_status job_meta(struct lms_sched *s, size_t k)
 {
 	const struct lms_job *j = &s->plan->jobs[k];
+	/* the hash covers what determines the results: not the runner settings
+	 * that only say how to run (a resumed run sets runner.resume=true) */
+	static const char *const how[] = {"resume", "ranks_per_job", "debug", "dry_run"};
+	struct lms_cfg *c = lms_cfg_copy(j->cfg), *runner = c ? lms_cfg_find(c, "runner") : NULL;
+	if (!c)
+		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	for (size_t i = 0; runner && runner->type == LMS_CFG_MAP && i < sizeof how / sizeof how[0]; i++)
+		lms_cfg_free(lms_cfg_map_take(runner, how[i]));
 	char *y = NULL;
-	LMS_TRY(lms_cfg_to_yaml(j->cfg, &y));
+	enum lms_status st = lms_cfg_to_yaml(c, &y);
+	lms_cfg_free(c);
+	LMS_TRY(st);
 	snprintf(s->jobs[k].hash, sizeof s->jobs[k].hash, "%016llx",
 		 (unsigned long long)lms_fnv1a64(LMS_FNV_INIT, y, strlen(y)));
 	free(y);

@@ -1,0 +1,160 @@
+#!/bin/bash
+# test_sweep_mpi.sh — the sweep runner on CPU ranks (label mpi):
+#   1. a 2 pair × 3 size sweep of the demo preset, one rank without a launcher
+#      (the reference), then mpirun -np 1, 2 and 3: identical artifacts
+#      (sweepcmp: statistics exactly, reports byte for byte, manifests without
+#      timings), a ledger with every job done, sweep.h5 and the summary;
+#   2. a data-parallel group of 2 (runner.ranks_per_job=2, np 2) and of 3
+#      (np 3): the same artifacts as one rank, bit for bit;
+#   3. a job with a bad model path fails alone: exit code 1, the other job's
+#      artifacts are there, the ledger records the failure with its error;
+#   4. SIGTERM mid-sweep (one rank, and the ranks of an mpirun), exit code
+#      143, then runner.resume=true: every job done, artifacts equal to the
+#      uninterrupted run, done jobs not rerun;
+#   5. two jobs writing one directory are refused at planning time (exit 2);
+#   6. lmsens merge of two sweeps: one sweep.h5 with every job.
+#   test_sweep_mpi.sh SWEEPCMP MPIRUN
+set -u
+CMP=${1:?sweepcmp}
+MPIRUN=${2:?mpirun}
+BIN=${LMSENS_BIN:?}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_btl=self,vader
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export LMS_LOG_LEVEL=warn
+cd "$T" || exit 1
+fails=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+mpi() { local np=$1; shift; "$MPIRUN" --allow-run-as-root --oversubscribe -np "$np" "$BIN" "$@"; }
+
+"$BIN" mkmodel --preset tiny --out "$T/model" >/dev/null || { echo "mkmodel failed"; exit 1; }
+GRID=(-cn demo "model.path=$T/model" dataset.max_calib_samples=8 autoquant.score_size=8
+	-m quant_pair=wfp8_afp8,wint8_afp16 dataset.size=small,medium,large)
+NJ=6
+
+ledger_count() {
+	local n
+	n=$(grep -c "\"event\":\"$2\"" "$1/ledger.jsonl" 2>/dev/null)
+	echo "${n:-0}"
+}
+check_sweep() { # dir label
+	local n
+	n=$(ledger_count "$1" done)
+	[ "$n" = "$NJ" ] && ok "$2: ledger has $NJ done records" || bad "$2: ledger has $n done records"
+	for f in sweep.h5 sweep-summary.md sweep-heatmap.svg multirun.yaml; do
+		[ -s "$1/$f" ] || bad "$2: no $f"
+	done
+}
+
+# 1. reference and np = 1, 2, 3
+"$BIN" "${GRID[@]}" hydra.sweep.dir="$T/ref" 2>"$T/ref.err"
+rc=$?
+[ $rc = 0 ] && ok "one rank, no launcher: rc 0" || { bad "one rank: rc $rc"; cat "$T/ref.err"; }
+check_sweep "$T/ref" "one rank"
+grep -q "| wfp8_afp8 | " "$T/ref/sweep-summary.md" && ok "summary grid" || bad "summary has no pair × size grid"
+for np in 1 2 3; do
+	mpi $np "${GRID[@]}" hydra.sweep.dir="$T/np$np" 2>"$T/np$np.err"
+	rc=$?
+	[ $rc = 0 ] || { bad "np $np: rc $rc"; tail -20 "$T/np$np.err"; continue; }
+	check_sweep "$T/np$np" "np $np"
+	"$CMP" "$T/ref" "$T/np$np" $NJ >"$T/cmp.out" && ok "np $np: artifacts equal one rank" ||
+		{ bad "np $np: artifacts differ"; cat "$T/cmp.out"; }
+done
+
+# 2. data-parallel groups: one bundle's batches split over 2 and 3 ranks
+for g in 2 3; do
+	mpi $g "${GRID[@]}" hydra.sweep.dir="$T/dp$g" runner.ranks_per_job=$g 2>"$T/dp$g.err"
+	rc=$?
+	[ $rc = 0 ] || { bad "data-parallel $g: rc $rc"; tail -20 "$T/dp$g.err"; continue; }
+	grep -q "\"ranks\":$g" "$T/dp$g/ledger.jsonl" && ok "ledger records groups of $g" || bad "no group of $g in the ledger"
+	"$CMP" --ignore-config "$T/ref" "$T/dp$g" $NJ >"$T/cmp.out" &&
+		ok "data-parallel group of $g: artifacts equal one rank (bit for bit)" ||
+		{ bad "data-parallel $g: artifacts differ"; cat "$T/cmp.out"; }
+done
+
+# 3. one job with a missing checkpoint fails alone
+mpi 2 -cn demo dataset.max_calib_samples=8 autoquant.score_size=8 model.synthetic=null \
+	-m "model.path=$T/model,$T/missing" hydra.sweep.dir="$T/badm" 2>"$T/badm.err"
+rc=$?
+[ $rc = 1 ] && ok "bad model path: rc 1" || bad "bad model path: rc $rc, want 1"
+[ "$(ledger_count "$T/badm" done)" = 1 ] && [ "$(ledger_count "$T/badm" failed)" = 1 ] &&
+	ok "ledger: one done, one failed" || bad "ledger of the bad-path sweep: $(cat "$T/badm/ledger.jsonl")"
+grep '"event":"failed"' "$T/badm/ledger.jsonl" | grep -q "missing" && ok "failure record names the path" ||
+	bad "failure record lacks the error"
+ls "$T/badm/0/"*_autoquant_state.h5 >/dev/null 2>&1 && ok "the good job's artifacts exist" || bad "job 0 has no artifacts"
+grep -q "Failures" "$T/badm/sweep-summary.md" && ok "summary lists the failure" || bad "summary has no failures section"
+
+# 4. SIGTERM mid-sweep, then resume (one rank, then mpirun -np 2). A longer
+#    grid (9 bundles: batch sizes 1, 2, 4) so that the signal lands while
+#    work remains; its own uninterrupted reference.
+GRID2=("${GRID[@]}" autoquant.batch_size=1,2,4)
+NJ2=18
+"$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/ref2" 2>"$T/ref2.err" || bad "reference 2 failed"
+interrupt() { # dir pid-to-wait pids-to-signal...
+	local dir=$1 wpid=$2
+	shift 2
+	for _ in $(seq 1 600); do
+		[ "$(ledger_count "$dir" done)" -ge 1 ] && break
+		kill -0 "$wpid" 2>/dev/null || break
+		sleep 0.02
+	done
+	kill -TERM "$@" 2>/dev/null
+	wait "$wpid"
+}
+"$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/int1" 2>"$T/int1.err" &
+pid=$!
+interrupt "$T/int1" $pid $pid
+rc=$?
+[ $rc = 143 ] && ok "one rank: SIGTERM gives rc 143" || bad "one rank SIGTERM: rc $rc, want 143"
+ndone=$(ledger_count "$T/int1" done)
+[ "$ndone" -lt $NJ2 ] && ok "interrupted with $ndone of $NJ2 done" || bad "SIGTERM came too late ($ndone done)"
+grep -q '"event":"sweep_end"' "$T/int1/ledger.jsonl" && ok "ledger closed with sweep_end" || bad "no sweep_end record"
+"$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/int1" runner.resume=true 2>"$T/int1r.err"
+rc=$?
+[ $rc = 0 ] && ok "resume: rc 0" || { bad "resume: rc $rc"; tail -20 "$T/int1r.err"; }
+n2=$(ledger_count "$T/int1" done)
+[ "$n2" = "$NJ2" ] && ok "resume ran only the $((NJ2 - ndone)) missing jobs" ||
+	bad "after resume the ledger has $n2 done records, want $NJ2 (no rerun of done jobs)"
+"$CMP" --ignore-config "$T/ref2" "$T/int1" $NJ2 >"$T/cmp.out" && ok "resumed artifacts equal the uninterrupted run" ||
+	{ bad "resumed artifacts differ"; cat "$T/cmp.out"; }
+
+"$MPIRUN" --allow-run-as-root --oversubscribe -np 2 "$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/int2" 2>"$T/int2.err" &
+mpid=$! # mpirun itself (not a subshell): its children are the ranks
+ranks=""
+for _ in $(seq 1 500); do
+	ranks=$(pgrep -P $mpid | tr '\n' ' ')
+	[ "$(echo $ranks | wc -w)" = 2 ] && break
+	sleep 0.01
+done
+interrupt "$T/int2" $mpid $ranks
+rc=$?
+[ $rc = 143 ] && ok "mpirun -np 2: SIGTERM to the ranks gives rc 143" || bad "mpirun SIGTERM: rc $rc, want 143"
+ndone=$(ledger_count "$T/int2" done)
+[ "$ndone" -lt $NJ2 ] && ok "mpirun: interrupted with $ndone of $NJ2 done" || bad "mpirun: SIGTERM came too late"
+mpi 2 "${GRID2[@]}" hydra.sweep.dir="$T/int2" runner.resume=true 2>"$T/int2r.err"
+rc=$?
+[ $rc = 0 ] && ok "mpirun resume: rc 0" || { bad "mpirun resume: rc $rc"; tail -20 "$T/int2r.err"; }
+[ "$(ledger_count "$T/int2" done)" = "$NJ2" ] && ok "mpirun resume ran only the missing jobs" ||
+	bad "mpirun resume: $(ledger_count "$T/int2" done) done records, want $NJ2"
+"$CMP" --ignore-config "$T/ref2" "$T/int2" $NJ2 >"$T/cmp.out" && ok "mpirun resumed artifacts equal" ||
+	{ bad "mpirun resumed artifacts differ"; cat "$T/cmp.out"; }
+
+# 5. two jobs, one directory
+"$BIN" -cn demo "model.path=$T/model" runner.output_dir="$T/same" -m quant_pair=wfp8_afp8,wint8_afp16 \
+	hydra.sweep.dir="$T/coll" 2>"$T/coll.err"
+rc=$?
+[ $rc = 2 ] && grep -q "would both write" "$T/coll.err" && ok "output collision refused (rc 2)" ||
+	{ bad "output collision: rc $rc"; cat "$T/coll.err"; }
+
+# 6. merge two sweeps
+"$BIN" merge "$T/ref" "$T/np2" --out "$T/merged" 2>"$T/merge.err"
+rc=$?
+[ $rc = 0 ] && ok "merge: rc 0" || { bad "merge: rc $rc"; cat "$T/merge.err"; }
+n=$(h5ls "$T/merged/sweep.h5/jobs" 2>/dev/null | wc -l)
+[ "$n" = $((2 * NJ)) ] && ok "merged sweep.h5 has $n jobs" || bad "merged sweep.h5 has $n jobs, want $((2 * NJ))"
+[ -s "$T/merged/sweep-summary.md" ] && ok "merged summary" || bad "no merged summary"
+
+echo "$fails failed"
+[ $fails = 0 ]
