@@ -10,7 +10,8 @@ captions (16 samples, seq 48, batch 4: 4 calibration and 3 scoring batches).
    g = dL/dY, mean CE), each linear replayed with fake-quantized input and
    weight (tests/quant/ref_quant.py, the PyTorch port of ModelOpt's kernels),
    score += Σ (g · bf16(Yq − Y))² in fp64. Every format of the registry,
-   per linear; tolerance relative 1e-3.
+   per linear (lm_head included: lmsens runs with autoquant.disabled_layers=[]);
+   tolerance relative 1e-3 (lm_head 1e-2: see TOL_LM_HEAD).
 2. NVIDIA ModelOpt itself (mtq.auto_quantize, method gradient, on the CPU) for
    the formats whose kernels run without CUDA (FP8_DEFAULT_CFG,
    INT8_DEFAULT_CFG, INT8_WEIGHT_ONLY_CFG, INT4_BLOCKWISE_WEIGHT_ONLY_CFG; the
@@ -20,9 +21,12 @@ captions (16 samples, seq 48, batch 4: 4 calibration and 3 scoring batches).
    than the tolerance is reported as a ModelOpt deviation and excluded (at
    most 1 of 14 per format, else the test fails).
 
-Measured worst relative differences (this file's settings):
-  lmsens vs §5 reference: printed per format (all < 1e-3);
-  lmsens vs ModelOpt: printed per format.
+Measured worst relative differences (this file's settings, printed per format):
+  lmsens vs §5 reference: 5.7e-4 over the 14 decoder linears (INT4 block,
+  v_proj), lm_head 4.5e-3 (INT8 weight-only);
+  lmsens vs ModelOpt: 5.7e-4 per linear, 4.4e-4 per group; ModelOpt itself
+  deviates from the §5 reference on layers.1.self_attn.v_proj for FP8 only
+  (6.7%; reported, not understood; lmsens agrees with the reference there).
 Exit 0 pass, 1 fail, 77 skip (no torch/transformers/tokenizers/h5py/modelopt).
 """
 import glob
@@ -47,6 +51,13 @@ import ref_quant  # noqa: E402
 N_SAMPLES, SEQ_LEN, BATCH, SCORE_SIZE = 16, 48, 4, 12
 N_CALIB, N_SCORE = 4, 3
 TOL = 1e-3
+# lm_head: its weight-only INT8/FP8 error is only a few bf16 ulps of the logits,
+# so the score counts rounding flips, and the 1-ulp differences in the
+# lm_head input between HF's forward and the engine's (upstream accumulation
+# order; 65-103 flipped logits of 33-39k in scoring batches 1-2, none in
+# batch 0, measured with tests/reference/dump_engine) move it by up to ~0.5%.
+# Measured worst: 4.5e-3 (INT8_WEIGHT_ONLY_CFG), 1.6e-3 (FP8_DEFAULT_CFG).
+TOL_LM_HEAD = 1e-2
 # (weight spec, input spec or None, input calibrated?) in ref_quant's syntax,
 # as conf/formats/<name>.yaml describes each preset.
 SPECS = {
@@ -100,8 +111,7 @@ def reference_scores(model_dir, batches, formats):
     for p in model.parameters():
         p.requires_grad_(False)
     model.model.embed_tokens.weight.requires_grad_(True)
-    lins = {n: m for n, m in model.named_modules()
-            if isinstance(m, torch.nn.Linear) and n != "lm_head"}
+    lins = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
     amax = {n: torch.zeros(1) for n in lins}
     cap, hooks = {}, []
     for n, m in lins.items():
@@ -190,7 +200,8 @@ def main():
     subprocess.run([lmsens, f"model.path={model_dir}", "model.name=tiny", f"dataset.captions_path={cap}",
                     f"dataset.max_calib_samples={N_SAMPLES}", f"dataset.calib_seq_len={SEQ_LEN}",
                     f"autoquant.batch_size={BATCH}", f"autoquant.score_size={SCORE_SIZE}",
-                    f"quant_pair.format_name=[{','.join(formats)}]", f"runner.output_dir={out}"],
+                    f"quant_pair.format_name=[{','.join(formats)}]", "autoquant.disabled_layers=[]",
+                    f"runner.output_dir={out}"],
                    check=True, capture_output=True, cwd=work)
     with h5py.File(glob.glob(os.path.join(out, "*_autoquant_state.h5"))[0], "r") as f:
         fnames = [s.decode() for s in f["formats/name"][:]]
@@ -199,18 +210,21 @@ def main():
         gnames = [s.decode() for s in f["groups/name"][:]]
         gscores = f["groups/scores"][:]
     ours = {(m, fnames[j]): float(mscores[i, j]) for i, m in enumerate(mnames)
-            for j in range(len(fnames)) if m != "lm_head"}
+            for j in range(len(fnames))}
     ours_g = {(g, fnames[j]): float(gscores[i, j]) for i, g in enumerate(gnames) for j in range(len(fnames))}
     batches = batches_for(model_dir)
     ref = reference_scores(model_dir, batches, formats)
     fails = []
-    print("lmsens vs the PyTorch §5 reference (per linear, 14 linears):")
+    print("lmsens vs the PyTorch §5 reference (per linear: 14 + lm_head, nothing disabled):")
     for fmt in formats:
-        worst = max(rel(ours[k], ref[k]) for k in ref if k[1] == fmt)
+        worst, where = max((rel(ours[k], ref[k]), k[0]) for k in ref if k[1] == fmt and k[0] != "lm_head")
+        head = rel(ours[("lm_head", fmt)], ref[("lm_head", fmt)])
         zero = [k for k in ref if k[1] == fmt and not ref[k] > 0]
-        print(f"  {fmt:32s} worst relative difference {worst:.3g}")
+        print(f"  {fmt:32s} worst relative difference {worst:.3g} ({where}); lm_head {head:.3g}")
         if not worst <= TOL:
-            fails.append(f"{fmt}: lmsens vs §5 reference {worst:.3g} > {TOL}")
+            fails.append(f"{fmt}: lmsens vs §5 reference {worst:.3g} > {TOL} at {where}")
+        if not head <= TOL_LM_HEAD:
+            fails.append(f"{fmt}: lmsens vs §5 reference at lm_head {head:.3g} > {TOL_LM_HEAD}")
         if zero:
             fails.append(f"{fmt}: reference scores not positive for {zero}")
     try:
