@@ -6,7 +6,12 @@
  *
  * libhdf5 itself is not instrumented; a crash inside it on a corrupt file is
  * a libhdf5 bug that lmsens cannot fix, and docs/RELIABILITY.md lists any we
- * met. Only lmsens code is on trial here. */
+ * met. libhdf5 1.10.8 leaks object-header memory on some corrupt files, so
+ * this target runs with -detect_leaks=0 and checks instead that no HDF5
+ * object is left open (an id lmsens forgot to close). The file is a real one
+ * (libhdf5 resolves the real path of what it opens, which a memfd lacks). */
+#include <hdf5.h>
+
 #include "autoquant/result.h"
 #include "fuzz_util.h"
 #include "io/h5stats.h"
@@ -19,12 +24,14 @@ static struct fuzz_file file;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!file.path[0])
-		fuzz_file_init(&file, "state.h5");
+		fuzz_file_init_disk(&file);
 	fuzz_file_set(&file, data, size);
 	struct lms_aq_result r;
 	lms_aq_result_init(&r);
 	enum lms_status st = lms_h5stats_read(file.path, &r);
 	fuzz_check_error(st);
+	if (st != LMS_OK && getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "%s\n", lms_error_message());
 	if (st == LMS_OK) {
 		if (lms_aq_result_validate(&r, "fuzz") != LMS_OK)
 			abort(); /* the reader promises a valid result */
@@ -46,5 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(out);
 	}
 	lms_aq_result_free(&r);
+	ssize_t open_ids = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+	if (open_ids != 0) {
+		fprintf(stderr, "%zd HDF5 objects left open after reading\n", open_ids);
+		abort(); /* an id the reader did not close */
+	}
 	return 0;
 }

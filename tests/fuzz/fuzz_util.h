@@ -41,6 +41,26 @@ static inline void fuzz_file_init(struct fuzz_file *f, const char *name)
 	snprintf(f->path, sizeof f->path, "/proc/self/fd/%d", f->fd);
 }
 
+/* The same on a real file in /dev/shm (or /tmp), for libraries that resolve
+ * the real path of what they open (libhdf5); removed at exit. */
+static char fuzz_disk_path_[64];
+static void fuzz_disk_cleanup_(void)
+{
+	unlink(fuzz_disk_path_);
+}
+static inline void fuzz_file_init_disk(struct fuzz_file *f)
+{
+	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(fuzz_disk_path_, sizeof fuzz_disk_path_, "%s/lmsens-fuzz-XXXXXX", dir);
+	f->fd = mkstemp(fuzz_disk_path_);
+	if (f->fd < 0) {
+		perror("mkstemp");
+		abort();
+	}
+	snprintf(f->path, sizeof f->path, "%s", fuzz_disk_path_);
+	atexit(fuzz_disk_cleanup_);
+}
+
 static inline void fuzz_file_set(struct fuzz_file *f, const uint8_t *data, size_t size)
 {
 	if (ftruncate(f->fd, 0) != 0 || (size && pwrite(f->fd, data, size, 0) != (ssize_t)size)) {
