@@ -506,14 +506,22 @@ static cudaError_t allow_smem(K kernel, size_t bytes)
  * forward T = 32 0.053 ms cached / 0.067 ms recomputed, T = 512 (B 8)
  * 8.9 / 8.1 ms, T = 2048 34 / 14.7 ms; backward T = 512 8.0 / 10.3 ms.
  * Hence a tight budget for the forward and a looser one for kernel 1 of the
- * backward. LMSENS_CUDA_ATTN_RECOMPUTE=1 turns the caches off (tests). */
+ * backward. (The forward normally runs on the tensor cores instead:
+ * attention_tc.cu.) */
 #define CACHE_SMEM_FWD (56 * 1024)
 #define CACHE_SMEM_BWD (120 * 1024)
 
+/* LMSENS_CUDA_ATTN_SIMPLE=1: CUDA-core kernels without score caches (the
+ * reference shape of the algorithm; tests run every case both ways). */
+static int simple_kernels(void)
+{
+	const char *env = getenv("LMSENS_CUDA_ATTN_SIMPLE");
+	return env && env[0] && env[0] != '0';
+}
+
 static int cache_stride(size_t base_bytes, int T, int ncaches, size_t limit)
 {
-	const char *env = getenv("LMSENS_CUDA_ATTN_RECOMPUTE");
-	if (env && env[0] && env[0] != '0')
+	if (simple_kernels())
 		return 0;
 	int tp = (T + KT - 1) / KT * KT;
 	size_t bytes = base_bytes + (size_t)ncaches * ROWS * tp * sizeof(float);
@@ -575,6 +583,8 @@ extern "C" cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *ou
 		return cudaSuccess;
 	if (D <= 0 || D > LMS_K_ATTN_MAX_D || G <= 0 || H % G != 0)
 		return cudaErrorInvalidValue;
+	if (!simple_kernels() && lms_k_attention_forward_tc_ok(q, k, v, D))
+		return lms_k_attention_forward_tc(stream, out, lse, q, k, v, mask, B, T, H, G, D, scale);
 	struct attn_shape sh = {T, H, G, D, scale, 0};
 	if (D <= 32)
 		return launch_fwd<1>(stream, out, lse, q, k, v, mask, B, sh);

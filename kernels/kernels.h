@@ -61,6 +61,15 @@ cudaError_t lms_k_cross_entropy(cudaStream_t stream, float *losses, uint16_t *dl
  * statistics); the forward needs none. */
 #define LMS_K_ATTN_MAX_D 256
 size_t lms_k_attention_workspace(int B, int T, int H);
+/* The forward picks the tensor-core kernel (attention_tc.cu) when
+ * lms_k_attention_forward_tc_ok() (D = 32, 64 or 128, 16-byte aligned
+ * q, k, v) and LMSENS_CUDA_ATTN_SIMPLE is not set; the "simple" kernels of
+ * attention.cu (CUDA cores, no score caches) otherwise or when it is. */
+int lms_k_attention_forward_tc_ok(const uint16_t *q, const uint16_t *k, const uint16_t *v, int D);
+cudaError_t lms_k_attention_forward_tc(cudaStream_t stream, uint16_t *out, float *lse,
+				       const uint16_t *q, const uint16_t *k, const uint16_t *v,
+				       const int32_t *mask, int B, int T, int H, int G, int D,
+				       float scale);
 cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *out, float *lse,
 				    const uint16_t *q, const uint16_t *k, const uint16_t *v,
 				    const int32_t *mask, int B, int T, int H, int G, int D,

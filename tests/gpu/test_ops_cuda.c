@@ -465,7 +465,7 @@ static void case_reductions(int64_t rows, int64_t cols)
 
 /* ---- attention ------------------------------------------------------------ */
 
-static const char *g_attn_mode = ""; /* " cached" or " recompute", for the names */
+static const char *g_attn_mode = ""; /* " default" or " simple", for the names */
 
 /* pad: 0 none, 1 right padding (sequence b loses its last 3·b tokens),
  * 2 left padding (sequence b loses its first 2·b + 1 tokens: those query
@@ -515,7 +515,7 @@ static void case_attention(int B, int T, int H, int G, int D, int pad, double at
 	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s out", B, T, H, G, D, pn);
 	compare(name, out[1], out[0], nq, 1, atol_o, 1.0 / 128, 1e-7);
 	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s lse", B, T, H, G, D, pn);
-	compare(name, lse[1], lse[0], nl, 0, 1e-5, 1e-6, 1e-10);
+	compare(name, lse[1], lse[0], nl, 0, 1e-5, 1e-4, 1e-10);
 	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dq", B, T, H, G, D, pn);
 	compare(name, dq[1], dq[0], nq, 1, atol_g, 1.0 / 128, 1e-7);
 	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dk", B, T, H, G, D, pn);
@@ -540,21 +540,23 @@ static void run_attention_modes(void);
 
 static void run_attention_cases(void)
 {
-	/* once with the kernels' shared-memory score caches, once recomputing */
-	g_attn_mode = " cached";
+	/* once with the default kernels (tensor-core forward, score caches),
+	 * once with the simple CUDA-core kernels */
+	g_attn_mode = " default";
 	run_attention_modes();
-	setenv("LMSENS_CUDA_ATTN_RECOMPUTE", "1", 1);
-	g_attn_mode = " recompute";
+	setenv("LMSENS_CUDA_ATTN_SIMPLE", "1", 1);
+	g_attn_mode = " simple";
 	run_attention_modes();
-	unsetenv("LMSENS_CUDA_ATTN_RECOMPUTE");
+	unsetenv("LMSENS_CUDA_ATTN_SIMPLE");
 }
 
 static void run_attention_modes(void)
 {
 	/* atol: a few bf16 ulps of a P term times |v| (out) or of dS·|k| (grads).
-	 * Measured on H100 (both modes): >= 99.94 % bit-equal, worst 0.00195
-	 * (out) and 2.4e-4 (dq, dk, dv) abs, nmse <= 2.8e-9; lse within 4.8e-7
-	 * abs (fp32 logf of an fp64 sum, ulp level). */
+	 * Measured on H100 (both modes): >= 99.92 % bit-equal, worst 0.00195
+	 * (out) and 2.4e-4 (dq, dk, dv) abs, nmse <= 3e-9; lse within 4.8e-7
+	 * abs on the CUDA cores, 1.6e-4 abs (2.4e-5 relative) with the
+	 * tensor-core forward, whose q·k sums can move a score by one bf16 ulp. */
 	case_attention(2, 37, 4, 2, 64, 1, 1e-3, 5e-4);
 	case_attention(3, 21, 4, 1, 32, 2, 1e-3, 5e-4);
 	case_attention(1, 130, 8, 2, 128, 0, 1e-3, 5e-4);

@@ -34,7 +34,7 @@ for spec in "cpu mean" "cuda sum" "cpu sum"; do
 	run "$1" "$2" "out/$1-$2" || { cat "out/$1-$2.log"; exit 1; }
 done
 
-# Relative score tolerance: measured worst 3.7e-4 on an H100 (docs/cuda.md).
+# Relative score tolerance: measured worst 1.7e-3 on an H100 (docs/cuda.md).
 "$PY" - "$work/out" <<'EOF'
 import glob, json, os, sys
 root = sys.argv[1]
