@@ -99,12 +99,13 @@ static enum lms_status scan(const char *dir, const char *skip, int depth, struct
 
 static void usage(FILE *o)
 {
-	fprintf(o, "usage: lmsens merge DIR... --out DIR\n\n"
-		   "Merges the job results (*_autoquant_state.h5) found under each DIR (sweep\n"
-		   "directories, single runs, the tasks of a Slurm job array) into\n"
-		   "  DIR/sweep.h5           every job under /jobs/<n> (n = 0.. in argument order)\n"
-		   "  DIR/sweep-summary.md   pair x size grid, per-job table, most sensitive layers\n"
-		   "  DIR/sweep-heatmap.svg  layer x job heatmap\n");
+	fprintf(o,
+		"usage: lmsens merge DIR... --out DIR\n\n"
+		"Merges the job results (*_autoquant_state.h5) found under each DIR (sweep\n"
+		"directories, single runs, the tasks of a Slurm job array) into\n"
+		"  DIR/sweep.h5           every job under /jobs/<n> (n = 0.. in argument order)\n"
+		"  DIR/sweep-summary.md   pair x size grid, per-job table, most sensitive layers\n"
+		"  DIR/sweep-heatmap.svg  layer x job heatmap\n");
 }
 
 int lms_cmd_merge(int argc, char **argv)

@@ -59,7 +59,8 @@ void lms_dist_request_stop(void);
  * prepare_job failure fails that job. ctx is passed through. */
 struct lms_dist_hooks {
 	enum lms_status (*prepare_sweep)(const struct lms_plan *plan, void *ctx);
-	enum lms_status (*prepare_job)(const struct lms_plan *plan, const struct lms_job *j, void *ctx);
+	enum lms_status (*prepare_job)(const struct lms_plan *plan, const struct lms_job *j,
+				       void *ctx);
 	void *ctx;
 };
 

@@ -25,8 +25,8 @@ struct dist_result {
 
 /* ---- sched.c ---- */
 struct lms_sched;
-/* Runs hooks->prepare_sweep, reads runner.resume / the ledger, plans the bundles (longest first) and
- * appends the sweep_start record. *out is new (lms_sched_free). */
+/* Runs hooks->prepare_sweep, reads runner.resume / the ledger, plans the bundles (longest first)
+ * and appends the sweep_start record. *out is new (lms_sched_free). */
 LMS_NODISCARD enum lms_status lms_sched_init(const struct lms_plan *plan, int world,
 					     int ranks_per_job, const struct lms_dist_hooks *hooks,
 					     struct lms_sched **out);

@@ -91,8 +91,9 @@ static void bind_gpu(void)
 			setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
 		setenv("CUDA_VISIBLE_DEVICES", pick, 1);
 	}
-	LMS_DEBUG("rank %d: local rank %d of %d on %s, CUDA_VISIBLE_DEVICES=%s", g.rank, g.local_rank,
-		  g.local_size, lms_dist_host(), getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "(unset)");
+	LMS_DEBUG("rank %d: local rank %d of %d on %s, CUDA_VISIBLE_DEVICES=%s", g.rank,
+		  g.local_rank, g.local_size, lms_dist_host(),
+		  getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "(unset)");
 }
 
 void lms_dist_init(int *argc, char ***argv)
@@ -103,7 +104,8 @@ void lms_dist_init(int *argc, char ***argv)
 		return;
 	int provided = 0;
 	if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
-		fprintf(stderr, "error: MPI_Init_thread failed\nhint: check the MPI launcher (mpirun/srun --mpi=pmix)\n");
+		fprintf(stderr, "error: MPI_Init_thread failed\nhint: check the MPI launcher "
+				"(mpirun/srun --mpi=pmix)\n");
 		exit(2);
 	}
 	g.inited = 1;
@@ -124,10 +126,12 @@ void lms_dist_init(int *argc, char ***argv)
 	const char *nt = getenv("SLURM_NTASKS");
 	if (nt && getenv("SLURM_STEP_ID") && atoi(nt) != g.world) {
 		if (g.rank == 0)
-			fprintf(stderr,
-				"error: MPI sees %d rank(s) but Slurm started %s tasks (SLURM_NTASKS)\n"
-				"hint: launch with 'srun --mpi=pmix' (check 'srun --mpi=list') or mpirun\n",
-				g.world, nt);
+			fprintf(
+			    stderr,
+			    "error: MPI sees %d rank(s) but Slurm started %s tasks (SLURM_NTASKS)\n"
+			    "hint: launch with 'srun --mpi=pmix' (check 'srun --mpi=list') or "
+			    "mpirun\n",
+			    g.world, nt);
 		MPI_Finalize();
 		g.inited = 0;
 		exit(2);

@@ -60,8 +60,8 @@ enum lms_status lms_ledger_append(const char *path, const void *rec)
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
 	enum lms_status st = LMS_OK;
 	if (fd < 0) {
-		st = lms_fail(LMS_ERR_IO, "check that the sweep directory is writable", "%s: %s", path,
-			      strerror(errno));
+		st = lms_fail(LMS_ERR_IO, "check that the sweep directory is writable", "%s: %s",
+			      path, strerror(errno));
 	} else {
 		ssize_t w = write(fd, line, len + 1);
 		if (w != (ssize_t)(len + 1) || fsync(fd) != 0)
@@ -101,7 +101,8 @@ enum lms_status lms_ledger_last(const char *path, size_t n_jobs, void **last)
 		json_t *r = json_loads(p, 0, &err);
 		p = nl + 1;
 		if (!r) {
-			LMS_WARN("%s:%zu: ignoring an unreadable record (%s)", path, line_no, err.text);
+			LMS_WARN("%s:%zu: ignoring an unreadable record (%s)", path, line_no,
+				 err.text);
 			continue;
 		}
 		json_t *job = json_object_get(r, "job");

@@ -2,7 +2,8 @@
  * world > 1): worker groups, rank 0's coordinator, the hand-out protocol and
  * the data-parallel reductions.
  *
- * Groups: the working ranks (all, or 1..N-1 when rank 0 only coordinates)
+ * Groups: the working ranks (all, or 1..N-1 when rank 0 only coordinates:
+ * without MPI_THREAD_MULTIPLE, or with LMSENS_COORDINATOR=dedicated)
  * are cut into consecutive blocks of runner.ranks_per_job; each block gets
  * its own communicator (MPI_Comm_split) and its lowest rank leads it.
  * Protocol on a private duplicate of MPI_COMM_WORLD:
@@ -115,8 +116,8 @@ static void group_bcast(struct run *r)
 
 static void run_work(struct run *r)
 {
-	lms_dist_work(r->plan, r->work + 1, r->work[0], r->grp_size > 1 ? &r->dist : NULL,
-		      r->hooks, r->res);
+	lms_dist_work(r->plan, r->work + 1, r->work[0], r->grp_size > 1 ? &r->dist : NULL, r->hooks,
+		      r->res);
 }
 
 /* ---- coordinator (rank 0) -------------------------------------------------- */
@@ -140,8 +141,7 @@ static void handle_result(struct run *r, int src, json_t *m)
 		snprintf(res[i].hint, sizeof res[i].hint, "%s", h ? h : "");
 	}
 	const char *host = json_string_value(json_object_get(m, "host"));
-	lms_sched_report(r->s, src, host ? host : "?",
-			 json_real_value(json_object_get(m, "t0")),
+	lms_sched_report(r->s, src, host ? host : "?", json_real_value(json_object_get(m, "t0")),
 			 json_real_value(json_object_get(m, "t1")), res, (int)n);
 	free(res);
 }
@@ -262,7 +262,11 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &r.world);
 	MPI_Comm_dup(MPI_COMM_WORLD, &r.coord);
-	int first = lms_dist_thread_multiple() ? 0 : 1; /* does rank 0 work? */
+	/* does rank 0 work? Not without MPI_THREAD_MULTIPLE, nor when asked to
+	 * only coordinate (LMSENS_COORDINATOR=dedicated: large sweeps, tests) */
+	const char *cm = getenv("LMSENS_COORDINATOR");
+	int dedicated = cm && strcmp(cm, "dedicated") == 0;
+	int first = lms_dist_thread_multiple() && !dedicated ? 0 : 1;
 	int g = lms_dist_ranks_per_job(plan);
 	if (g > r.world - first)
 		g = r.world - first;
@@ -272,8 +276,8 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 		MPI_Comm_rank(r.grp, &r.grp_rank);
 		MPI_Comm_size(r.grp, &r.grp_size);
 	}
-	r.dist = (struct lms_aq_dist){r.grp_rank, r.grp_size, &r.grp, red_max_f32, red_sum_f64,
-				      red_interrupted};
+	r.dist = (struct lms_aq_dist){r.grp_rank,  r.grp_size,	&r.grp,
+				      red_max_f32, red_sum_f64, red_interrupted};
 	r.work = calloc((size_t)r.cap + 1, sizeof *r.work);
 	r.res = calloc((size_t)r.cap + 1, sizeof *r.res);
 	LMS_ASSERT(r.work && r.res);
@@ -284,10 +288,16 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	int init_rc = 0;
 	if (r.rank == 0) {
 		if (!first)
-			LMS_INFO("%d ranks, groups of %d; rank 0 coordinates and works (MPI_THREAD_MULTIPLE)",
+			LMS_INFO("%d ranks, groups of %d; rank 0 coordinates and works "
+				 "(MPI_THREAD_MULTIPLE)",
 				 r.world, g);
+		else if (dedicated)
+			LMS_INFO(
+			    "%d ranks, groups of %d; rank 0 only coordinates (LMSENS_COORDINATOR)",
+			    r.world, g);
 		else
-			LMS_WARN("the MPI library lacks MPI_THREAD_MULTIPLE: rank 0 only coordinates");
+			LMS_WARN(
+			    "the MPI library lacks MPI_THREAD_MULTIPLE: rank 0 only coordinates");
 		enum lms_status st = lms_sched_init(plan, r.world, g, hooks, &r.s);
 		if (st != LMS_OK) {
 			lms_log_last_error();

@@ -74,7 +74,8 @@ const char *lms_dist_host(void)
 
 int lms_dist_ranks_per_job(const struct lms_plan *plan)
 {
-	const struct lms_cfg *r = plan->n_jobs ? lms_cfg_find(plan->jobs[0].cfg, "runner.ranks_per_job") : NULL;
+	const struct lms_cfg *r =
+	    plan->n_jobs ? lms_cfg_find(plan->jobs[0].cfg, "runner.ranks_per_job") : NULL;
 	if (!r || r->type != LMS_CFG_INT || r->i < 1)
 		return 1;
 	return r->i > 1 << 20 ? 1 << 20 : (int)r->i;
@@ -91,9 +92,7 @@ void lms_dist_init(int *argc, char ***argv)
 	lms_dist_install_signals();
 }
 
-void lms_dist_finalize(void)
-{
-}
+void lms_dist_finalize(void) {}
 
 int lms_dist_rank(void)
 {

@@ -36,13 +36,13 @@
 
 enum job_state { J_PENDING, J_RUNNING, J_DONE, J_SKIPPED, J_FAILED, J_INTERRUPTED };
 static const char *const g_state_name[] = {"pending", "running", "done",
-					   "done", "failed", "interrupted"};
+					   "done",    "failed",	 "interrupted"};
 
 struct sched_job {
 	enum job_state state;
 	enum lms_status st;
-	char hash[17];	/* FNV-1a 64 of the resolved config's YAML */
-	char *label;	/* the job's overrides, space-separated */
+	char hash[17]; /* FNV-1a 64 of the resolved config's YAML */
+	char *label;   /* the job's overrides, space-separated */
 	char *error;
 	int bundle;
 };
@@ -139,7 +139,8 @@ static int still_done(const struct lms_job *j, const char *hash, json_t *rec)
 		    lms_dist_file_hash(path, hex) != LMS_OK || !json_is_string(v) ||
 		    strcmp(hex, json_string_value(v)) != 0) {
 			lms_error_clear();
-			LMS_INFO("resume: job #%d runs again (%s missing or changed)", j->num, name);
+			LMS_INFO("resume: job #%d runs again (%s missing or changed)", j->num,
+				 name);
 			return 0;
 		}
 	}
@@ -155,8 +156,8 @@ static double bundle_cost(const struct lms_cfg *cfg, int n)
 	} else {
 		const struct lms_cfg *size = lms_cfg_find(cfg, "dataset.size");
 		const struct lms_cfg *map = lms_cfg_find(cfg, "dataset.size_to_max_samples");
-		const struct lms_cfg *v = size && size->type == LMS_CFG_STR && map ?
-						  lms_cfg_find(map, size->s) : NULL;
+		const struct lms_cfg *v =
+		    size && size->type == LMS_CFG_STR && map ? lms_cfg_find(map, size->s) : NULL;
 		samples = v && v->type == LMS_CFG_INT ? v->i : 0;
 	}
 	const struct lms_cfg *sc = lms_cfg_find(cfg, "autoquant.score_size");
@@ -212,7 +213,8 @@ static enum lms_status job_meta(struct lms_sched *s, size_t k)
 	struct lms_cfg *c = lms_cfg_copy(j->cfg), *runner = c ? lms_cfg_find(c, "runner") : NULL;
 	if (!c)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
-	for (size_t i = 0; runner && runner->type == LMS_CFG_MAP && i < sizeof how / sizeof how[0]; i++)
+	for (size_t i = 0; runner && runner->type == LMS_CFG_MAP && i < sizeof how / sizeof how[0];
+	     i++)
 		lms_cfg_free(lms_cfg_map_take(runner, how[i]));
 	char *y = NULL;
 	enum lms_status st = lms_cfg_to_yaml(c, &y);
@@ -278,7 +280,8 @@ enum lms_status lms_sched_init(const struct lms_plan *plan, int world, int ranks
 	s->restart_count = rc ? atoi(rc) : 0;
 	s->jobs = calloc(s->n_jobs + 1, sizeof *s->jobs);
 	enum lms_status st = s->jobs ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
-	const char *dir = plan->multirun && plan->sweep_dir ? plan->sweep_dir : plan->jobs[0].run_dir;
+	const char *dir =
+	    plan->multirun && plan->sweep_dir ? plan->sweep_dir : plan->jobs[0].run_dir;
 	snprintf(s->out_dir, sizeof s->out_dir, "%s", dir);
 	if (st == LMS_OK)
 		st = lms_mkdir_p(s->out_dir);
@@ -304,8 +307,8 @@ enum lms_status lms_sched_init(const struct lms_plan *plan, int world, int ranks
 	json_object_set_new(rec, "resume", json_boolean(s->resume));
 	json_object_set_new(rec, "host", json_string(lms_dist_host()));
 	append(s, rec);
-	LMS_INFO("sweep: %zu jobs in %d bundles, %d rank(s), %d per group; ledger %s", s->n_jobs, s->nb,
-		 world, ranks_per_job, s->ledger);
+	LMS_INFO("sweep: %zu jobs in %d bundles, %d rank(s), %d per group; ledger %s", s->n_jobs,
+		 s->nb, world, ranks_per_job, s->ledger);
 	*out = s;
 	return LMS_OK;
 }
@@ -339,9 +342,9 @@ void lms_sched_report(struct lms_sched *s, int leader, const char *host, double 
 			continue;
 		struct sched_job *j = &s->jobs[r[i].num];
 		j->st = r[i].st;
-		j->state = r[i].st == LMS_OK		    ? J_DONE :
-			   r[i].st == LMS_ERR_INTERRUPTED ? J_INTERRUPTED :
-							    J_FAILED;
+		j->state = r[i].st == LMS_OK		    ? J_DONE
+			   : r[i].st == LMS_ERR_INTERRUPTED ? J_INTERRUPTED
+							    : J_FAILED;
 		free(j->error);
 		j->error = r[i].st == LMS_OK ? NULL : strdup(r[i].error);
 		json_t *rec = record(s, g_state_name[j->state], r[i].num);
@@ -360,7 +363,8 @@ void lms_sched_report(struct lms_sched *s, int leader, const char *host, double 
 			json_object_set_new(rec, "artifacts", artifacts(&s->plan->jobs[r[i].num]));
 		append(s, rec);
 		if (r[i].st == LMS_OK)
-			LMS_INFO("job #%d done (%.1f s, rank %d on %s)", r[i].num, t1 - t0, leader, host);
+			LMS_INFO("job #%d done (%.1f s, rank %d on %s)", r[i].num, t1 - t0, leader,
+				 host);
 		else
 			LMS_WARN("job #%d %s: %s", r[i].num, g_state_name[j->state], r[i].error);
 	}
@@ -422,7 +426,8 @@ int lms_sched_finish(struct lms_sched *s)
 	else if (count[J_FAILED] > 0)
 		rc = count[J_DONE] + count[J_SKIPPED] == 0 && user_only ? 2 : 1;
 	json_t *rec = record(s, "sweep_end", -1);
-	json_object_set_new(rec, "done", json_integer((json_int_t)(count[J_DONE] + count[J_SKIPPED])));
+	json_object_set_new(rec, "done",
+			    json_integer((json_int_t)(count[J_DONE] + count[J_SKIPPED])));
 	json_object_set_new(rec, "skipped", json_integer((json_int_t)count[J_SKIPPED]));
 	json_object_set_new(rec, "failed", json_integer((json_int_t)count[J_FAILED]));
 	json_object_set_new(rec, "interrupted", json_integer((json_int_t)count[J_INTERRUPTED]));
@@ -431,16 +436,19 @@ int lms_sched_finish(struct lms_sched *s)
 	json_object_set_new(rec, "exit_code", json_integer(rc));
 	append(s, rec);
 	if (s->n_jobs > 1 || rc != 0)
-		LMS_INFO("sweep: %zu done (%zu from an earlier run), %zu failed, %zu interrupted, %zu not started; %.1f s",
+		LMS_INFO("sweep: %zu done (%zu from an earlier run), %zu failed, %zu interrupted, "
+			 "%zu not started; %.1f s",
 			 count[J_DONE] + count[J_SKIPPED], count[J_SKIPPED], count[J_FAILED],
 			 count[J_INTERRUPTED], count[J_PENDING], lms_dist_now() - s->t0);
 	for (size_t k = 0; k < s->n_jobs; k++)
 		if (s->jobs[k].state == J_FAILED)
-			LMS_ERROR("job #%zu (%s) failed: %s", k, s->jobs[k].label, s->jobs[k].error);
+			LMS_ERROR("job #%zu (%s) failed: %s", k, s->jobs[k].label,
+				  s->jobs[k].error);
 	if (interrupted)
-		LMS_WARN("interrupted: %zu job(s) left; rerun with runner.resume=true (and the same "
-			 "hydra.sweep.dir) to finish them; exit code %d asks the scheduler to requeue",
-			 count[J_INTERRUPTED] + count[J_PENDING], rc);
+		LMS_WARN(
+		    "interrupted: %zu job(s) left; rerun with runner.resume=true (and the same "
+		    "hydra.sweep.dir) to finish them; exit code %d asks the scheduler to requeue",
+		    count[J_INTERRUPTED] + count[J_PENDING], rc);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

@@ -68,7 +68,8 @@ static enum lms_status copy_job(hid_t jobs, const struct lms_sweep_entry *e)
 	if (e->h5) {
 		hid_t src = H5Fopen(e->h5, H5F_ACC_RDONLY, H5P_DEFAULT);
 		if (src < 0)
-			return lms_fail(LMS_ERR_INPUT, "rerun the job (runner.resume=true) or drop it",
+			return lms_fail(LMS_ERR_INPUT,
+					"rerun the job (runner.resume=true) or drop it",
 					"sweep.h5: cannot open %s", e->h5);
 		herr_t c = H5Ocopy(src, ".", jobs, name, H5P_DEFAULT, H5P_DEFAULT);
 		H5Fclose(src);
@@ -100,7 +101,8 @@ static enum lms_status write_h5(const struct lms_sweep_entry *e, size_t n, const
 	snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
 	hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
 	if (f < 0)
-		return lms_fail(LMS_ERR_IO, "check that the directory is writable", "cannot create %s", tmp);
+		return lms_fail(LMS_ERR_IO, "check that the directory is writable",
+				"cannot create %s", tmp);
 	enum lms_status st = attr_int(f, "n_jobs", (long long)n);
 	hid_t jobs = H5Gcreate2(f, "jobs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
 	if (jobs < 0 && st == LMS_OK)
@@ -174,7 +176,10 @@ static void summary_md(struct buf *b, const struct lms_sweep_entry *e, size_t n,
 		if (find_str(sizes, ns, s) < 0)
 			sizes[ns++] = s;
 	}
-	put(b, "# Sweep summary\n\n%zu jobs.\n\n## Achieved effective bits / total score (pair × size)\n\n", n);
+	put(b,
+	    "# Sweep summary\n\n%zu jobs.\n\n## Achieved effective bits / total score (pair × "
+	    "size)\n\n",
+	    n);
 	put(b, "| quant_pair |");
 	for (int s = 0; s < ns; s++)
 		put(b, " %s |", sizes[s]);
@@ -187,17 +192,22 @@ static void summary_md(struct buf *b, const struct lms_sweep_entry *e, size_t n,
 		for (int s = 0; s < ns; s++) {
 			const struct lms_aq_result *hit = NULL;
 			for (size_t k = 0; k < n && !hit; k++)
-				if (ok[k] && strcmp(r[k].job.pair_name ? r[k].job.pair_name : "", pairs[p]) == 0 &&
-				    strcmp(r[k].job.dataset_size ? r[k].job.dataset_size : "", sizes[s]) == 0)
+				if (ok[k] &&
+				    strcmp(r[k].job.pair_name ? r[k].job.pair_name : "",
+					   pairs[p]) == 0 &&
+				    strcmp(r[k].job.dataset_size ? r[k].job.dataset_size : "",
+					   sizes[s]) == 0)
 					hit = &r[k];
 			if (hit && hit->has_search)
-				put(b, " %.4f / %.6g |", hit->search.effective_bits, hit->search.score);
+				put(b, " %.4f / %.6g |", hit->search.effective_bits,
+				    hit->search.score);
 			else
 				put(b, " %s |", hit ? "no search" : "—");
 		}
 		put(b, "\n");
 	}
-	put(b, "\n## Jobs\n\n| job | overrides | status | effective bits | score | most sensitive groups |\n"
+	put(b, "\n## Jobs\n\n| job | overrides | status | effective bits | score | most sensitive "
+	       "groups |\n"
 	       "| --- | --- | --- | --- | --- | --- |\n");
 	for (size_t k = 0; k < n; k++) {
 		put(b, "| %d | %s | %s |", e[k].num, e[k].label ? e[k].label : "", e[k].status);
@@ -224,8 +234,8 @@ static void summary_md(struct buf *b, const struct lms_sweep_entry *e, size_t n,
 	int failed = 0;
 	for (size_t k = 0; k < n; k++)
 		if (e[k].error)
-			put(b, "%s- job %d (%s): %s: %s\n", failed++ ? "" : "\n## Failures\n\n", e[k].num,
-			    e[k].label ? e[k].label : "", e[k].status, e[k].error);
+			put(b, "%s- job %d (%s): %s: %s\n", failed++ ? "" : "\n## Failures\n\n",
+			    e[k].num, e[k].label ? e[k].label : "", e[k].status, e[k].error);
 	put(b, "\n![layer × job heatmap](sweep-heatmap.svg)\n");
 	free(pairs);
 	free(sizes);
@@ -235,7 +245,8 @@ static void heat_color(double t, char *out, size_t cap)
 {
 	/* white (least) → dark red (most sensitive) */
 	t = t < 0 ? 0 : t > 1 ? 1 : t;
-	int r = (int)lround(255 - 75 * t), g = (int)lround(255 - 235 * t), bl = (int)lround(255 - 225 * t);
+	int r = (int)lround(255 - 75 * t), g = (int)lround(255 - 235 * t),
+	    bl = (int)lround(255 - 225 * t);
 	snprintf(out, cap, "#%02x%02x%02x", r, g, bl);
 }
 
@@ -261,8 +272,12 @@ static void heatmap_svg(struct buf *b, const struct lms_sweep_entry *e, size_t n
 		}
 	int cw = 28, ch = 14, left = 300, top = 40;
 	int w = left + (int)cols * cw + 20, h = top + (int)rows * ch + 40;
-	put(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"10\">\n", w, h);
-	put(b, "<text x=\"4\" y=\"14\" font-size=\"12\">log10 score at the most aggressive format (group × job); white = least, red = most sensitive</text>\n");
+	put(b,
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+	    "font-family=\"sans-serif\" font-size=\"10\">\n",
+	    w, h);
+	put(b, "<text x=\"4\" y=\"14\" font-size=\"12\">log10 score at the most aggressive format "
+	       "(group × job); white = least, red = most sensitive</text>\n");
 	size_t c = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (!ok[k])
@@ -272,9 +287,12 @@ static void heatmap_svg(struct buf *b, const struct lms_sweep_entry *e, size_t n
 		for (size_t g = 0; g < rows && g < r[k].n_groups; g++) {
 			double v = r[k].n_formats ? r[k].groups[g].scores[0] : 0;
 			char col[16];
-			double t = v > 0 && hi > lo ? (log10(v) - lo) / (hi - lo) : (v > 0 ? 1.0 : 0.0);
+			double t =
+			    v > 0 && hi > lo ? (log10(v) - lo) / (hi - lo) : (v > 0 ? 1.0 : 0.0);
 			heat_color(t, col, sizeof col);
-			put(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"#ddd\"><title>job %d %s: %.6g</title></rect>\n",
+			put(b,
+			    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" "
+			    "stroke=\"#ddd\"><title>job %d %s: %.6g</title></rect>\n",
 			    left + (int)c * cw, top + (int)g * ch, cw, ch, col, e[k].num,
 			    r[k].groups[g].name, v);
 		}
@@ -302,7 +320,8 @@ enum lms_status lms_sweep_write(const struct lms_sweep_entry *e, size_t n, const
 		if (e[k].h5 && lms_h5stats_read(e[k].h5, &r[k]) == LMS_OK) {
 			ok[k] = 1;
 		} else if (e[k].h5) {
-			LMS_WARN("sweep summary: skipping job %d: %s", e[k].num, lms_error_message());
+			LMS_WARN("sweep summary: skipping job %d: %s", e[k].num,
+				 lms_error_message());
 			lms_error_clear();
 		}
 	}
@@ -324,9 +343,11 @@ enum lms_status lms_sweep_write(const struct lms_sweep_entry *e, size_t n, const
 			st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	}
 	char path[4096];
-	if (st == LMS_OK && (st = lms_path_join(path, sizeof path, dir, "sweep-summary.md")) == LMS_OK)
+	if (st == LMS_OK &&
+	    (st = lms_path_join(path, sizeof path, dir, "sweep-summary.md")) == LMS_OK)
 		st = lms_write_file_atomic(path, md.p, md.n);
-	if (st == LMS_OK && (st = lms_path_join(path, sizeof path, dir, "sweep-heatmap.svg")) == LMS_OK)
+	if (st == LMS_OK &&
+	    (st = lms_path_join(path, sizeof path, dir, "sweep-heatmap.svg")) == LMS_OK)
 		st = lms_write_file_atomic(path, svg.p, svg.n);
 	free(md.p);
 	free(svg.p);

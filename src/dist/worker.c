@@ -39,8 +39,8 @@ void lms_dist_work(const struct lms_plan *plan, const int *nums, int n,
 		memset(&res[i], 0, sizeof res[i]);
 		res[i].num = nums[i];
 		lms_error_clear();
-		enum lms_status st = hooks && hooks->prepare_job ?
-					     hooks->prepare_job(plan, j, hooks->ctx) : LMS_OK;
+		enum lms_status st =
+		    hooks && hooks->prepare_job ? hooks->prepare_job(plan, j, hooks->ctx) : LMS_OK;
 		if (st != LMS_OK) {
 			lms_log_last_error();
 			capture(&res[i], st);
@@ -56,9 +56,10 @@ void lms_dist_work(const struct lms_plan *plan, const int *nums, int n,
 	}
 	struct lms_pipeline *p = NULL;
 	lms_error_clear();
-	enum lms_status st = lms_dist_interrupted() ?
-				     lms_fail(LMS_ERR_INTERRUPTED, NULL, "stopped before the bundle started") :
-				     lms_pipeline_open_dist(jobs, (size_t)n, dist, &p);
+	enum lms_status st =
+	    lms_dist_interrupted()
+		? lms_fail(LMS_ERR_INTERRUPTED, NULL, "stopped before the bundle started")
+		: lms_pipeline_open_dist(jobs, (size_t)n, dist, &p);
 	struct dist_result shared;
 	if (st != LMS_OK) {
 		capture(&shared, st);
@@ -90,11 +91,13 @@ static enum lms_status check_dirs(const struct lms_plan *plan)
 	for (size_t a = 0; a < plan->n_jobs; a++)
 		for (size_t b = a + 1; b < plan->n_jobs; b++)
 			if (strcmp(plan->jobs[a].output_dir, plan->jobs[b].output_dir) == 0)
-				return lms_fail(LMS_ERR_CONFIG,
-						"make the output directory depend on the swept keys (e.g. "
-						"output_layout=tmp, or runner.output_dir with ${hydra.job.num})",
-						"jobs #%zu and #%zu would both write %s", a, b,
-						plan->jobs[a].output_dir);
+				return lms_fail(
+				    LMS_ERR_CONFIG,
+				    "make the output directory depend on the swept keys (e.g. "
+				    "output_layout=tmp, or runner.output_dir with "
+				    "${hydra.job.num})",
+				    "jobs #%zu and #%zu would both write %s", a, b,
+				    plan->jobs[a].output_dir);
 	return LMS_OK;
 }
 
@@ -102,7 +105,8 @@ static int run_local(const struct lms_plan *plan, const struct lms_dist_hooks *h
 {
 	int rpj = lms_dist_ranks_per_job(plan);
 	if (rpj > 1)
-		LMS_WARN("runner.ranks_per_job=%d, but this is one rank: each job runs on it alone", rpj);
+		LMS_WARN("runner.ranks_per_job=%d, but this is one rank: each job runs on it alone",
+			 rpj);
 	struct lms_sched *s = NULL;
 	enum lms_status st = lms_sched_init(plan, 1, 1, hooks, &s);
 	if (st != LMS_OK) {

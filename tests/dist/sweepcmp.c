@@ -127,7 +127,8 @@ int main(int argc, char **argv)
 		char da[4096], db[4096], fa[8192], fb[8192];
 		snprintf(da, sizeof da, "%s/%d", A, k);
 		snprintf(db, sizeof db, "%s/%d", B, k);
-		if (!find(da, LMS_H5STATS_SUFFIX, fa, sizeof fa) || !find(db, LMS_H5STATS_SUFFIX, fb, sizeof fb)) {
+		if (!find(da, LMS_H5STATS_SUFFIX, fa, sizeof fa) ||
+		    !find(db, LMS_H5STATS_SUFFIX, fb, sizeof fb)) {
 			printf("job %d: no statistics file in %s or %s\n", k, da, db);
 			rc = worst(rc, 1);
 			continue;

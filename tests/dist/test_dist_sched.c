@@ -58,7 +58,8 @@ static void test_ledger(const char *dir)
 	fclose(f);
 	CHECK(lms_ledger_last(path, 3, last) == LMS_OK);
 	CHECK(last[0] && strcmp(json_string_value(json_object_get(last[0], "event")), "done") == 0);
-	CHECK(last[1] && strcmp(json_string_value(json_object_get(last[1], "event")), "interrupted") == 0);
+	CHECK(last[1] &&
+	      strcmp(json_string_value(json_object_get(last[1], "event")), "interrupted") == 0);
 	CHECK(last[2] == NULL);
 	for (int k = 0; k < 3; k++)
 		json_decref(last[k]);

@@ -63,6 +63,15 @@ for np in 1 2 3; do
 		{ bad "np $np: artifacts differ"; cat "$T/cmp.out"; }
 done
 
+# 1b. rank 0 as a dedicated coordinator (the path taken without
+#     MPI_THREAD_MULTIPLE): two worker ranks
+LMSENS_COORDINATOR=dedicated mpi 3 "${GRID[@]}" hydra.sweep.dir="$T/ded" 2>"$T/ded.err"
+rc=$?
+[ $rc = 0 ] || { bad "dedicated coordinator: rc $rc"; tail -20 "$T/ded.err"; }
+grep -q '"event":"done".*"rank":0,' "$T/ded/ledger.jsonl" && bad "dedicated coordinator: rank 0 ran a job"
+"$CMP" "$T/ref" "$T/ded" $NJ >"$T/cmp.out" && ok "dedicated coordinator: artifacts equal one rank" ||
+	{ bad "dedicated coordinator: artifacts differ"; cat "$T/cmp.out"; }
+
 # 2. data-parallel groups: one bundle's batches split over 2 and 3 ranks
 for g in 2 3; do
 	mpi $g "${GRID[@]}" hydra.sweep.dir="$T/dp$g" runner.ranks_per_job=$g 2>"$T/dp$g.err"
@@ -92,7 +101,7 @@ grep -q "Failures" "$T/badm/sweep-summary.md" && ok "summary lists the failure" 
 GRID2=("${GRID[@]}" autoquant.batch_size=1,2,4)
 NJ2=18
 "$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/ref2" 2>"$T/ref2.err" || bad "reference 2 failed"
-interrupt() { # dir pid-to-wait pids-to-signal...
+interrupt() { # dir pid-to-wait [-SIGNAL] pids-to-signal...
 	local dir=$1 wpid=$2
 	shift 2
 	for _ in $(seq 1 600); do
@@ -100,7 +109,7 @@ interrupt() { # dir pid-to-wait pids-to-signal...
 		kill -0 "$wpid" 2>/dev/null || break
 		sleep 0.02
 	done
-	kill -TERM "$@" 2>/dev/null
+	case "${1:-}" in -*) kill "$@" 2>/dev/null ;; *) kill -TERM "$@" 2>/dev/null ;; esac
 	wait "$wpid"
 }
 "$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/int1" 2>"$T/int1.err" &
@@ -124,7 +133,7 @@ n2=$(ledger_count "$T/int1" done)
 mpid=$! # mpirun itself (not a subshell): its children are the ranks
 ranks=""
 for _ in $(seq 1 500); do
-	ranks=$(pgrep -P $mpid | tr '\n' ' ')
+	ranks=$(pgrep -x lmsens -P $mpid | tr '\n' ' ')
 	[ "$(echo $ranks | wc -w)" = 2 ] && break
 	sleep 0.01
 done
@@ -140,6 +149,25 @@ rc=$?
 	bad "mpirun resume: $(ledger_count "$T/int2" done) done records, want $NJ2"
 "$CMP" --ignore-config "$T/ref2" "$T/int2" $NJ2 >"$T/cmp.out" && ok "mpirun resumed artifacts equal" ||
 	{ bad "mpirun resumed artifacts differ"; cat "$T/cmp.out"; }
+
+# 4b. a rank that dies (SIGKILL, e.g. the OOM killer) ends the MPI job; the
+#     ledger stays readable and a resume finishes the sweep with equal artifacts
+"$MPIRUN" --allow-run-as-root --oversubscribe -np 2 "$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/kill" 2>"$T/kill.err" &
+mpid=$!
+victim=""
+for _ in $(seq 1 500); do
+	victim=$(pgrep -x lmsens -P $mpid | sort -n | tail -1)
+	[ "$(pgrep -x lmsens -P $mpid | wc -l)" = 2 ] && break
+	sleep 0.01
+done
+interrupt "$T/kill" $mpid -KILL $victim
+rc=$?
+[ $rc != 0 ] && ok "a killed rank ends the run (rc $rc)" || bad "a killed rank: rc 0"
+mpi 2 "${GRID2[@]}" hydra.sweep.dir="$T/kill" runner.resume=true 2>"$T/killr.err"
+rc=$?
+[ $rc = 0 ] && ok "resume after a killed rank: rc 0" || { bad "resume after kill: rc $rc"; tail -20 "$T/killr.err"; }
+"$CMP" --ignore-config "$T/ref2" "$T/kill" $NJ2 >"$T/cmp.out" && ok "artifacts after kill + resume equal" ||
+	{ bad "artifacts after kill + resume differ"; cat "$T/cmp.out"; }
 
 # 5. two jobs, one directory
 "$BIN" -cn demo "model.path=$T/model" runner.output_dir="$T/same" -m quant_pair=wfp8_afp8,wint8_afp16 \
