@@ -25,6 +25,9 @@
 
 /* Any extent, in expected dims passed to the readers. */
 #define LMS_H5_ANY ((hsize_t)-1)
+/* Largest dataset (in elements) a reader accepts: 2^28, about 100x the
+ * traces of a 4B model's longest run; a larger extent is a corrupt file. */
+#define LMS_H5_MAX_ELEMS ((hsize_t)1 << 28)
 
 struct lms_h5 {
 	const char *path; /* for messages; borrowed */

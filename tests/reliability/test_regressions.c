@@ -4,13 +4,17 @@
  *
  * Inputs live in tests/data/reliability/; fuzz inputs are also kept as
  * seeds in tests/fuzz/corpus/<target>/ (named regress-*). */
+#include <hdf5.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "aq_fixture.h"
 #include "config/node.h"
 #include "data/data.h"
+#include "io/h5stats.h"
 #include "test.h"
 #include "tokenizer/tokenizer.h"
 
@@ -68,9 +72,50 @@ static void test_cfg_set_null(void)
 	lms_cfg_free(s);
 }
 
+/* Security review: a statistics file may declare any dataset extent (an
+ * unallocated chunked dataset of 2^40 elements is a few hundred bytes). The
+ * readers sized their buffers from it: a huge allocation (ASan aborts on it)
+ * or, with an extent product that wraps, a buffer smaller than the read.
+ * Now every dataset over LMS_H5_MAX_ELEMS is LMS_ERR_INPUT naming it. */
+static void test_h5_huge_extent(void)
+{
+	char path[] = "/tmp/lmsens-regress-XXXXXX.h5";
+	int fd = mkstemps(path, 3);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	close(fd);
+	struct lms_aq_result r, back;
+	lms_aq_result_init(&r);
+	lms_aq_result_init(&back);
+	struct aq_fixture_opts fo = {.seed = 5, .with_search = 1, .target_bits = 8.0};
+	aq_fixture_build(&r, &fo);
+	CHECK_INT_EQ(lms_h5stats_write(&r, path), LMS_OK);
+	hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+	CHECK(f >= 0);
+	hsize_t dims[1] = {(hsize_t)1 << 40}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {1024};
+	hid_t space = H5Screate_simple(1, dims, maxdims);
+	hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	CHECK(H5Pset_chunk(dcpl, 1, chunk) >= 0);
+	CHECK(H5Ldelete(f, "/loss/calib", H5P_DEFAULT) >= 0);
+	hid_t d =
+	    H5Dcreate2(f, "/loss/calib", H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+	CHECK(d >= 0);
+	H5Dclose(d);
+	H5Pclose(dcpl);
+	H5Sclose(space);
+	H5Fclose(f);
+	CHECK_FAILS_WITH(lms_h5stats_read(path, &back), LMS_ERR_INPUT,
+			 "dataset '/loss/calib' is larger than");
+	lms_aq_result_free(&back);
+	lms_aq_result_free(&r);
+	unlink(path);
+}
+
 int main(void)
 {
 	test_caption_without_tokens();
 	test_cfg_set_null();
+	test_h5_huge_extent();
 	return lms_test_finish();
 }
