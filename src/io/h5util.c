@@ -356,9 +356,10 @@ static enum lms_status open_checked(struct lms_h5 *h, const char *path, H5T_clas
 	hsize_t count = 1;
 	for (int i = 0; i < rank && st == LMS_OK; i++)
 		if (dims[i] != 0 && count > LMS_H5_MAX_ELEMS / dims[i])
-			st = lms_fail(LMS_ERR_INPUT, "the file is corrupt; re-run the job to rewrite it",
-				      "%s: dataset '%s' is larger than %llu elements", h->path, path,
-				      (unsigned long long)LMS_H5_MAX_ELEMS);
+			st = lms_fail(LMS_ERR_INPUT,
+				      "the file is corrupt; re-run the job to rewrite it",
+				      "%s: dataset '%s' is larger than %llu elements", h->path,
+				      path, (unsigned long long)LMS_H5_MAX_ELEMS);
 		else
 			count *= dims[i];
 	if (st != LMS_OK)
