@@ -258,6 +258,13 @@ static enum lms_status ensure_model(const struct lms_cfg *cfg, const char *path)
 	return lms_mkmodel_write(&o, &r);
 }
 
+enum lms_status lms_pipeline_ensure_model(const struct lms_cfg *cfg)
+{
+	const char *path;
+	LMS_TRY(lms_cfg_get_str(cfg, "model.path", &path));
+	return ensure_model(cfg, path);
+}
+
 static enum lms_status open_backend(const struct lms_cfg *cfg, struct lms_backend **out)
 {
 	const char *want = "auto";

@@ -102,6 +102,12 @@ LMS_NODISCARD enum lms_status lms_pipeline_run(const struct lms_pipeline_job *jo
  * (tokens = valid shifted tokens of the batch, the loss's denominator). */
 LMS_NODISCARD enum lms_status lms_pipeline_eval(const struct lms_cfg *cfg, FILE *out);
 
+/* Creates the synthetic checkpoint of cfg (model.synthetic = a mkmodel
+ * preset) at model.path when it holds no config.json yet; nothing otherwise.
+ * lms_pipeline_open does this itself; a runner with several processes calls
+ * it once, before the work, so that processes do not race to create it. */
+LMS_NODISCARD enum lms_status lms_pipeline_ensure_model(const struct lms_cfg *cfg);
+
 /* The artifact stem of a job config: quant_pair.scheme_name when set, else
  * "<model.name>_<quant_pair.name>" (lms_aq_scheme_name). */
 LMS_NODISCARD enum lms_status lms_pipeline_scheme(const struct lms_cfg *cfg, char *out, size_t cap);

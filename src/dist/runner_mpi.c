@@ -298,6 +298,11 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 		else
 			LMS_WARN(
 			    "the MPI library lacks MPI_THREAD_MULTIPLE: rank 0 only coordinates");
+		/* synthetic checkpoints are created here, once, before any rank
+		 * could race to write one; a failure is the job's to report */
+		for (size_t k = 0; k < plan->n_jobs; k++)
+			if (lms_pipeline_ensure_model(plan->jobs[k].cfg) != LMS_OK)
+				lms_error_clear();
 		enum lms_status st = lms_sched_init(plan, r.world, g, hooks, &r.s);
 		if (st != LMS_OK) {
 			lms_log_last_error();
