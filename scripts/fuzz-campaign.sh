@@ -16,7 +16,8 @@ shift $(($# > 2 ? 2 : $#)) || true
 build=${FUZZ_BUILD:-$root/build-fuzz}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_yaml fuzz_override fuzz_compose fuzz_safetensors
-  fuzz_st_index fuzz_model_config fuzz_tokenizer_json fuzz_tokenize fuzz_captions fuzz_h5stats)
+  fuzz_st_index fuzz_model_config fuzz_tokenizer_json fuzz_tokenize fuzz_captions fuzz_ledger
+  fuzz_h5stats)
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang cmake -S "$root" -B "$build" -DLMSENS_FUZZ=ON -DLMSENS_CUDA=OFF -DLMSENS_MPI=OFF >/dev/null
 fi
