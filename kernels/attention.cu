@@ -41,9 +41,9 @@
 #include "kernels.h"
 
 #define NWARPS 4
-#define RPW 4                 /* rows (queries or keys) per warp */
-#define ROWS (NWARPS * RPW)   /* rows per block */
-#define KT 32                 /* keys (kernel 1) / queries (kernel 2) per tile */
+#define RPW 4		    /* rows (queries or keys) per warp */
+#define ROWS (NWARPS * RPW) /* rows per block */
+#define KT 32		    /* keys (kernel 1) / queries (kernel 2) per tile */
 
 struct attn_shape {
 	int T, H, G, D;
@@ -123,9 +123,10 @@ static __device__ __forceinline__ int visible(int i, int j, int T, const int *Ms
 }
 
 /* Loads the key tile j0.. of K (when Ks) and V (when Vs) and its mask. */
-static __device__ __forceinline__ void load_key_tile(float *Ks, float *Vs, int *Ms, const uint16_t *k,
-				     const uint16_t *v, const int32_t *mask, int b, int j0, int g,
-				     const struct attn_shape sh)
+static __device__ __forceinline__ void load_key_tile(float *Ks, float *Vs, int *Ms,
+						     const uint16_t *k, const uint16_t *v,
+						     const int32_t *mask, int b, int j0, int g,
+						     const struct attn_shape sh)
 {
 	if (Ks)
 		load_rows(Ks, sh.D + 1, k, b, j0, KT, sh.G, g, sh.T, sh.D);
@@ -142,9 +143,10 @@ static __device__ __forceinline__ void load_key_tile(float *Ks, float *Vs, int *
  * (it contains barriers). With a cache Sc (ROWS, sh.tp) pass 1 also stores
  * each score, -inf where the key is not visible, and pass 2 reads the cache
  * instead of recomputing q·k (each lane reads back what it wrote). */
-static __device__ __forceinline__ void row_stats(float m[RPW], float l[RPW], const float *Qs, float *Ks, int *Ms,
-				 float *Sc, const uint16_t *k, const int32_t *mask, int b, int q0,
-				 int g, int ntiles, const struct attn_shape sh)
+static __device__ __forceinline__ void row_stats(float m[RPW], float l[RPW], const float *Qs,
+						 float *Ks, int *Ms, float *Sc, const uint16_t *k,
+						 const int32_t *mask, int b, int q0, int g,
+						 int ntiles, const struct attn_shape sh)
 {
 	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
 	float s[RPW];
@@ -178,7 +180,7 @@ static __device__ __forceinline__ void row_stats(float m[RPW], float l[RPW], con
 					m[r] = fmaxf(m[r], warp_max(vis ? s[r] : -INFINITY));
 					if (Sc)
 						Sc[(warp * RPW + r) * sh.tp + j0 + lane] =
-							vis ? s[r] : -INFINITY;
+						    vis ? s[r] : -INFINITY;
 				} else if (vis) {
 					lsum[r] += (double)expf(s[r] - m[r]);
 				}
@@ -192,14 +194,14 @@ static __device__ __forceinline__ void row_stats(float m[RPW], float l[RPW], con
 
 template <int DPL>
 static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
-	attn_fwd_kernel(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
-			const uint16_t *v, const int32_t *mask, struct attn_shape sh)
+    attn_fwd_kernel(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
+		    const uint16_t *v, const int32_t *mask, struct attn_shape sh)
 {
 	extern __shared__ float sm[];
 	int D = sh.D, T = sh.T;
-	float *Qs = sm;                    /* (ROWS, D) */
-	float *Ks = Qs + ROWS * D;         /* (KT, D+1) */
-	float *Vs = Ks + KT * (D + 1);     /* (KT, D+1) */
+	float *Qs = sm;		       /* (ROWS, D) */
+	float *Ks = Qs + ROWS * D;     /* (KT, D+1) */
+	float *Vs = Ks + KT * (D + 1); /* (KT, D+1) */
 	int *Ms = (int *)(Vs + KT * (D + 1));
 	float *Sc = sh.tp ? (float *)(Ms + KT) : NULL; /* (ROWS, tp) score cache */
 	int b = blockIdx.y / sh.H, h = blockIdx.y % sh.H, g = h / (sh.H / sh.G);
@@ -260,23 +262,24 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 				orow[d] = any ? f2bf(o[r][c]) : (uint16_t)0;
 		}
 		if (lse && lane == 0)
-			lse[((long long)b * sh.H + h) * T + i] = any ? m[r] + logf(l[r]) : -INFINITY;
+			lse[((long long)b * sh.H + h) * T + i] =
+			    any ? m[r] + logf(l[r]) : -INFINITY;
 	}
 }
 
 /* Backward kernel 1: dQ, and the per-row statistics m, l, delta. */
 template <int DPL>
 static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
-	attn_bwd_dq_kernel(uint16_t *dq, float *stats, const uint16_t *dout, const uint16_t *q,
-			   const uint16_t *k, const uint16_t *v, const int32_t *mask, int B,
-			   struct attn_shape sh)
+    attn_bwd_dq_kernel(uint16_t *dq, float *stats, const uint16_t *dout, const uint16_t *q,
+		       const uint16_t *k, const uint16_t *v, const int32_t *mask, int B,
+		       struct attn_shape sh)
 {
 	extern __shared__ float sm[];
 	int D = sh.D, T = sh.T;
-	float *Qs = sm;                    /* (ROWS, D) */
-	float *dOs = Qs + ROWS * D;        /* (ROWS, D) */
-	float *Ks = dOs + ROWS * D;        /* (KT, D+1) */
-	float *Vs = Ks + KT * (D + 1);     /* (KT, D+1) */
+	float *Qs = sm;		       /* (ROWS, D) */
+	float *dOs = Qs + ROWS * D;    /* (ROWS, D) */
+	float *Ks = dOs + ROWS * D;    /* (KT, D+1) */
+	float *Vs = Ks + KT * (D + 1); /* (KT, D+1) */
 	int *Ms = (int *)(Vs + KT * (D + 1));
 	float *Sc = sh.tp ? (float *)(Ms + KT) : NULL; /* (ROWS, tp) scores */
 	float *Dc = sh.tp ? Sc + ROWS * sh.tp : NULL;  /* (ROWS, tp) dPb */
@@ -302,8 +305,8 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 			int j0 = t * KT;
 			/* with the caches, pass 0 needs only V (for dPb), pass 1 only K */
 			__syncthreads();
-			load_key_tile(Sc && pass == 0 ? NULL : Ks, Sc && pass == 1 ? NULL : Vs, Ms, k, v,
-				      mask, b, j0, g, sh);
+			load_key_tile(Sc && pass == 0 ? NULL : Ks, Sc && pass == 1 ? NULL : Vs, Ms,
+				      k, v, mask, b, j0, g, sh);
 			__syncthreads();
 			if (!Sc)
 				scores4(s, Qs, Ks, D, sh.scale, warp, lane);
@@ -332,7 +335,8 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 						delta[r] += __shfl_sync(LMS_FULL_MASK, x, jj);
 					continue;
 				}
-				float ds = vis ? rbf(rbf(p * (dpb[r] - delta[r])) * sh.scale) : 0.0f;
+				float ds =
+				    vis ? rbf(rbf(p * (dpb[r] - delta[r])) * sh.scale) : 0.0f;
 				for (int jj = 0; jj < KT; jj++) {
 					float w = __shfl_sync(LMS_FULL_MASK, ds, jj);
 					const float *kr = Ks + jj * (D + 1);
@@ -371,18 +375,18 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 /* Backward kernel 2: dK and dV of ROWS keys of one KV head. */
 template <int DPL>
 static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
-	attn_bwd_dkdv_kernel(uint16_t *dk, uint16_t *dv, const float *stats, const uint16_t *dout,
-			     const uint16_t *q, const uint16_t *k, const uint16_t *v,
-			     const int32_t *mask, int B, struct attn_shape sh)
+    attn_bwd_dkdv_kernel(uint16_t *dk, uint16_t *dv, const float *stats, const uint16_t *dout,
+			 const uint16_t *q, const uint16_t *k, const uint16_t *v,
+			 const int32_t *mask, int B, struct attn_shape sh)
 {
 	extern __shared__ float sm[];
 	int D = sh.D, T = sh.T;
-	float *Ks = sm;                    /* (ROWS, D) */
-	float *Vs = Ks + ROWS * D;         /* (ROWS, D) */
-	float *Qs = Vs + ROWS * D;         /* (KT, D+1) */
-	float *dOs = Qs + KT * (D + 1);    /* (KT, D+1) */
-	float *Ss = dOs + KT * (D + 1);    /* (3, KT): m, l, delta of the tile's queries */
-	int *Ms = (int *)(Ss + 3 * KT);    /* (ROWS) key mask */
+	float *Ks = sm;			/* (ROWS, D) */
+	float *Vs = Ks + ROWS * D;	/* (ROWS, D) */
+	float *Qs = Vs + ROWS * D;	/* (KT, D+1) */
+	float *dOs = Qs + KT * (D + 1); /* (KT, D+1) */
+	float *Ss = dOs + KT * (D + 1); /* (3, KT): m, l, delta of the tile's queries */
+	int *Ms = (int *)(Ss + 3 * KT); /* (ROWS) key mask */
 	int b = blockIdx.y / sh.G, g = blockIdx.y % sh.G, rep = sh.H / sh.G;
 	int k0 = blockIdx.x * ROWS;
 	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
@@ -491,12 +495,12 @@ extern "C" size_t lms_k_attention_workspace(int B, int T, int H)
 	return (size_t)3 * (size_t)B * (size_t)H * (size_t)T * sizeof(float);
 }
 
-template <typename K>
-static cudaError_t allow_smem(K kernel, size_t bytes)
+template <typename K> static cudaError_t allow_smem(K kernel, size_t bytes)
 {
 	if (bytes <= 48 * 1024)
 		return cudaSuccess;
-	return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+	return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+				    (int)bytes);
 }
 
 /* Shared memory a block may use with the score caches. The caches make the
@@ -551,8 +555,8 @@ static cudaError_t launch_bwd(cudaStream_t st, uint16_t *dq, uint16_t *dk, uint1
 			      float *stats)
 {
 	size_t smem1 = (size_t)(2 * ROWS * sh.D + 2 * KT * (sh.D + 1) + KT) * sizeof(float);
-	size_t smem2 = (size_t)(2 * ROWS * sh.D + 2 * KT * (sh.D + 1) + 3 * KT + ROWS) *
-		       sizeof(float);
+	size_t smem2 =
+	    (size_t)(2 * ROWS * sh.D + 2 * KT * (sh.D + 1) + 3 * KT + ROWS) * sizeof(float);
 	struct attn_shape sh2 = sh; /* kernel 2 has no cache */
 	sh2.tp = 0;
 	sh.tp = cache_stride(smem1, sh.T, 2, CACHE_SMEM_BWD);
@@ -563,14 +567,14 @@ static cudaError_t launch_bwd(cudaStream_t st, uint16_t *dq, uint16_t *dk, uint1
 	if (e != cudaSuccess)
 		return e;
 	dim3 grid1((unsigned)((sh.T + ROWS - 1) / ROWS), (unsigned)(B * sh.H));
-	attn_bwd_dq_kernel<DPL><<<grid1, NWARPS * LMS_WARP, smem1, st>>>(dq, stats, dout, q, k, v,
-									  mask, B, sh);
+	attn_bwd_dq_kernel<DPL>
+	    <<<grid1, NWARPS * LMS_WARP, smem1, st>>>(dq, stats, dout, q, k, v, mask, B, sh);
 	e = cudaGetLastError();
 	if (e != cudaSuccess)
 		return e;
 	dim3 grid2((unsigned)((sh.T + ROWS - 1) / ROWS), (unsigned)(B * sh.G));
-	attn_bwd_dkdv_kernel<DPL><<<grid2, NWARPS * LMS_WARP, smem2, st>>>(dk, dv, stats, dout, q,
-									    k, v, mask, B, sh2);
+	attn_bwd_dkdv_kernel<DPL>
+	    <<<grid2, NWARPS * LMS_WARP, smem2, st>>>(dk, dv, stats, dout, q, k, v, mask, B, sh2);
 	return cudaGetLastError();
 }
 
@@ -584,7 +588,8 @@ extern "C" cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *ou
 	if (D <= 0 || D > LMS_K_ATTN_MAX_D || G <= 0 || H % G != 0)
 		return cudaErrorInvalidValue;
 	if (!simple_kernels() && lms_k_attention_forward_tc_ok(q, k, v, D))
-		return lms_k_attention_forward_tc(stream, out, lse, q, k, v, mask, B, T, H, G, D, scale);
+		return lms_k_attention_forward_tc(stream, out, lse, q, k, v, mask, B, T, H, G, D,
+						  scale);
 	struct attn_shape sh = {T, H, G, D, scale, 0};
 	if (D <= 32)
 		return launch_fwd<1>(stream, out, lse, q, k, v, mask, B, sh);
@@ -598,8 +603,8 @@ extern "C" cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *ou
 extern "C" cudaError_t lms_k_attention_backward(cudaStream_t stream, uint16_t *dq, uint16_t *dk,
 						uint16_t *dv, const uint16_t *dout,
 						const uint16_t *q, const uint16_t *k,
-						const uint16_t *v, const int32_t *mask, int B, int T,
-						int H, int G, int D, float scale, void *work)
+						const uint16_t *v, const int32_t *mask, int B,
+						int T, int H, int G, int D, float scale, void *work)
 {
 	if (B <= 0 || T <= 0)
 		return cudaSuccess;

@@ -25,9 +25,9 @@
 using namespace nvcuda;
 
 #define TC_WARPS 4
-#define TC_RW 16                      /* query rows per warp */
-#define TC_ROWS (TC_WARPS * TC_RW)    /* query rows per block */
-#define TC_KT 32                      /* keys per tile */
+#define TC_RW 16		   /* query rows per warp */
+#define TC_ROWS (TC_WARPS * TC_RW) /* query rows per block */
+#define TC_KT 32		   /* keys per tile */
 
 static __device__ __forceinline__ long long row_off(int b, int t, int heads, int h, int T, int D)
 {
@@ -57,17 +57,17 @@ typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_majo
 
 template <int NF>
 static __global__ void __launch_bounds__(TC_WARPS *LMS_WARP)
-	attn_fwd_tc_kernel(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
-			   const uint16_t *v, const int32_t *mask, int T, int H, int G, float scale)
+    attn_fwd_tc_kernel(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
+		       const uint16_t *v, const int32_t *mask, int T, int H, int G, float scale)
 {
 	constexpr int D = NF * 16;
 	extern __shared__ __align__(128) unsigned char smem[];
-	uint16_t *Qs = (uint16_t *)smem;                   /* (TC_ROWS, D) */
-	uint16_t *Ks = Qs + TC_ROWS * D;                   /* (TC_KT, D) */
-	uint16_t *Vs = Ks + TC_KT * D;                     /* (TC_KT, D) */
-	float *Sw = (float *)(Vs + TC_KT * D);             /* per warp (16, 32) fp32 */
+	uint16_t *Qs = (uint16_t *)smem;			    /* (TC_ROWS, D) */
+	uint16_t *Ks = Qs + TC_ROWS * D;			    /* (TC_KT, D) */
+	uint16_t *Vs = Ks + TC_KT * D;				    /* (TC_KT, D) */
+	float *Sw = (float *)(Vs + TC_KT * D);			    /* per warp (16, 32) fp32 */
 	uint16_t *Pw = (uint16_t *)(Sw + TC_WARPS * TC_RW * TC_KT); /* per warp (16, 32) bf16 */
-	int *Ms = (int *)(Pw + TC_WARPS * TC_RW * TC_KT);  /* (TC_KT) key visible */
+	int *Ms = (int *)(Pw + TC_WARPS * TC_RW * TC_KT);	    /* (TC_KT) key visible */
 	int b = blockIdx.y / H, h = blockIdx.y % H, g = h / (H / G);
 	int q0 = blockIdx.x * TC_ROWS;
 	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
@@ -100,7 +100,8 @@ static __global__ void __launch_bounds__(TC_WARPS *LMS_WARP)
 				copy_rows(Vs, v, b, j0, TC_KT, G, g, T, D);
 			for (int idx = threadIdx.x; idx < TC_KT; idx += blockDim.x) {
 				int j = j0 + idx;
-				Ms[idx] = j < T && (mask == NULL || mask[(long long)b * T + j] != 0);
+				Ms[idx] =
+				    j < T && (mask == NULL || mask[(long long)b * T + j] != 0);
 			}
 			__syncthreads();
 			/* S (16 x 32) = Q_w · K_tileᵀ */
@@ -111,9 +112,12 @@ static __global__ void __launch_bounds__(TC_WARPS *LMS_WARP)
 			for (int kk = 0; kk < NF; kk++) {
 				frag_a a;
 				frag_bt b0, b1;
-				wmma::load_matrix_sync(a, (const __nv_bfloat16 *)(Qs + warp * TC_RW * D + kk * 16), D);
-				wmma::load_matrix_sync(b0, (const __nv_bfloat16 *)(Ks + kk * 16), D);
-				wmma::load_matrix_sync(b1, (const __nv_bfloat16 *)(Ks + 16 * D + kk * 16), D);
+				wmma::load_matrix_sync(
+				    a, (const __nv_bfloat16 *)(Qs + warp * TC_RW * D + kk * 16), D);
+				wmma::load_matrix_sync(b0, (const __nv_bfloat16 *)(Ks + kk * 16),
+						       D);
+				wmma::load_matrix_sync(
+				    b1, (const __nv_bfloat16 *)(Ks + 16 * D + kk * 16), D);
 				wmma::mma_sync(s0, a, b0, s0);
 				wmma::mma_sync(s1, a, b1, s1);
 			}
@@ -131,19 +135,24 @@ static __global__ void __launch_bounds__(TC_WARPS *LMS_WARP)
 				else if (pass == 1)
 					ls[r] += vis ? (double)expf(s - m[r]) : 0.0;
 				else
-					P[r * TC_KT + lane] = vis ? f2bf(expf(s - m[r]) / l[r]) : (uint16_t)0;
+					P[r * TC_KT + lane] =
+					    vis ? f2bf(expf(s - m[r]) / l[r]) : (uint16_t)0;
 			}
 			if (pass == 2) {
 				__syncwarp();
 #pragma unroll
 				for (int kk = 0; kk < 2; kk++) {
 					frag_a pa;
-					wmma::load_matrix_sync(pa, (const __nv_bfloat16 *)(P + kk * 16), TC_KT);
+					wmma::load_matrix_sync(
+					    pa, (const __nv_bfloat16 *)(P + kk * 16), TC_KT);
 #pragma unroll
 					for (int f = 0; f < NF; f++) {
 						frag_b vb;
 						wmma::load_matrix_sync(
-							vb, (const __nv_bfloat16 *)(Vs + kk * 16 * D + f * 16), D);
+						    vb,
+						    (const __nv_bfloat16 *)(Vs + kk * 16 * D +
+									    f * 16),
+						    D);
 						wmma::mma_sync(o[f], pa, vb, o[f]);
 					}
 				}
@@ -168,7 +177,7 @@ static __global__ void __launch_bounds__(TC_WARPS *LMS_WARP)
 			float lr = half ? l[rr + 1] : l[rr];
 			if (i < T)
 				out[row_off(b, i, H, h, T, D) + f * 16 + c] =
-					lr > 0.0f ? f2bf(S[r * 16 + c]) : (uint16_t)0;
+				    lr > 0.0f ? f2bf(S[r * 16 + c]) : (uint16_t)0;
 		}
 		__syncwarp();
 	}
@@ -177,28 +186,29 @@ static __global__ void __launch_bounds__(TC_WARPS *LMS_WARP)
 		for (int r = 0; r < TC_RW; r++) {
 			int i = row0 + r;
 			if (lane == r && i < T)
-				lse[((long long)b * H + h) * T + i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
+				lse[((long long)b * H + h) * T + i] =
+				    l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
 		}
 	}
 }
 
 template <int NF>
 static cudaError_t launch_tc(cudaStream_t st, uint16_t *out, float *lse, const uint16_t *q,
-			     const uint16_t *k, const uint16_t *v, const int32_t *mask, int B, int T,
-			     int H, int G, float scale)
+			     const uint16_t *k, const uint16_t *v, const int32_t *mask, int B,
+			     int T, int H, int G, float scale)
 {
 	const int D = NF * 16;
 	size_t smem = (size_t)(TC_ROWS + 2 * TC_KT) * D * 2 + (size_t)TC_WARPS * TC_RW * TC_KT * 6 +
 		      TC_KT * 4;
 	if (smem > 48 * 1024) {
-		cudaError_t e = cudaFuncSetAttribute(attn_fwd_tc_kernel<NF>,
-						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+		cudaError_t e = cudaFuncSetAttribute(
+		    attn_fwd_tc_kernel<NF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
 		if (e != cudaSuccess)
 			return e;
 	}
 	dim3 grid((unsigned)((T + TC_ROWS - 1) / TC_ROWS), (unsigned)(B * H));
-	attn_fwd_tc_kernel<NF><<<grid, TC_WARPS * LMS_WARP, smem, st>>>(out, lse, q, k, v, mask, T, H,
-									  G, scale);
+	attn_fwd_tc_kernel<NF>
+	    <<<grid, TC_WARPS * LMS_WARP, smem, st>>>(out, lse, q, k, v, mask, T, H, G, scale);
 	return cudaGetLastError();
 }
 

@@ -1,4 +1,4 @@
-/* common.cuh — helpers shared by the kernels in kernels/*.cu (CUDA only).
+/* common.cuh — helpers shared by the kernels in kernels/<op>.cu (CUDA only).
  *
  * Storage convention: every bf16 tensor crosses the C interface as uint16_t
  * (lms_bf16) holding the upper half of an IEEE fp32. Kernels widen with
@@ -36,7 +36,10 @@ static __device__ __forceinline__ uint16_t f2bf(float f)
 }
 
 /* Rounds through bf16 and back. */
-static __device__ __forceinline__ float rbf(float f) { return bf2f(f2bf(f)); }
+static __device__ __forceinline__ float rbf(float f)
+{
+	return bf2f(f2bf(f));
+}
 
 static __device__ __forceinline__ float warp_sum(float v)
 {

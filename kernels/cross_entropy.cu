@@ -22,8 +22,8 @@
 #define THREADS 1024
 
 static __global__ void __launch_bounds__(THREADS)
-	ce_kernel(float *losses, uint16_t *dlogits, const uint16_t *logits,
-		  const int32_t *targets, int V, float grad_scale)
+    ce_kernel(float *losses, uint16_t *dlogits, const uint16_t *logits, const int32_t *targets,
+	      int V, float grad_scale)
 {
 	__shared__ float scratch[32];
 	__shared__ double dscratch[32];

@@ -43,10 +43,10 @@ extern "C" cudaError_t lms_k_embedding(cudaStream_t stream, uint16_t *out, const
 	if (C % 8 == 0 && ((uintptr_t)out % 16) == 0 && ((uintptr_t)table % 16) == 0) {
 		long long total = (long long)N * (C / 8);
 		embedding_kernel_v8<<<lms_grid_1d(total, THREADS), THREADS, 0, stream>>>(
-			(uint4 *)out, (const uint4 *)table, ids, N, C / 8);
+		    (uint4 *)out, (const uint4 *)table, ids, N, C / 8);
 	} else {
 		embedding_kernel<<<lms_grid_1d((long long)N * C, THREADS), THREADS, 0, stream>>>(
-			out, table, ids, N, C);
+		    out, table, ids, N, C);
 	}
 	return cudaGetLastError();
 }
@@ -67,7 +67,10 @@ extern "C" cudaError_t lms_k_add(cudaStream_t stream, uint16_t *out, const uint1
 
 /* σ(z) in fp32, the CPU backend's formula: 1 / (1 + exp(−z)); silu itself
  * is computed as z / (1 + exp(−z)), also as the CPU does. */
-static __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf(-z)); }
+static __device__ __forceinline__ float sigmoidf_(float z)
+{
+	return 1.0f / (1.0f + expf(-z));
+}
 
 static __global__ void swiglu_fwd_kernel(uint16_t *out, const uint16_t *gate, const uint16_t *up,
 					 size_t n)
@@ -83,8 +86,8 @@ static __global__ void swiglu_fwd_kernel(uint16_t *out, const uint16_t *gate, co
 extern "C" cudaError_t lms_k_swiglu_forward(cudaStream_t stream, uint16_t *out,
 					    const uint16_t *gate, const uint16_t *up, size_t n)
 {
-	swiglu_fwd_kernel<<<lms_grid_1d((long long)n, THREADS), THREADS, 0, stream>>>(out, gate,
-										     up, n);
+	swiglu_fwd_kernel<<<lms_grid_1d((long long)n, THREADS), THREADS, 0, stream>>>(out, gate, up,
+										      n);
 	return cudaGetLastError();
 }
 
@@ -109,13 +112,13 @@ extern "C" cudaError_t lms_k_swiglu_backward(cudaStream_t stream, uint16_t *dgat
 					     const uint16_t *up, size_t n)
 {
 	swiglu_bwd_kernel<<<lms_grid_1d((long long)n, THREADS), THREADS, 0, stream>>>(
-		dgate, dup, dout, gate, up, n);
+	    dgate, dup, dout, gate, up, n);
 	return cudaGetLastError();
 }
 
 /* One thread per (token, head, i < half): rotates the pair (i, i + half). */
-static __global__ void rope_kernel(uint16_t *x, const uint16_t *cos_t, const uint16_t *sin_t,
-				   int N, int nh, int D, int backward)
+static __global__ void rope_kernel(uint16_t *x, const uint16_t *cos_t, const uint16_t *sin_t, int N,
+				   int nh, int D, int backward)
 {
 	int half = D / 2;
 	long long total = (long long)N * nh * half;
@@ -141,7 +144,7 @@ extern "C" cudaError_t lms_k_rope(cudaStream_t stream, uint16_t *x, const uint16
 				  const uint16_t *sin_t, int N, int nh, int D, int backward)
 {
 	long long total = (long long)N * nh * (D / 2);
-	rope_kernel<<<lms_grid_1d(total, THREADS), THREADS, 0, stream>>>(x, cos_t, sin_t, N, nh,
-									    D, backward);
+	rope_kernel<<<lms_grid_1d(total, THREADS), THREADS, 0, stream>>>(x, cos_t, sin_t, N, nh, D,
+									 backward);
 	return cudaGetLastError();
 }

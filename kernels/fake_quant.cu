@@ -51,9 +51,18 @@ static __device__ float round_minifloat(float a, int e_bits, int m_bits, float m
 	return copysignf(q, a);
 }
 
-static __device__ __forceinline__ float round_e4m3(float a) { return round_minifloat(a, 4, 3, 448.0f); }
-static __device__ __forceinline__ float round_e2m1(float a) { return round_minifloat(a, 2, 1, 6.0f); }
-static __device__ __forceinline__ float ftz(float v) { return fabsf(v) < FLT_MIN ? copysignf(0.0f, v) : v; }
+static __device__ __forceinline__ float round_e4m3(float a)
+{
+	return round_minifloat(a, 4, 3, 448.0f);
+}
+static __device__ __forceinline__ float round_e2m1(float a)
+{
+	return round_minifloat(a, 2, 1, 6.0f);
+}
+static __device__ __forceinline__ float ftz(float v)
+{
+	return fabsf(v) < FLT_MIN ? copysignf(0.0f, v) : v;
+}
 
 static __device__ float fq_int(float x, float amax, int bits)
 {
@@ -197,7 +206,8 @@ static __device__ void mx_scales(float bmax, float dmax, float *scale, float *un
 	float ratio = ftz(bmax / dmax);
 	uint32_t u = __float_as_uint(ratio);
 	uint32_t ef = (u >> 23) & 0xffu, sf = u & 0x7fffffu;
-	int e = (sf > 0 && ef != 0xfeu && !(ef == 0 && sf <= 0x400000u)) ? (int)ef - 126 : (int)ef - 127;
+	int e = (sf > 0 && ef != 0xfeu && !(ef == 0 && sf <= 0x400000u)) ? (int)ef - 126
+									 : (int)ef - 127;
 	*scale = ldexpf(1.0f, -e);
 	*unscale = ldexpf(1.0f, e);
 }
@@ -257,14 +267,14 @@ extern "C" cudaError_t lms_k_fake_quant(cudaStream_t stream, uint16_t *out, cons
 		if (q.block <= 0)
 			return cudaErrorInvalidValue;
 		int64_t total = rows * ((cols + q.block - 1) / q.block);
-		fq_block_kernel<<<lms_grid_1d(total, THREADS), THREADS, 0, stream>>>(out, in, rows, cols,
-										     q, amax);
+		fq_block_kernel<<<lms_grid_1d(total, THREADS), THREADS, 0, stream>>>(out, in, rows,
+										     cols, q, amax);
 	} else {
 		if ((q.scheme == LMS_K_QS_INT_BLOCK && q.block <= 0) ||
 		    (q.scheme != LMS_K_QS_DISABLED && amax == NULL))
 			return cudaErrorInvalidValue;
-		fq_elem_kernel<<<lms_grid_1d(rows * cols, THREADS), THREADS, 0, stream>>>(out, in, rows,
-										     cols, q, amax);
+		fq_elem_kernel<<<lms_grid_1d(rows * cols, THREADS), THREADS, 0, stream>>>(
+		    out, in, rows, cols, q, amax);
 	}
 	return cudaGetLastError();
 }

@@ -74,26 +74,26 @@ cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *out, float *l
 				    const uint16_t *q, const uint16_t *k, const uint16_t *v,
 				    const int32_t *mask, int B, int T, int H, int G, int D,
 				    float scale);
-cudaError_t lms_k_attention_backward(cudaStream_t stream, uint16_t *dq, uint16_t *dk,
-				     uint16_t *dv, const uint16_t *dout, const uint16_t *q,
-				     const uint16_t *k, const uint16_t *v, const int32_t *mask,
-				     int B, int T, int H, int G, int D, float scale, void *work);
+cudaError_t lms_k_attention_backward(cudaStream_t stream, uint16_t *dq, uint16_t *dk, uint16_t *dv,
+				     const uint16_t *dout, const uint16_t *q, const uint16_t *k,
+				     const uint16_t *v, const int32_t *mask, int B, int T, int H,
+				     int G, int D, float scale, void *work);
 
 /* fake_quant.cu — bit-exact ports of src/quant/quant.c. The host maps a
  * struct lms_quantizer_desc (quant/quant.h) to this plain description. */
 enum {
 	LMS_K_QS_DISABLED = 0,
-	LMS_K_QS_INT = 1,       /* per tensor, or per row with axis0 */
+	LMS_K_QS_INT = 1,	/* per tensor, or per row with axis0 */
 	LMS_K_QS_INT_BLOCK = 2, /* static amax per (row, block) */
-	LMS_K_QS_FP8 = 3,       /* E4M3, per tensor or per row */
-	LMS_K_QS_MX = 4,        /* dynamic blocks, E8M0 scale; no amax */
-	LMS_K_QS_NVFP4 = 5,     /* dynamic blocks, E4M3 scale, amax[0] = global amax */
+	LMS_K_QS_FP8 = 3,	/* E4M3, per tensor or per row */
+	LMS_K_QS_MX = 4,	/* dynamic blocks, E8M0 scale; no amax */
+	LMS_K_QS_NVFP4 = 5,	/* dynamic blocks, E4M3 scale, amax[0] = global amax */
 };
 struct lms_k_quant {
 	int scheme; /* LMS_K_QS_* */
 	int num_bits, exp_bits, man_bits;
-	int axis0;  /* 1: one amax per row */
-	int block;  /* block size along the last dim, 0 when not blocked */
+	int axis0; /* 1: one amax per row */
+	int block; /* block size along the last dim, 0 when not blocked */
 };
 /* amax (device) holds the calibrated values in the layout quant.h's
  * lms_quant_amax_len describes; NULL only for MX and DISABLED. */

@@ -57,7 +57,7 @@ extern "C" cudaError_t lms_k_rmsnorm_forward(cudaStream_t stream, uint16_t *out,
 	if (blocks == 0)
 		return cudaSuccess;
 	rmsnorm_fwd_kernel<<<blocks, WARPS_PER_BLOCK * LMS_WARP, 0, stream>>>(out, rstd, x, w, rows,
-									       n, eps);
+									      n, eps);
 	return cudaGetLastError();
 }
 
@@ -92,15 +92,14 @@ static __global__ void rmsnorm_bwd_kernel(uint16_t *dx, const uint16_t *dy, cons
 	}
 }
 
-extern "C" cudaError_t lms_k_rmsnorm_backward(cudaStream_t stream, uint16_t *dx,
-					      const uint16_t *dy, const uint16_t *x,
-					      const uint16_t *w, const float *rstd, int rows, int n,
-					      float eps)
+extern "C" cudaError_t lms_k_rmsnorm_backward(cudaStream_t stream, uint16_t *dx, const uint16_t *dy,
+					      const uint16_t *x, const uint16_t *w,
+					      const float *rstd, int rows, int n, float eps)
 {
 	unsigned blocks = (unsigned)((rows + WARPS_PER_BLOCK - 1) / WARPS_PER_BLOCK);
 	if (blocks == 0)
 		return cudaSuccess;
 	rmsnorm_bwd_kernel<<<blocks, WARPS_PER_BLOCK * LMS_WARP, 0, stream>>>(dx, dy, x, w, rstd,
-									       rows, n, eps);
+									      rows, n, eps);
 	return cudaGetLastError();
 }

@@ -35,20 +35,36 @@
 
 /* Op names of the profile table (the names the ops pass to after_launch). */
 static const char *const PROF_NAMES[PROF_OPS] = {
-	"memcpy_h2d", "memcpy_d2h", "memcpy_d2d", "memset", "gemm", "embedding",
-	"rmsnorm_forward", "rmsnorm_backward", "rope_forward", "rope_backward",
-	"attention_forward", "attention_backward", "swiglu_forward", "swiglu_backward", "add",
-	"cross_entropy", "absmax_rows", "sq_dot_accum", "fake_quant", NULL,
+    "memcpy_h2d",
+    "memcpy_d2h",
+    "memcpy_d2d",
+    "memset",
+    "gemm",
+    "embedding",
+    "rmsnorm_forward",
+    "rmsnorm_backward",
+    "rope_forward",
+    "rope_backward",
+    "attention_forward",
+    "attention_backward",
+    "swiglu_forward",
+    "swiglu_backward",
+    "add",
+    "cross_entropy",
+    "absmax_rows",
+    "sq_dot_accum",
+    "fake_quant",
+    NULL,
 };
 
 const char *const LMS_CUDA_OOM_HINT =
-	"lower autoquant.batch_size (or the sequence length), enable per-layer recomputation, or "
-	"use a GPU with more memory";
+    "lower autoquant.batch_size (or the sequence length), enable per-layer recomputation, or "
+    "use a GPU with more memory";
 
 /* ---- error reporting --------------------------------------------------- */
 
-enum lms_status lms_cuda_fail(struct cuda_ctx *c, const char *op, const char *call,
-				   const char *msg, int is_oom)
+enum lms_status lms_cuda_fail(struct cuda_ctx *c, const char *op, const char *call, const char *msg,
+			      int is_oom)
 {
 	const char *lab = c && c->label[0] ? c->label : "";
 	int dev = c ? c->device : -1;
@@ -110,8 +126,9 @@ static void prof_report(const struct cuda_ctx *c)
 	LMS_INFO("%s profile (GPU time per op, stream serialized):", c->name);
 	for (int i = 0; i < PROF_OPS && PROF_NAMES[i]; i++)
 		if (c->prof_calls[i])
-			LMS_INFO("  %-20s %8ld calls %11.3f ms %9.1f us/call %5.1f %%", PROF_NAMES[i],
-				 c->prof_calls[i], c->prof_ms[i], 1000.0 * c->prof_ms[i] / c->prof_calls[i],
+			LMS_INFO("  %-20s %8ld calls %11.3f ms %9.1f us/call %5.1f %%",
+				 PROF_NAMES[i], c->prof_calls[i], c->prof_ms[i],
+				 1000.0 * c->prof_ms[i] / c->prof_calls[i],
 				 100.0 * c->prof_ms[i] / total);
 }
 
@@ -121,7 +138,7 @@ enum lms_status lms_cuda_after_launch(struct cuda_ctx *c, const char *op, cudaEr
 {
 	if (launch != cudaSuccess)
 		return lms_cuda_fail(c, op, "kernel launch", cudaGetErrorString(launch),
-				   launch == cudaErrorMemoryAllocation);
+				     launch == cudaErrorMemoryAllocation);
 	prof_end(c, op);
 	if (c->debug) {
 		CU_CHECK(c, op, cudaStreamSynchronize(c->stream));
@@ -132,24 +149,25 @@ enum lms_status lms_cuda_after_launch(struct cuda_ctx *c, const char *op, cudaEr
 
 /* Debug mode: fails with LMS_ERR_NUMERIC when the op's output holds NaN/Inf. */
 enum lms_status lms_cuda_check_finite(struct cuda_ctx *c, const char *op, const char *what,
-				    const void *d_x, size_t n, int is_f32)
+				      const void *d_x, size_t n, int is_f32)
 {
 	if (!c->debug || n == 0)
 		return LMS_OK;
 	unsigned long long count = 0;
 	CU_CHECK(c, op, cudaMemsetAsync(c->d_count, 0, sizeof *c->d_count, c->stream));
 	CU_CHECK(c, op, lms_k_count_nonfinite(c->stream, c->d_count, d_x, n, is_f32));
-	CU_CHECK(c, op, cudaMemcpyAsync(&count, c->d_count, sizeof count, cudaMemcpyDeviceToHost,
-					c->stream));
+	CU_CHECK(
+	    c, op,
+	    cudaMemcpyAsync(&count, c->d_count, sizeof count, cudaMemcpyDeviceToHost, c->stream));
 	CU_CHECK(c, op, cudaStreamSynchronize(c->stream));
 	if (count == 0)
 		return LMS_OK;
 	return lms_fail(LMS_ERR_NUMERIC,
 			"run with runner.debug=true and dump the named layer to see its inputs; "
 			"check the checkpoint for NaN/Inf weights",
-			"cuda:%d%s%s: op %s produced %llu non-finite value%s in %s (of %zu)", c->device,
-			c->label[0] ? " at " : "", c->label, op, count, count == 1 ? "" : "s", what,
-			n);
+			"cuda:%d%s%s: op %s produced %llu non-finite value%s in %s (of %zu)",
+			c->device, c->label[0] ? " at " : "", c->label, op, count,
+			count == 1 ? "" : "s", what, n);
 }
 
 /* ---- memory ------------------------------------------------------------ */
@@ -169,10 +187,11 @@ static enum lms_status cu_alloc(void *vc, size_t bytes, void **d_out)
 	size_t free_b = 0, total_b = 0;
 	(void)cudaMemGetInfo(&free_b, &total_b);
 	if (e == cudaErrorMemoryAllocation)
-		return lms_fail(LMS_ERR_NOMEM, LMS_CUDA_OOM_HINT,
-				"cuda:%d: out of device memory allocating %.1f MiB (%.1f MiB free of "
-				"%.1f MiB)",
-				c->device, bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0);
+		return lms_fail(
+		    LMS_ERR_NOMEM, LMS_CUDA_OOM_HINT,
+		    "cuda:%d: out of device memory allocating %.1f MiB (%.1f MiB free of "
+		    "%.1f MiB)",
+		    c->device, bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0);
 	return lms_cuda_fail(c, "alloc", "cudaMalloc", cudaGetErrorString(e), 0);
 }
 
@@ -228,8 +247,9 @@ static enum lms_status cu_h2d(void *vc, void *d_dst, const void *src, size_t byt
 		int slot = (int)(i % 2);
 		CU_CHECK(c, "memcpy_h2d", cudaEventSynchronize(c->stage_done[slot]));
 		copy_to_stage(c->stage[slot], s + off, len);
-		CU_CHECK(c, "memcpy_h2d", cudaMemcpyAsync(d + off, c->stage[slot], len,
-							  cudaMemcpyHostToDevice, c->stream));
+		CU_CHECK(c, "memcpy_h2d",
+			 cudaMemcpyAsync(d + off, c->stage[slot], len, cudaMemcpyHostToDevice,
+					 c->stream));
 		CU_CHECK(c, "memcpy_h2d", cudaEventRecord(c->stage_done[slot], c->stream));
 	}
 	CU_CHECK(c, "memcpy_h2d", cudaStreamSynchronize(c->stream));
@@ -287,7 +307,8 @@ static enum lms_status cu_embedding(void *vc, lms_bf16 *d_out, const lms_bf16 *d
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
 	(void)V;
-	LMS_TRY(lms_cuda_after_launch(c, "embedding", lms_k_embedding(c->stream, d_out, d_table, d_ids, N, C)));
+	LMS_TRY(lms_cuda_after_launch(c, "embedding",
+				      lms_k_embedding(c->stream, d_out, d_table, d_ids, N, C)));
 	return lms_cuda_check_finite(c, "embedding", "out", d_out, (size_t)N * C, 0);
 }
 
@@ -296,8 +317,9 @@ static enum lms_status cu_rmsnorm_fwd(void *vc, lms_bf16 *d_out, float *d_rstd, 
 {
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
-	LMS_TRY(lms_cuda_after_launch(c, "rmsnorm_forward",
-			     lms_k_rmsnorm_forward(c->stream, d_out, d_rstd, d_x, d_w, rows, n, eps)));
+	LMS_TRY(lms_cuda_after_launch(
+	    c, "rmsnorm_forward",
+	    lms_k_rmsnorm_forward(c->stream, d_out, d_rstd, d_x, d_w, rows, n, eps)));
 	return lms_cuda_check_finite(c, "rmsnorm_forward", "out", d_out, (size_t)rows * n, 0);
 }
 
@@ -307,9 +329,9 @@ static enum lms_status cu_rmsnorm_bwd(void *vc, lms_bf16 *d_dx, const lms_bf16 *
 {
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
-	LMS_TRY(lms_cuda_after_launch(c, "rmsnorm_backward",
-			     lms_k_rmsnorm_backward(c->stream, d_dx, d_dy, d_x, d_w, d_rstd, rows,
-						    n, eps)));
+	LMS_TRY(lms_cuda_after_launch(
+	    c, "rmsnorm_backward",
+	    lms_k_rmsnorm_backward(c->stream, d_dx, d_dy, d_x, d_w, d_rstd, rows, n, eps)));
 	return lms_cuda_check_finite(c, "rmsnorm_backward", "dx", d_dx, (size_t)rows * n, 0);
 }
 
@@ -318,9 +340,11 @@ static enum lms_status rope_common(struct cuda_ctx *c, const char *op, lms_bf16 
 				   int D, int backward)
 {
 	if (D % 2 != 0)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s %s: head_dim %d is odd", c->name, op, D);
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s %s: head_dim %d is odd", c->name, op,
+				D);
 	lms_cuda_prof_begin(c);
-	LMS_TRY(lms_cuda_after_launch(c, op, lms_k_rope(c->stream, d_x, d_cos, d_sin, N, nh, D, backward)));
+	LMS_TRY(lms_cuda_after_launch(
+	    c, op, lms_k_rope(c->stream, d_x, d_cos, d_sin, N, nh, D, backward)));
 	return lms_cuda_check_finite(c, op, "x", d_x, (size_t)N * nh * D, 0);
 }
 
@@ -349,8 +373,8 @@ static enum lms_status attn_check(struct cuda_ctx *c, const char *op, const stru
 		return lms_fail(LMS_ERR_UNSUPPORTED,
 				"the CUDA attention kernels handle an even head_dim up to 256 with "
 				"num_heads a multiple of num_kv_heads; use runner.backend=cpu",
-				"%s %s: unsupported shape B=%d T=%d H=%d G=%d D=%d", c->name, op, d->B,
-				d->T, d->H, d->G, d->D);
+				"%s %s: unsupported shape B=%d T=%d H=%d G=%d D=%d", c->name, op,
+				d->B, d->T, d->H, d->G, d->D);
 	return LMS_OK;
 }
 
@@ -364,17 +388,18 @@ static enum lms_status cu_attn_fwd(void *vc, lms_bf16 *d_out, float *d_lse, cons
 	(void)work_bytes;
 	LMS_TRY(attn_check(c, "attention_forward", d));
 	LMS_TRY(lms_cuda_after_launch(c, "attention_forward",
-			     lms_k_attention_forward(c->stream, d_out, d_lse, d_q, d_k, d_v, d_mask,
-						     d->B, d->T, d->H, d->G, d->D, d->scale)));
+				      lms_k_attention_forward(c->stream, d_out, d_lse, d_q, d_k,
+							      d_v, d_mask, d->B, d->T, d->H, d->G,
+							      d->D, d->scale)));
 	return lms_cuda_check_finite(c, "attention_forward", "out", d_out,
-			    (size_t)d->B * d->T * d->H * d->D, 0);
+				     (size_t)d->B * d->T * d->H * d->D, 0);
 }
 
 static enum lms_status cu_attn_bwd(void *vc, lms_bf16 *d_dq, lms_bf16 *d_dk, lms_bf16 *d_dv,
 				   const lms_bf16 *d_dout, const lms_bf16 *d_q, const lms_bf16 *d_k,
 				   const lms_bf16 *d_v, const lms_bf16 *d_out, const float *d_lse,
-				   const int32_t *d_mask, const struct lms_attn_dims *d, void *d_work,
-				   size_t work_bytes)
+				   const int32_t *d_mask, const struct lms_attn_dims *d,
+				   void *d_work, size_t work_bytes)
 {
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
@@ -386,10 +411,10 @@ static enum lms_status cu_attn_bwd(void *vc, lms_bf16 *d_dq, lms_bf16 *d_dk, lms
 		return lms_fail(LMS_ERR_INTERNAL, NULL,
 				"%s attention_backward: workspace of %zu bytes given, %zu needed",
 				c->name, work_bytes, need);
-	LMS_TRY(lms_cuda_after_launch(c, "attention_backward",
-			     lms_k_attention_backward(c->stream, d_dq, d_dk, d_dv, d_dout, d_q, d_k,
-						      d_v, d_mask, d->B, d->T, d->H, d->G, d->D,
-						      d->scale, d_work)));
+	LMS_TRY(lms_cuda_after_launch(
+	    c, "attention_backward",
+	    lms_k_attention_backward(c->stream, d_dq, d_dk, d_dv, d_dout, d_q, d_k, d_v, d_mask,
+				     d->B, d->T, d->H, d->G, d->D, d->scale, d_work)));
 	size_t nq = (size_t)d->B * d->T * d->H * d->D, nk = (size_t)d->B * d->T * d->G * d->D;
 	LMS_TRY(lms_cuda_check_finite(c, "attention_backward", "dq", d_dq, nq, 0));
 	LMS_TRY(lms_cuda_check_finite(c, "attention_backward", "dk", d_dk, nk, 0));
@@ -402,7 +427,7 @@ static enum lms_status cu_swiglu_fwd(void *vc, lms_bf16 *d_out, const lms_bf16 *
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
 	LMS_TRY(lms_cuda_after_launch(c, "swiglu_forward",
-			     lms_k_swiglu_forward(c->stream, d_out, d_gate, d_up, n)));
+				      lms_k_swiglu_forward(c->stream, d_out, d_gate, d_up, n)));
 	return lms_cuda_check_finite(c, "swiglu_forward", "out", d_out, n, 0);
 }
 
@@ -412,8 +437,9 @@ static enum lms_status cu_swiglu_bwd(void *vc, lms_bf16 *d_dgate, lms_bf16 *d_du
 {
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
-	LMS_TRY(lms_cuda_after_launch(c, "swiglu_backward",
-			     lms_k_swiglu_backward(c->stream, d_dgate, d_dup, d_dout, d_gate, d_up, n)));
+	LMS_TRY(lms_cuda_after_launch(
+	    c, "swiglu_backward",
+	    lms_k_swiglu_backward(c->stream, d_dgate, d_dup, d_dout, d_gate, d_up, n)));
 	LMS_TRY(lms_cuda_check_finite(c, "swiglu_backward", "dgate", d_dgate, n, 0));
 	return lms_cuda_check_finite(c, "swiglu_backward", "dup", d_dup, n, 0);
 }
@@ -433,13 +459,15 @@ static enum lms_status cu_cross_entropy(void *vc, float *d_losses, lms_bf16 *d_d
 {
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
-	LMS_TRY(lms_cuda_check_finite(c, "cross_entropy", "logits (input)", d_logits, (size_t)N * V, 0));
+	LMS_TRY(lms_cuda_check_finite(c, "cross_entropy", "logits (input)", d_logits, (size_t)N * V,
+				      0));
 	LMS_TRY(lms_cuda_after_launch(c, "cross_entropy",
-			     lms_k_cross_entropy(c->stream, d_losses, d_dlogits, d_logits, d_targets,
-						 N, V, grad_scale)));
+				      lms_k_cross_entropy(c->stream, d_losses, d_dlogits, d_logits,
+							  d_targets, N, V, grad_scale)));
 	LMS_TRY(lms_cuda_check_finite(c, "cross_entropy", "losses", d_losses, (size_t)N, 1));
 	if (d_dlogits)
-		return lms_cuda_check_finite(c, "cross_entropy", "dlogits", d_dlogits, (size_t)N * V, 0);
+		return lms_cuda_check_finite(c, "cross_entropy", "dlogits", d_dlogits,
+					     (size_t)N * V, 0);
 	return LMS_OK;
 }
 
@@ -448,8 +476,8 @@ static enum lms_status cu_absmax_rows(void *vc, float *d_amax, const lms_bf16 *d
 {
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
-	LMS_TRY(lms_cuda_after_launch(c, "absmax_rows",
-			     lms_k_absmax_rows(c->stream, d_amax, d_x, rows, cols, accumulate)));
+	LMS_TRY(lms_cuda_after_launch(
+	    c, "absmax_rows", lms_k_absmax_rows(c->stream, d_amax, d_x, rows, cols, accumulate)));
 	return lms_cuda_check_finite(c, "absmax_rows", "amax", d_amax, (size_t)rows, 1);
 }
 
@@ -458,7 +486,8 @@ static enum lms_status cu_sq_dot_accum(void *vc, double *d_acc, const lms_bf16 *
 {
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
-	return lms_cuda_after_launch(c, "sq_dot_accum", lms_k_sq_dot_accum(c->stream, d_acc, d_yq, d_y, d_g, n));
+	return lms_cuda_after_launch(c, "sq_dot_accum",
+				     lms_k_sq_dot_accum(c->stream, d_acc, d_yq, d_y, d_g, n));
 }
 
 static enum lms_status cu_fake_quant(void *vc, lms_bf16 *d_out, const lms_bf16 *d_in, int64_t rows,
@@ -517,8 +546,10 @@ static enum lms_status ctx_init(struct cuda_ctx *c)
 	CU_CHECK(c, "init", cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
 	BLAS_CHECK(c, "init", cublasCreate(&c->blas));
 	BLAS_CHECK(c, "init", cublasSetStream(c->blas, c->stream));
-	BLAS_CHECK(c, "init", cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH |
-							  CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION));
+	BLAS_CHECK(
+	    c, "init",
+	    cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH |
+					   CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION));
 	BLAS_CHECK(c, "init", cublasLtCreate(&c->lt));
 	CU_CHECK(c, "init", cudaMalloc(&c->d_lt_work, LT_WORKSPACE_BYTES));
 	BLAS_CHECK(c, "init", cublasSetWorkspace(c->blas, c->d_lt_work, LT_WORKSPACE_BYTES));
@@ -527,7 +558,8 @@ static enum lms_status ctx_init(struct cuda_ctx *c)
 	CU_CHECK(c, "init", cudaEventCreate(&c->prof_start));
 	CU_CHECK(c, "init", cudaEventCreate(&c->prof_stop));
 	for (int i = 0; i < 2; i++) {
-		CU_CHECK(c, "init", cudaEventCreateWithFlags(&c->stage_done[i], cudaEventDisableTiming));
+		CU_CHECK(c, "init",
+			 cudaEventCreateWithFlags(&c->stage_done[i], cudaEventDisableTiming));
 		CU_CHECK(c, "init", cudaEventRecord(c->stage_done[i], c->stream));
 		/* Pinned staging is an optimization: without it copies go direct. */
 		if (cudaMallocHost(&c->stage[i], STAGE_BYTES) != cudaSuccess) {
@@ -583,17 +615,19 @@ enum lms_status lms_backend_cuda_init(int device, struct lms_backend **out)
 				vis ? vis : "(unset)");
 	}
 	if (device < 0 || device >= count)
-		return lms_fail(LMS_ERR_CONFIG,
-				"pick a device index below the count (indices are relative to "
-				"CUDA_VISIBLE_DEVICES)",
-				"CUDA device %d requested but only %d visible (CUDA_VISIBLE_DEVICES=%s)",
-				device, count, vis ? vis : "(unset)");
+		return lms_fail(
+		    LMS_ERR_CONFIG,
+		    "pick a device index below the count (indices are relative to "
+		    "CUDA_VISIBLE_DEVICES)",
+		    "CUDA device %d requested but only %d visible (CUDA_VISIBLE_DEVICES=%s)",
+		    device, count, vis ? vis : "(unset)");
 	struct lms_backend *be = calloc(1, sizeof *be);
 	struct cuda_ctx *c = calloc(1, sizeof *c);
 	if (!be || !c) {
 		free(be);
 		free(c);
-		return lms_fail(LMS_ERR_NOMEM, NULL, "out of host memory creating the CUDA backend");
+		return lms_fail(LMS_ERR_NOMEM, NULL,
+				"out of host memory creating the CUDA backend");
 	}
 	c->device = device;
 	snprintf(c->name, sizeof c->name, "cuda:%d", device);
@@ -649,18 +683,32 @@ static enum lms_status fake_quant(struct cuda_ctx *c, lms_bf16 *d_out, const lms
 	enum lms_qscheme s;
 	lms_cuda_prof_begin(c);
 	if (rows < 0 || cols < 0)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s fake_quant: negative shape (%lld, %lld)",
-				c->name, (long long)rows, (long long)cols);
+		return lms_fail(LMS_ERR_INTERNAL, NULL,
+				"%s fake_quant: negative shape (%lld, %lld)", c->name,
+				(long long)rows, (long long)cols);
 	LMS_TRY(lms_quant_scheme(desc, "fake_quant", &s));
 	struct lms_k_quant q = {0};
 	int layout = LMS_K_QAMAX_TENSOR;
 	switch (s) {
-	case LMS_QSCHEME_DISABLED: q.scheme = LMS_K_QS_DISABLED; break;
-	case LMS_QSCHEME_INT: q.scheme = LMS_K_QS_INT; break;
-	case LMS_QSCHEME_INT_BLOCK: q.scheme = LMS_K_QS_INT_BLOCK; layout = LMS_K_QAMAX_BLOCKS; break;
-	case LMS_QSCHEME_FP8: q.scheme = LMS_K_QS_FP8; break;
-	case LMS_QSCHEME_MX: q.scheme = LMS_K_QS_MX; break;
-	case LMS_QSCHEME_NVFP4: q.scheme = LMS_K_QS_NVFP4; break;
+	case LMS_QSCHEME_DISABLED:
+		q.scheme = LMS_K_QS_DISABLED;
+		break;
+	case LMS_QSCHEME_INT:
+		q.scheme = LMS_K_QS_INT;
+		break;
+	case LMS_QSCHEME_INT_BLOCK:
+		q.scheme = LMS_K_QS_INT_BLOCK;
+		layout = LMS_K_QAMAX_BLOCKS;
+		break;
+	case LMS_QSCHEME_FP8:
+		q.scheme = LMS_K_QS_FP8;
+		break;
+	case LMS_QSCHEME_MX:
+		q.scheme = LMS_K_QS_MX;
+		break;
+	case LMS_QSCHEME_NVFP4:
+		q.scheme = LMS_K_QS_NVFP4;
+		break;
 	}
 	q.num_bits = desc->num_bits;
 	q.exp_bits = desc->exp_bits;
@@ -674,17 +722,18 @@ static enum lms_status fake_quant(struct cuda_ctx *c, lms_bf16 *d_out, const lms
 		na = 0;
 	if (na > 0 && (d_amax == NULL || desc->dynamic_amax)) {
 		if (na > QAMAX_CAP)
-			return lms_fail(LMS_ERR_UNSUPPORTED,
-					"calibrate the amax (static) and pass it in",
-					"%s fake_quant: %zu dynamic amax values exceed the scratch of %u",
-					c->name, na, QAMAX_CAP);
-		LMS_TRY(lms_cuda_after_launch(c, "fake_quant", lms_k_quant_amax(c->stream, c->d_qamax, d_in, rows,
-									  cols, layout, q.block)));
+			return lms_fail(
+			    LMS_ERR_UNSUPPORTED, "calibrate the amax (static) and pass it in",
+			    "%s fake_quant: %zu dynamic amax values exceed the scratch of %u",
+			    c->name, na, QAMAX_CAP);
+		LMS_TRY(lms_cuda_after_launch(
+		    c, "fake_quant",
+		    lms_k_quant_amax(c->stream, c->d_qamax, d_in, rows, cols, layout, q.block)));
 		d_amax = c->d_qamax;
 	}
-	LMS_TRY(lms_cuda_after_launch(c, "fake_quant",
-			     lms_k_fake_quant(c->stream, d_out, d_in, rows, cols, q,
-					      na > 0 ? d_amax : NULL)));
+	LMS_TRY(lms_cuda_after_launch(
+	    c, "fake_quant",
+	    lms_k_fake_quant(c->stream, d_out, d_in, rows, cols, q, na > 0 ? d_amax : NULL)));
 	return lms_cuda_check_finite(c, "fake_quant", "out", d_out, (size_t)(rows * cols), 0);
 }
 
@@ -698,11 +747,13 @@ static enum lms_status cu_fake_quant(void *vc, lms_bf16 *d_out, const lms_bf16 *
 
 enum lms_status lms_backend_cuda_fake_quant(struct lms_backend *be, lms_bf16 *d_out,
 					    const lms_bf16 *d_in, int64_t rows, int64_t cols,
-					    const struct lms_quantizer_desc *desc, const float *d_amax)
+					    const struct lms_quantizer_desc *desc,
+					    const float *d_amax)
 {
 	struct cuda_ctx *c = cuda_ctx_of(be);
 	if (!c)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "lms_backend_cuda_fake_quant on backend '%s'",
+		return lms_fail(LMS_ERR_INTERNAL, NULL,
+				"lms_backend_cuda_fake_quant on backend '%s'",
 				be ? be->name : "(null)");
 	return fake_quant(c, d_out, d_in, rows, cols, desc, d_amax);
 }

@@ -17,11 +17,11 @@
 #include "backend/backend.h"
 
 #define LT_WORKSPACE_BYTES (32u << 20)
-#define STAGE_BYTES (32u << 20)  /* each of the two pinned staging buffers */
+#define STAGE_BYTES (32u << 20)	  /* each of the two pinned staging buffers */
 #define STAGE_MIN_COPY (4u << 20) /* smaller h2d copies go straight through */
-#define QAMAX_CAP (1u << 20)      /* floats of dynamic-amax scratch */
+#define QAMAX_CAP (1u << 20)	  /* floats of dynamic-amax scratch */
 #define PROF_OPS 24
-#define GEMM_PLANS 64             /* cached cuBLASLt plans (descriptors + algorithm) */
+#define GEMM_PLANS 64 /* cached cuBLASLt plans (descriptors + algorithm) */
 
 /* One cached GEMM: the shape key, its cuBLASLt descriptors and the algorithm
  * the heuristic chose (have_algo 0: cuBLASLt offered none, use cublasGemmEx). */
@@ -46,36 +46,35 @@ struct cuda_ctx {
 	cublasHandle_t blas;
 	cublasLtHandle_t lt;
 	void *d_lt_work;
-	void *stage[2];          /* pinned host buffers, STAGE_BYTES each (may be NULL) */
+	void *stage[2]; /* pinned host buffers, STAGE_BYTES each (may be NULL) */
 	cudaEvent_t stage_done[2];
 	unsigned long long *d_count; /* debug mode: non-finite counter */
-	float *d_qamax;              /* QAMAX_CAP floats: dynamic amax of fake_quant */
+	float *d_qamax;		     /* QAMAX_CAP floats: dynamic amax of fake_quant */
 	int debug;
-	int profile;                 /* LMSENS_CUDA_PROFILE=1: per-op GPU time */
+	int profile; /* LMSENS_CUDA_PROFILE=1: per-op GPU time */
 	cudaEvent_t prof_start, prof_stop;
 	double prof_ms[PROF_OPS];
 	long prof_calls[PROF_OPS];
 	char label[128];
 	char name[32];
 	struct gemm_plan plans[GEMM_PLANS]; /* gemm_cuda.c's cache */
-	int next_plan;                      /* round-robin replacement */
+	int next_plan;			    /* round-robin replacement */
 };
 
-
-#define CU_CHECK(c, op, call)                                                               \
-	do {                                                                                \
-		cudaError_t e_ = (call);                                                    \
-		if (e_ != cudaSuccess)                                                      \
-			return lms_cuda_fail((c), (op), #call, cudaGetErrorString(e_),        \
-					   e_ == cudaErrorMemoryAllocation);               \
+#define CU_CHECK(c, op, call)                                                                      \
+	do {                                                                                       \
+		cudaError_t e_ = (call);                                                           \
+		if (e_ != cudaSuccess)                                                             \
+			return lms_cuda_fail((c), (op), #call, cudaGetErrorString(e_),             \
+					     e_ == cudaErrorMemoryAllocation);                     \
 	} while (0)
 
-#define BLAS_CHECK(c, op, call)                                                             \
-	do {                                                                                \
-		cublasStatus_t s_ = (call);                                                 \
-		if (s_ != CUBLAS_STATUS_SUCCESS)                                            \
-			return lms_cuda_fail((c), (op), #call, cublasGetStatusString(s_),     \
-					   s_ == CUBLAS_STATUS_ALLOC_FAILED);               \
+#define BLAS_CHECK(c, op, call)                                                                    \
+	do {                                                                                       \
+		cublasStatus_t s_ = (call);                                                        \
+		if (s_ != CUBLAS_STATUS_SUCCESS)                                                   \
+			return lms_cuda_fail((c), (op), #call, cublasGetStatusString(s_),          \
+					     s_ == CUBLAS_STATUS_ALLOC_FAILED);                    \
 	} while (0)
 
 extern const char *const LMS_CUDA_OOM_HINT;

@@ -37,15 +37,16 @@ static enum lms_status check_args(const struct cuda_ctx *c, const struct lms_gem
 {
 	int cols_a = a->trans_a ? a->m : a->k;
 	int cols_b = a->trans_b ? a->k : a->n;
-	if (a->m < 0 || a->n < 0 || a->k < 0 || a->batch < 1 || a->lda < (cols_a > 1 ? cols_a : 1) ||
-	    a->ldb < (cols_b > 1 ? cols_b : 1) || a->ldc < (a->n > 1 ? a->n : 1) ||
-	    (a->beta != 0.0f && a->beta != 1.0f) ||
+	if (a->m < 0 || a->n < 0 || a->k < 0 || a->batch < 1 ||
+	    a->lda < (cols_a > 1 ? cols_a : 1) || a->ldb < (cols_b > 1 ? cols_b : 1) ||
+	    a->ldc < (a->n > 1 ? a->n : 1) || (a->beta != 0.0f && a->beta != 1.0f) ||
 	    (a->c_dtype != LMS_GEMM_OUT_BF16 && a->c_dtype != LMS_GEMM_OUT_F32))
-		return lms_fail(LMS_ERR_INTERNAL, NULL,
-				"%s gemm: bad arguments m=%d n=%d k=%d lda=%d ldb=%d ldc=%d trans=%d,%d "
-				"batch=%d beta=%g",
-				c->name, a->m, a->n, a->k, a->lda, a->ldb, a->ldc, a->trans_a, a->trans_b,
-				a->batch, (double)a->beta);
+		return lms_fail(
+		    LMS_ERR_INTERNAL, NULL,
+		    "%s gemm: bad arguments m=%d n=%d k=%d lda=%d ldb=%d ldc=%d trans=%d,%d "
+		    "batch=%d beta=%g",
+		    c->name, a->m, a->n, a->k, a->lda, a->ldb, a->ldc, a->trans_a, a->trans_b,
+		    a->batch, (double)a->beta);
 	return LMS_OK;
 }
 
@@ -92,20 +93,19 @@ void lms_cuda_gemm_plans_free(struct cuda_ctx *c)
 		plan_release(&c->plans[i]);
 }
 
-#define LT(call)                                                                            \
-	do {                                                                                \
-		cublasStatus_t s_ = (call);                                                 \
-		if (s_ != CUBLAS_STATUS_SUCCESS) {                                          \
-			st = lms_cuda_fail(c, "gemm", #call, cublasLtGetStatusString(s_),   \
-					   s_ == CUBLAS_STATUS_ALLOC_FAILED);               \
-			goto fail;                                                          \
-		}                                                                           \
+#define LT(call)                                                                                   \
+	do {                                                                                       \
+		cublasStatus_t s_ = (call);                                                        \
+		if (s_ != CUBLAS_STATUS_SUCCESS) {                                                 \
+			st = lms_cuda_fail(c, "gemm", #call, cublasLtGetStatusString(s_),          \
+					   s_ == CUBLAS_STATUS_ALLOC_FAILED);                      \
+			goto fail;                                                                 \
+		}                                                                                  \
 	} while (0)
 
 /* Descriptors and algorithm for key k (see the file comment for the
  * operand swap). On success *p is complete (have_algo may be 0). */
-static enum lms_status plan_build(struct cuda_ctx *c, const struct gemm_key *k,
-				  struct gemm_plan *p)
+static enum lms_status plan_build(struct cuda_ctx *c, const struct gemm_key *k, struct gemm_plan *p)
 {
 	enum lms_status st = LMS_OK;
 	cublasLtMatmulPreference_t pref = NULL;
@@ -130,10 +130,11 @@ static enum lms_status plan_build(struct cuda_ctx *c, const struct gemm_key *k,
 		cublasLtMatrixLayout_t l3[3] = {p->la, p->lb, p->lc};
 		int64_t s3[3] = {sa, sb, sc};
 		for (int i = 0; i < 3; i++) {
-			LT(cublasLtMatrixLayoutSetAttribute(l3[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
-							    &bcount, sizeof bcount));
 			LT(cublasLtMatrixLayoutSetAttribute(
-				l3[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &s3[i], sizeof s3[i]));
+			    l3[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bcount, sizeof bcount));
+			LT(cublasLtMatrixLayoutSetAttribute(
+			    l3[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &s3[i],
+			    sizeof s3[i]));
 		}
 	}
 	LT(cublasLtMatmulPreferenceCreate(&pref));
@@ -198,9 +199,10 @@ enum lms_status lms_cuda_gemm(void *vc, const struct lms_gemm_args *a)
 		if (a->beta == 0.0f)
 			for (int b = 0; b < a->batch; b++)
 				CU_CHECK(c, "gemm",
-					 cudaMemset2DAsync((char *)a->d_c + (size_t)b * a->stride_c * esz,
-							   (size_t)a->ldc * esz, 0, (size_t)a->n * esz,
-							   (size_t)a->m, c->stream));
+					 cudaMemset2DAsync(
+					     (char *)a->d_c + (size_t)b * a->stride_c * esz,
+					     (size_t)a->ldc * esz, 0, (size_t)a->n * esz,
+					     (size_t)a->m, c->stream));
 		return lms_cuda_after_launch(c, "gemm", cudaSuccess);
 	}
 	struct gemm_plan *p = NULL;
@@ -214,11 +216,11 @@ enum lms_status lms_cuda_gemm(void *vc, const struct lms_gemm_args *a)
 		cudaDataType_t ctype = a->c_dtype == LMS_GEMM_OUT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
 		BLAS_CHECK(c, "gemm",
 			   cublasGemmStridedBatchedEx(
-				   c->blas, a->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-				   a->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, a->n, a->m, a->k, &a->alpha,
-				   a->d_b, CUDA_R_16BF, a->ldb, a->stride_b, a->d_a, CUDA_R_16BF,
-				   a->lda, a->stride_a, &a->beta, a->d_c, ctype, a->ldc, a->stride_c,
-				   a->batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+			       c->blas, a->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+			       a->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, a->n, a->m, a->k, &a->alpha,
+			       a->d_b, CUDA_R_16BF, a->ldb, a->stride_b, a->d_a, CUDA_R_16BF,
+			       a->lda, a->stride_a, &a->beta, a->d_c, ctype, a->ldc, a->stride_c,
+			       a->batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 	}
 	LMS_TRY(lms_cuda_after_launch(c, "gemm", cudaSuccess));
 	if (c->debug && a->ldc == a->n && (a->batch == 1 || a->stride_c == (int64_t)a->m * a->n))

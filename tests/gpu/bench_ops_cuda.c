@@ -1,9 +1,9 @@
 /* bench_ops_cuda.c — timings of the CUDA backend's heavy ops at Qwen3-VL-4B
  * shapes: attention forward/backward (default: tensor-core forward and
- * score caches; simple: CUDA-core kernels without caches), the cross-entropy over 151,936 classes, the linear GEMMs and
- * a staged weight upload. Median of 5 runs after a warm-up, host clock
- * around a backend sync. Label: bench (never in CI); exits 77 without a GPU.
- * The numbers go to docs/cuda.md. */
+ * score caches; simple: CUDA-core kernels without caches), the cross-entropy over 151,936 classes,
+ * the linear GEMMs and a staged weight upload. Median of 5 runs after a warm-up, host clock around
+ * a backend sync. Label: bench (never in CI); exits 77 without a GPU. The numbers go to
+ * docs/cuda.md. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,19 +61,19 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Median time of fn over REPS runs after one warm-up. */
-#define TIME_MEDIAN(out, stmt)                                              \
-	do {                                                                \
-		double t_[REPS];                                            \
-		stmt;                                                       \
-		ok(g_be->ops.sync(g_be->ctx), "sync");                      \
-		for (int r_ = 0; r_ < REPS; r_++) {                         \
-			double t0_ = now_ms();                              \
-			stmt;                                               \
-			ok(g_be->ops.sync(g_be->ctx), "sync");              \
-			t_[r_] = now_ms() - t0_;                            \
-		}                                                           \
-		qsort(t_, REPS, sizeof t_[0], cmp_double);                  \
-		(out) = t_[REPS / 2];                                       \
+#define TIME_MEDIAN(out, stmt)                                                                     \
+	do {                                                                                       \
+		double t_[REPS];                                                                   \
+		stmt;                                                                              \
+		ok(g_be->ops.sync(g_be->ctx), "sync");                                             \
+		for (int r_ = 0; r_ < REPS; r_++) {                                                \
+			double t0_ = now_ms();                                                     \
+			stmt;                                                                      \
+			ok(g_be->ops.sync(g_be->ctx), "sync");                                     \
+			t_[r_] = now_ms() - t0_;                                                   \
+		}                                                                                  \
+		qsort(t_, REPS, sizeof t_[0], cmp_double);                                         \
+		(out) = t_[REPS / 2];                                                              \
 	} while (0)
 
 static void bench_attention(int B, int T, int H, int G, int D)
@@ -82,7 +82,8 @@ static void bench_attention(int B, int T, int H, int G, int D)
 	size_t nq = (size_t)B * T * H * D, nk = (size_t)B * T * G * D;
 	void *q = dev_random(nq, 1), *k = dev_random(nk, 2), *v = dev_random(nk, 3);
 	void *dout = dev_random(nq, 4), *out = dev_random(nq, 5), *dq = dev_random(nq, 6);
-	void *dk = dev_random(nk, 7), *dv = dev_random(nk, 8), *lse = NULL, *mask = NULL, *work = NULL;
+	void *dk = dev_random(nk, 7), *dv = dev_random(nk, 8), *lse = NULL, *mask = NULL,
+	     *work = NULL;
 	int32_t *hm = malloc((size_t)B * T * 4);
 	for (int i = 0; i < B * T; i++)
 		hm[i] = 1;
@@ -99,10 +100,11 @@ static void bench_attention(int B, int T, int H, int G, int D)
 		else
 			unsetenv("LMSENS_CUDA_ATTN_SIMPLE");
 		double tf, tb;
-		TIME_MEDIAN(tf, ok(g_be->ops.attention_forward(g_be->ctx, out, lse, q, k, v, mask, &dm,
-							      work, wb), "attn fwd"));
-		TIME_MEDIAN(tb, ok(g_be->ops.attention_backward(g_be->ctx, dq, dk, dv, dout, q, k, v,
-							       out, lse, mask, &dm, work, wb),
+		TIME_MEDIAN(tf, ok(g_be->ops.attention_forward(g_be->ctx, out, lse, q, k, v, mask,
+							       &dm, work, wb),
+				   "attn fwd"));
+		TIME_MEDIAN(tb, ok(g_be->ops.attention_backward(g_be->ctx, dq, dk, dv, dout, q, k,
+								v, out, lse, mask, &dm, work, wb),
 				   "attn bwd"));
 		printf("attention B%d T%d H%d G%d D%d %-9s forward %8.3f ms  backward %8.3f ms  "
 		       "(fwd %.1f TFLOP/s useful)\n",
@@ -119,9 +121,20 @@ static void bench_gemm(int M, int N, int K, const char *what)
 {
 	void *x = dev_random((size_t)M * K, 11), *w = dev_random((size_t)N * K, 12);
 	void *y = dev_random((size_t)M * N, 13);
-	struct lms_gemm_args g = {.m = M, .n = N, .k = K, .d_a = x, .lda = K, .d_b = w, .ldb = K,
-				  .trans_b = 1, .d_c = y, .ldc = N, .c_dtype = LMS_GEMM_OUT_BF16,
-				  .alpha = 1.0f, .beta = 0.0f, .batch = 1};
+	struct lms_gemm_args g = {.m = M,
+				  .n = N,
+				  .k = K,
+				  .d_a = x,
+				  .lda = K,
+				  .d_b = w,
+				  .ldb = K,
+				  .trans_b = 1,
+				  .d_c = y,
+				  .ldc = N,
+				  .c_dtype = LMS_GEMM_OUT_BF16,
+				  .alpha = 1.0f,
+				  .beta = 0.0f,
+				  .batch = 1};
 	double t;
 	TIME_MEDIAN(t, ok(g_be->ops.gemm(g_be->ctx, &g), "gemm"));
 	printf("gemm %-10s M%-5d N%-6d K%-5d %8.3f ms  %6.1f TFLOP/s\n", what, M, N, K, t,

@@ -53,11 +53,11 @@ static const char *const FMT_X[NFMT] = {"fp8", "int8", "nvfp4", "mx:e2m1"};
 /* What one backend's run produced. */
 struct run {
 	struct lms_backend *be;
-	int nlin;         /* 7·L + 1 */
+	int nlin; /* 7·L + 1 */
 	double loss;
-	lms_bf16 **dy;    /* [nlin] host copies of dY */
+	lms_bf16 **dy; /* [nlin] host copies of dY */
 	size_t *dy_n;
-	double *score;    /* [nlin][NFMT] */
+	double *score; /* [nlin][NFMT] */
 	/* scratch in backend memory, sized for the largest linear */
 	lms_bf16 *d_xq, *d_wq, *d_yq;
 	double *d_acc;
@@ -99,10 +99,20 @@ static enum lms_status on_backward(void *user, const struct lms_linear_event *ev
 	for (int f = 0; f < NFMT; f++) {
 		LMS_TRY(fq(r, r->d_xq, ev->d_x, ev->M, ev->in, &r->qx[f]));
 		LMS_TRY(fq(r, r->d_wq, ev->d_w, ev->out, ev->in, &r->qw[f]));
-		struct lms_gemm_args g = {.m = ev->M, .n = ev->out, .k = ev->in, .d_a = r->d_xq,
-					  .lda = ev->in, .d_b = r->d_wq, .ldb = ev->in, .trans_b = 1,
-					  .d_c = r->d_yq, .ldc = ev->out, .c_dtype = LMS_GEMM_OUT_BF16,
-					  .alpha = 1.0f, .beta = 0.0f, .batch = 1};
+		struct lms_gemm_args g = {.m = ev->M,
+					  .n = ev->out,
+					  .k = ev->in,
+					  .d_a = r->d_xq,
+					  .lda = ev->in,
+					  .d_b = r->d_wq,
+					  .ldb = ev->in,
+					  .trans_b = 1,
+					  .d_c = r->d_yq,
+					  .ldc = ev->out,
+					  .c_dtype = LMS_GEMM_OUT_BF16,
+					  .alpha = 1.0f,
+					  .beta = 0.0f,
+					  .batch = 1};
 		LMS_TRY(be->ops.gemm(be->ctx, &g));
 		LMS_TRY(be->ops.memset(be->ctx, r->d_acc, 0, sizeof(double)));
 		LMS_TRY(be->ops.sq_dot_accum(be->ctx, r->d_acc, r->d_yq, ev->d_y, ev->d_dy, ny));
@@ -128,8 +138,8 @@ static void run_model(struct run *r, struct lms_backend *be, const struct lms_mo
 	}
 	size_t M = (size_t)batch->B * batch->T;
 	size_t wide = (size_t)(cfg->intermediate_size > cfg->num_heads * cfg->head_dim
-				       ? cfg->intermediate_size
-				       : cfg->num_heads * cfg->head_dim);
+				   ? cfg->intermediate_size
+				   : cfg->num_heads * cfg->head_dim);
 	if (wide < (size_t)cfg->hidden_size)
 		wide = (size_t)cfg->hidden_size;
 	size_t maxx = M * wide, maxw = (size_t)cfg->vocab_size * cfg->hidden_size;
@@ -147,7 +157,8 @@ static void run_model(struct run *r, struct lms_backend *be, const struct lms_mo
 	r->h_out = malloc(maxf * 4);
 
 	struct lms_engine *e = NULL;
-	ok(lms_engine_init(be, cfg, lms_model_get_weights(m), batch->B, batch->T, o, &e), "engine init");
+	ok(lms_engine_init(be, cfg, lms_model_get_weights(m), batch->B, batch->T, o, &e),
+	   "engine init");
 	struct lms_linear_hook hooks = {NULL, on_backward, r};
 	ok(lms_engine_forward(e, batch, NULL, &r->loss), "forward");
 	ok(lms_engine_backward(e, &hooks), "backward");
@@ -172,7 +183,7 @@ static void run_free(struct run *r)
 /* Worst values over all the cases of the run, printed at the end:
  * relative score differences per format, [0] decoder groups, [1] lm_head. */
 static double g_worst_loss_rel, g_worst_dy_nmse, g_worst_dy_elem, g_worst_score_rel,
-	g_worst_group_rel, g_worst_grp[2][NFMT];
+    g_worst_group_rel, g_worst_grp[2][NFMT];
 
 /* dY of one linear: |got − ref| <= atol_frac·max|ref| + rtol·|ref| and NMSE. */
 static void compare_dy(const char *name, const lms_bf16 *got, const lms_bf16 *ref, size_t n,
@@ -195,7 +206,8 @@ static void compare_dy(const char *name, const lms_bf16 *got, const lms_bf16 *re
 	g_worst_dy_nmse = fmax(g_worst_dy_nmse, nmse);
 	g_worst_dy_elem = fmax(g_worst_dy_elem, worst);
 	if (bad || !(nmse <= nmse_max))
-		fprintf(stderr, "FAIL: dY %s: %zu elements beyond tolerance, nmse %g (max |ref| %g)\n",
+		fprintf(stderr,
+			"FAIL: dY %s: %zu elements beyond tolerance, nmse %g (max |ref| %g)\n",
 			name, bad, nmse, mref);
 	CHECK(bad == 0);
 	CHECK(nmse <= nmse_max);
@@ -232,7 +244,8 @@ static void compare_runs(const char *label, const struct run *c, const struct ru
 			for (int f = 0; f < NFMT; f++) {
 				double a = 0, b = 0;
 				for (int k = 0; k < 3; k++) {
-					int idx = l < cfg->num_layers ? groups[gi][k] : (k == 0 ? 0 : -1);
+					int idx =
+					    l < cfg->num_layers ? groups[gi][k] : (k == 0 ? 0 : -1);
 					if (idx < 0)
 						continue;
 					int li = l * LMS_LINEARS_PER_LAYER + idx;
@@ -285,8 +298,11 @@ static void run_preset(struct lms_backend *cpu, struct lms_backend *gpu, const c
 {
 	char dir[512];
 	snprintf(dir, sizeof dir, "%s/%s-%llu", tmp, preset, (unsigned long long)wseed);
-	struct lms_mkmodel_opts mo = {.preset = preset, .out_dir = dir, .seed = wseed,
-				      .format = LMS_MODEL_QWEN3_VL, .config_v5 = 1};
+	struct lms_mkmodel_opts mo = {.preset = preset,
+				      .out_dir = dir,
+				      .seed = wseed,
+				      .format = LMS_MODEL_QWEN3_VL,
+				      .config_v5 = 1};
 	struct lms_mkmodel_result res;
 	ok(lms_mkmodel_write(&mo, &res), "mkmodel");
 	struct lms_model *m = NULL;

@@ -83,7 +83,10 @@ static void ok(enum lms_status st, const char *what)
 
 /* ---- comparison ---------------------------------------------------------- */
 
-static int bf16_is_nan(lms_bf16 h) { return (h & 0x7f80u) == 0x7f80u && (h & 0x7fu) != 0; }
+static int bf16_is_nan(lms_bf16 h)
+{
+	return (h & 0x7f80u) == 0x7f80u && (h & 0x7fu) != 0;
+}
 
 /* Compares n values (bf16 when is_bf16, else fp32) and prints one line. */
 static void compare(const char *name, const void *got, const void *ref, size_t n, int is_bf16,
@@ -128,7 +131,8 @@ static void compare(const char *name, const void *got, const void *ref, size_t n
 	printf("  %-44s n=%-9zu max_abs=%-10.3g max_rel=%-10.3g nmse=%-10.3g exact=%6.2f%%\n", name,
 	       n, max_abs, max_rel, nmse, n ? 100.0 * equal / n : 100.0);
 	if (bad)
-		fprintf(stderr, "FAIL: %s: %zu of %zu elements beyond atol %g + rtol %g (first at %zu)\n",
+		fprintf(stderr,
+			"FAIL: %s: %zu of %zu elements beyond atol %g + rtol %g (first at %zu)\n",
 			name, bad, n, atol, rtol, first_bad);
 	CHECK(bad == 0);
 	if (!(nmse <= nmse_max))
@@ -213,16 +217,20 @@ static void case_rmsnorm(int rows, int n)
 		dx[i] = malloc(nx * 2);
 		dx2[i] = malloc(nx * 2);
 		rstd[i] = malloc((size_t)rows * 4);
-		void *d_x = up(be, x, nx * 2), *d_w = up(be, w, (size_t)n * 2), *d_dy = up(be, dy, nx * 2);
+		void *d_x = up(be, x, nx * 2), *d_w = up(be, w, (size_t)n * 2),
+		     *d_dy = up(be, dy, nx * 2);
 		void *d_out = up(be, NULL, nx * 2), *d_r = up(be, NULL, (size_t)rows * 4);
 		void *d_dx = up(be, NULL, nx * 2);
-		ok(be->ops.rmsnorm_forward(be->ctx, d_out, d_r, d_x, d_w, rows, n, 1e-6f), "rmsnorm fwd");
+		ok(be->ops.rmsnorm_forward(be->ctx, d_out, d_r, d_x, d_w, rows, n, 1e-6f),
+		   "rmsnorm fwd");
 		down(be, out[i], d_out, nx * 2);
 		down(be, rstd[i], d_r, (size_t)rows * 4);
-		ok(be->ops.rmsnorm_backward(be->ctx, d_dx, d_dy, d_x, d_w, d_r, rows, n, 1e-6f), "rmsnorm bwd");
+		ok(be->ops.rmsnorm_backward(be->ctx, d_dx, d_dy, d_x, d_w, d_r, rows, n, 1e-6f),
+		   "rmsnorm bwd");
 		down(be, dx[i], d_dx, nx * 2);
 		/* rstd recomputed, and in place (dx == dy) */
-		ok(be->ops.rmsnorm_backward(be->ctx, d_dy, d_dy, d_x, d_w, NULL, rows, n, 1e-6f), "rmsnorm bwd");
+		ok(be->ops.rmsnorm_backward(be->ctx, d_dy, d_dy, d_x, d_w, NULL, rows, n, 1e-6f),
+		   "rmsnorm bwd");
 		down(be, dx2[i], d_dy, nx * 2);
 		void *ptrs[] = {d_x, d_w, d_dy, d_out, d_r, d_dx};
 		for (int p = 0; p < 6; p++)
@@ -261,7 +269,8 @@ static void case_elementwise(size_t n)
 		for (int r = 0; r < 4; r++)
 			res[i][r] = malloc(n * 2);
 		void *d_a = up(be, a, n * 2), *d_b = up(be, b, n * 2), *d_dy = up(be, dy, n * 2);
-		void *d_o = up(be, NULL, n * 2), *d_g = up(be, NULL, n * 2), *d_u = up(be, NULL, n * 2);
+		void *d_o = up(be, NULL, n * 2), *d_g = up(be, NULL, n * 2),
+		     *d_u = up(be, NULL, n * 2);
 		ok(be->ops.add(be->ctx, d_o, d_a, d_b, n), "add");
 		down(be, res[i][0], d_o, n * 2);
 		ok(be->ops.swiglu_forward(be->ctx, d_o, d_a, d_b, n), "swiglu fwd");
@@ -385,7 +394,8 @@ static void case_cross_entropy(int N, int V, float grad_scale)
 		ok(be->ops.cross_entropy(be->ctx, d_l, d_dz, d_z, d_t, N, V, grad_scale), "ce");
 		down(be, loss[i], d_l, (size_t)N * 4);
 		down(be, dz[i], d_dz, nl * 2);
-		ok(be->ops.cross_entropy(be->ctx, d_l, d_z, d_z, d_t, N, V, grad_scale), "ce in place");
+		ok(be->ops.cross_entropy(be->ctx, d_l, d_z, d_z, d_t, N, V, grad_scale),
+		   "ce in place");
 		down(be, dz_inplace[i], d_z, nl * 2);
 		be->ops.free(be->ctx, d_z);
 		be->ops.free(be->ctx, d_t);
@@ -418,7 +428,8 @@ static void case_reductions(int64_t rows, int64_t cols)
 	lms_bf16 *y = rand_bf16(n, 1.0), *g = rand_bf16(n, 1e-3);
 	lms_bf16 *yq = malloc(n * 2);
 	for (size_t i = 0; i < n; i++) /* a small perturbation, as a fake quantizer gives */
-		yq[i] = lms_f32_to_bf16(lms_bf16_to_f32(y[i]) * (float)(1.0 + 0.05 * (urand() - 0.5)));
+		yq[i] =
+		    lms_f32_to_bf16(lms_bf16_to_f32(y[i]) * (float)(1.0 + 0.05 * (urand() - 0.5)));
 	float *amax[2], *amax_acc[2];
 	double acc[2];
 	struct lms_backend *bes[2] = {g_cpu, g_gpu};
@@ -426,7 +437,8 @@ static void case_reductions(int64_t rows, int64_t cols)
 		struct lms_backend *be = bes[i];
 		amax[i] = malloc((size_t)rows * 4);
 		amax_acc[i] = malloc((size_t)rows * 4);
-		void *d_x = up(be, x, n * 2), *d_x2 = up(be, x2, n * 2), *d_a = up(be, NULL, (size_t)rows * 4);
+		void *d_x = up(be, x, n * 2), *d_x2 = up(be, x2, n * 2),
+		     *d_a = up(be, NULL, (size_t)rows * 4);
 		void *d_y = up(be, y, n * 2), *d_yq = up(be, yq, n * 2), *d_g = up(be, g, n * 2);
 		double zero = 0.25; /* accumulated, never overwritten */
 		void *d_acc = up(be, &zero, sizeof zero);
@@ -444,7 +456,8 @@ static void case_reductions(int64_t rows, int64_t cols)
 	char name[96];
 	snprintf(name, sizeof name, "absmax_rows %lldx%lld", (long long)rows, (long long)cols);
 	EXACT(name, amax[1], amax[0], (size_t)rows, 0);
-	snprintf(name, sizeof name, "absmax_rows %lldx%lld accumulate", (long long)rows, (long long)cols);
+	snprintf(name, sizeof name, "absmax_rows %lldx%lld accumulate", (long long)rows,
+		 (long long)cols);
 	EXACT(name, amax_acc[1], amax_acc[0], (size_t)rows, 0);
 	/* fp64 sums in a different order: relative difference ~1e-16 */
 	double rel = fabs(acc[1] - acc[0]) / fabs(acc[0]);
@@ -470,8 +483,7 @@ static const char *g_attn_mode = ""; /* " default" or " simple", for the names *
 /* pad: 0 none, 1 right padding (sequence b loses its last 3·b tokens),
  * 2 left padding (sequence b loses its first 2·b + 1 tokens: those query
  * rows see no key at all). */
-static void case_attention(int B, int T, int H, int G, int D, int pad, double atol_o,
-			   double atol_g)
+static void case_attention(int B, int T, int H, int G, int D, int pad, double atol_o, double atol_g)
 {
 	struct lms_attn_dims dm = {B, T, H, G, D, (float)(1.0 / sqrt((double)D))};
 	size_t nq = (size_t)B * T * H * D, nk = (size_t)B * T * G * D, nl = (size_t)B * H * T;
@@ -494,13 +506,17 @@ static void case_attention(int B, int T, int H, int G, int D, int pad, double at
 		size_t wb = be->ops.attention_workspace(be->ctx, &dm);
 		void *d_q = up(be, q, nq * 2), *d_k = up(be, k, nk * 2), *d_v = up(be, v, nk * 2);
 		void *d_do = up(be, dout, nq * 2), *d_m = up(be, mask, (size_t)B * T * 4);
-		void *d_o = up(be, NULL, nq * 2), *d_l = up(be, NULL, nl * 4), *d_w = up(be, NULL, wb);
-		void *d_dq = up(be, NULL, nq * 2), *d_dk = up(be, NULL, nk * 2), *d_dv = up(be, NULL, nk * 2);
-		ok(be->ops.attention_forward(be->ctx, d_o, d_l, d_q, d_k, d_v, d_m, &dm, d_w, wb), "attn fwd");
+		void *d_o = up(be, NULL, nq * 2), *d_l = up(be, NULL, nl * 4),
+		     *d_w = up(be, NULL, wb);
+		void *d_dq = up(be, NULL, nq * 2), *d_dk = up(be, NULL, nk * 2),
+		     *d_dv = up(be, NULL, nk * 2);
+		ok(be->ops.attention_forward(be->ctx, d_o, d_l, d_q, d_k, d_v, d_m, &dm, d_w, wb),
+		   "attn fwd");
 		down(be, out[i], d_o, nq * 2);
 		down(be, lse[i], d_l, nl * 4);
-		ok(be->ops.attention_backward(be->ctx, d_dq, d_dk, d_dv, d_do, d_q, d_k, d_v, d_o, d_l,
-					      d_m, &dm, d_w, wb), "attn bwd");
+		ok(be->ops.attention_backward(be->ctx, d_dq, d_dk, d_dv, d_do, d_q, d_k, d_v, d_o,
+					      d_l, d_m, &dm, d_w, wb),
+		   "attn bwd");
 		down(be, dq[i], d_dq, nq * 2);
 		down(be, dk[i], d_dk, nk * 2);
 		down(be, dv[i], d_dv, nk * 2);
@@ -510,17 +526,25 @@ static void case_attention(int B, int T, int H, int G, int D, int pad, double at
 	}
 	char name[96];
 	char pn[48];
-	snprintf(pn, sizeof pn, "%s%s", pad == 1 ? "right-pad" : pad == 2 ? "left-pad" : "no-pad",
+	snprintf(pn, sizeof pn, "%s%s",
+		 pad == 1   ? "right-pad"
+		 : pad == 2 ? "left-pad"
+			    : "no-pad",
 		 g_attn_mode);
-	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s out", B, T, H, G, D, pn);
+	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s out", B, T, H, G, D,
+		 pn);
 	compare(name, out[1], out[0], nq, 1, atol_o, 1.0 / 128, 1e-7);
-	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s lse", B, T, H, G, D, pn);
+	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s lse", B, T, H, G, D,
+		 pn);
 	compare(name, lse[1], lse[0], nl, 0, 1e-5, 1e-4, 1e-10);
-	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dq", B, T, H, G, D, pn);
+	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dq", B, T, H, G, D,
+		 pn);
 	compare(name, dq[1], dq[0], nq, 1, atol_g, 1.0 / 128, 1e-7);
-	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dk", B, T, H, G, D, pn);
+	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dk", B, T, H, G, D,
+		 pn);
 	compare(name, dk[1], dk[0], nk, 1, atol_g, 1.0 / 128, 1e-7);
-	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dv", B, T, H, G, D, pn);
+	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dv", B, T, H, G, D,
+		 pn);
 	compare(name, dv[1], dv[0], nk, 1, atol_g, 1.0 / 128, 1e-7);
 	for (int i = 0; i < 2; i++) {
 		free(out[i]);
@@ -575,10 +599,11 @@ static lms_bf16 *quant_input(int rows, int cols)
 		lms_bf16 *r1 = x + (size_t)1 * cols, *r2 = x + (size_t)2 * cols;
 		lms_bf16 *r3 = x + (size_t)3 * cols, *r4 = x + (size_t)4 * cols;
 		lms_bf16 *r5 = x + (size_t)5 * cols;
-		r1[c] = c < 40 ? 0 : (c % 7 == 0 ? 0x8000 : r1[c]);           /* zero block, −0 */
-		r2[c] = (lms_bf16)(c % 3 == 0 ? 0x0001 + c : (c % 3 == 1 ? 0x8003 : 0x0080)); /* denormals */
+		r1[c] = c < 40 ? 0 : (c % 7 == 0 ? 0x8000 : r1[c]); /* zero block, −0 */
+		r2[c] = (lms_bf16)(c % 3 == 0 ? 0x0001 + c
+					      : (c % 3 == 1 ? 0x8003 : 0x0080)); /* denormals */
 		r3[c] = lms_f32_to_bf16(ldexpf(c % 2 ? -1.0f : 1.0f, (c % 20) - 10)); /* 2^k */
-		r4[c] = lms_f32_to_bf16(lms_bf16_to_f32(r4[c]) * 1e-30f);      /* tiny row */
+		r4[c] = lms_f32_to_bf16(lms_bf16_to_f32(r4[c]) * 1e-30f);	      /* tiny row */
 		if (c == 5) {
 			r5[c] = 0x7f00; /* ~1.7e38 */
 			r5[c + 1] = 0xff00;
@@ -612,15 +637,18 @@ static void case_fake_quant(const char *spec, int rows, int cols, int dynamic)
 		ok(lms_quant_amax(&d, cal, (size_t)rows, (size_t)cols, amax), "quant amax");
 		free(cal);
 	}
-	ok(lms_quant_fake(&d, xf, yf, (size_t)rows, (size_t)cols, dynamic ? NULL : amax), "cpu fake");
+	ok(lms_quant_fake(&d, xf, yf, (size_t)rows, (size_t)cols, dynamic ? NULL : amax),
+	   "cpu fake");
 	for (size_t i = 0; i < n; i++)
 		ref[i] = lms_f32_to_bf16(yf[i]);
 	void *d_x = up(g_gpu, x, n * 2), *d_y = up(g_gpu, NULL, n * 2);
 	void *d_a = na ? up(g_gpu, amax, na * 4) : NULL;
-	ok(lms_backend_cuda_fake_quant(g_gpu, d_y, d_x, rows, cols, &d, dynamic ? NULL : d_a), "cuda fake");
+	ok(lms_backend_cuda_fake_quant(g_gpu, d_y, d_x, rows, cols, &d, dynamic ? NULL : d_a),
+	   "cuda fake");
 	down(g_gpu, got, d_y, n * 2);
 	/* in place */
-	ok(lms_backend_cuda_fake_quant(g_gpu, d_x, d_x, rows, cols, &d, dynamic ? NULL : d_a), "cuda fake");
+	ok(lms_backend_cuda_fake_quant(g_gpu, d_x, d_x, rows, cols, &d, dynamic ? NULL : d_a),
+	   "cuda fake");
 	lms_bf16 *got2 = malloc(n * 2);
 	down(g_gpu, got2, d_x, n * 2);
 	char name[96];
@@ -656,9 +684,9 @@ static void case_fake_quant(const char *spec, int rows, int cols, int dynamic)
 static void run_fake_quant_cases(void)
 {
 	static const char *const specs[] = {
-		"none", "int8", "int8:axis0", "int4:block128", "int4:block16", "int4",
-		"fp8", "fp8:axis0", "fp8:dynamic", "mx:e2m1", "mx:e4m3", "mx:e3m2",
-		"mx:e2m3", "mx:int8", "nvfp4", "nvfp4:block32",
+	    "none",    "int8",	    "int8:axis0",  "int4:block128", "int4:block16", "int4",
+	    "fp8",     "fp8:axis0", "fp8:dynamic", "mx:e2m1",	    "mx:e4m3",	    "mx:e3m2",
+	    "mx:e2m3", "mx:int8",   "nvfp4",	   "nvfp4:block32",
 	};
 	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
 		case_fake_quant(specs[i], 9, 200, 0);
