@@ -19,14 +19,18 @@ captions (16 samples, seq 48, batch 4: 4 calibration and 3 scoring batches).
    per-linear importances and per-group candidate_stats scores within
    relative 1e-3. A linear where ModelOpt disagrees with reference 1 by more
    than the tolerance is reported as a ModelOpt deviation and excluded (at
-   most 1 of 14 per format, else the test fails).
+   most 1 of 14 per format, else the test fails); for FP8 such a deviation
+   must be explained by ModelOpt's CPU-only FP8 scale (modelopt_cpu_fq_fp8:
+   reference 1 recomputed with it must match ModelOpt within 1e-3).
 
 Measured worst relative differences (this file's settings, printed per format):
   lmsens vs §5 reference: 5.7e-4 over the 14 decoder linears (INT4 block,
   v_proj), lm_head 4.5e-3 (INT8 weight-only);
   lmsens vs ModelOpt: 5.7e-4 per linear, 4.4e-4 per group; ModelOpt itself
   deviates from the §5 reference on layers.1.self_attn.v_proj for FP8 only
-  (6.7%; reported, not understood; lmsens agrees with the reference there).
+  (6.7%): its CPU eager path computes the FP8 scale as reciprocal(amax)·448,
+  one ulp above 448/amax for that weight's amax, and 30 weights on exact
+  E4M3 ties round up; with that scale the reference matches ModelOpt there.
 Exit 0 pass, 1 fail, 77 skip (no torch/transformers/tokenizers/h5py/modelopt).
 """
 import glob
@@ -145,6 +149,19 @@ def reference_scores(model_dir, batches, formats):
     return score
 
 
+def modelopt_cpu_fq_fp8(x, amax):
+    """ModelOpt's CPU eager FP8 path (tensor_quant._fp8_eager): scale is
+    `448.0 / amax` with a Python scalar, which PyTorch evaluates as
+    reciprocal(amax) * 448 — not the correctly rounded fp32 448/amax of the
+    CUDA kernel (fake_e4m3fy) that lmsens and reference 1 follow. For
+    amax = 0.0673828125 the two scales differ by one ulp and weights that sit
+    exactly on an E4M3 rounding tie go the other way."""
+    a = torch.where(amax <= 2.0 ** -24, torch.ones_like(amax), amax)
+    scale = 448.0 / a
+    inv = 1 / scale
+    return ref_quant.e4m3(x * scale) * inv
+
+
 def modelopt_scores(model_dir, batches, fmt):
     """mtq.auto_quantize with one format: per-module importances and group scores."""
     import modelopt.torch.quantization as mtq
@@ -240,6 +257,21 @@ def main():
             fails.append(f"{fmt}: ModelOpt scored {len(per_mod)} linears, expected 14")
             continue
         deviating = [n for n in per_mod if rel(per_mod[n], ref[(n, fmt)]) > TOL]
+        if deviating and SPECS[fmt][0] == "fp8":
+            # the deviation must be ModelOpt's CPU FP8 scale: reference 1 with it
+            orig = ref_quant.fq_fp8
+            ref_quant.fq_fp8 = modelopt_cpu_fq_fp8
+            try:
+                quirk = reference_scores(model_dir, batches, [fmt])
+            finally:
+                ref_quant.fq_fp8 = orig
+            for n in deviating:
+                if not rel(per_mod[n], quirk[(n, fmt)]) <= TOL:
+                    fails.append(f"{fmt}: ModelOpt at {n} ({per_mod[n]:.6g}) matches neither reference "
+                                 f"({ref[(n, fmt)]:.6g}) nor its CPU-scale variant ({quirk[(n, fmt)]:.6g})")
+                else:
+                    print(f"    {n}: ModelOpt = the reference with ModelOpt's CPU FP8 scale "
+                          f"(relative {rel(per_mod[n], quirk[(n, fmt)]):.3g})")
         worst = max(rel(ours[(n, fmt)], per_mod[n]) for n in per_mod if n not in deviating)
         skip = {group_of(n) for n in deviating}
         gworst = max(rel(ours_g[(g, fmt)], s) for g, s in groups.items() if g not in skip)
