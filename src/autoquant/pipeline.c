@@ -319,6 +319,55 @@ static enum lms_status open_backend(const struct lms_cfg *cfg, struct lms_backen
 	return lms_backend_cpu_init(NULL, out);
 }
 
+/* ---- reuse of the loaded model across bundles ---------------------------- */
+
+/* With lms_pipeline_keep_loaded(1) (a sweep runner in this process), the
+ * last bundle's checkpoint, tokenizer and backend stay loaded, and the next
+ * bundle with the same model.path, runner.backend and runner.debug reuses
+ * them instead of reading the checkpoint again. Everything else a bundle
+ * allocates (engine, dataset, backend buffers) is still freed by ctx_free. */
+static struct {
+	int on;
+	char *key; /* "<model.path>\n<runner.backend>\n<runner.debug>" */
+	struct lms_model *model;
+	struct lms_tokenizer *tok;
+	struct lms_backend *be;
+} g_keep;
+
+static void keep_drop(void)
+{
+	lms_backend_free(g_keep.be);
+	lms_tokenizer_free(g_keep.tok);
+	lms_model_free(g_keep.model);
+	free(g_keep.key);
+	g_keep.key = NULL;
+	g_keep.model = NULL;
+	g_keep.tok = NULL;
+	g_keep.be = NULL;
+}
+
+void lms_pipeline_keep_loaded(int on)
+{
+	if (!on)
+		keep_drop();
+	g_keep.on = on;
+}
+
+/* New key text for cfg, or NULL when reuse is off (or out of memory). */
+static char *keep_key(const struct lms_cfg *cfg, const char *path)
+{
+	if (!g_keep.on)
+		return NULL;
+	char *b = subtree_text(cfg, "runner.backend"), *d = subtree_text(cfg, "runner.debug");
+	size_t n = strlen(path) + (b ? strlen(b) : 0) + (d ? strlen(d) : 0) + 3;
+	char *k = b && d ? malloc(n) : NULL;
+	if (k)
+		snprintf(k, n, "%s\n%s\n%s", path, b, d);
+	free(b);
+	free(d);
+	return k;
+}
+
 /* Model, tokenizer, dataset, backend, engine. */
 static enum lms_status load_all(struct aq_ctx *c, int forward_only)
 {
@@ -326,11 +375,24 @@ static enum lms_status load_all(struct aq_ctx *c, int forward_only)
 	const char *path;
 	LMS_TRY(lms_cfg_get_str(cfg, "model.path", &path));
 	LMS_TRY(ensure_model(cfg, path));
-	LMS_TRY(lms_model_load(path, &c->model));
-	const struct lms_model_config *mc = lms_model_get_config(c->model);
+	char *key = keep_key(cfg, path);
+	int reuse = key && g_keep.key && strcmp(key, g_keep.key) == 0;
+	if (key && !reuse)
+		keep_drop(); /* another checkpoint: the kept one goes */
+	free(key);
+	if (reuse) {
+		c->model = g_keep.model;
+		c->tok = g_keep.tok;
+		LMS_INFO("model %s: reusing the checkpoint loaded for the previous bundle", path);
+	}
+	enum lms_status st = reuse ? LMS_OK : lms_model_load(path, &c->model);
 	char tp[4096];
-	LMS_TRY(lms_path_join(tp, sizeof tp, path, "tokenizer.json"));
-	LMS_TRY(lms_tokenizer_load(tp, &c->tok));
+	if (st == LMS_OK && !reuse)
+		st = lms_path_join(tp, sizeof tp, path, "tokenizer.json");
+	if (st == LMS_OK && !reuse)
+		st = lms_tokenizer_load(tp, &c->tok);
+	LMS_TRY(st);
+	const struct lms_model_config *mc = lms_model_get_config(c->model);
 
 	struct lms_data_opts o;
 	lms_data_opts_default(&o);
@@ -359,7 +421,16 @@ static enum lms_status load_all(struct aq_ctx *c, int forward_only)
 	c->n_calib = c->ds->n_calib;
 	c->n_score = c->ds->n_score;
 
-	LMS_TRY(open_backend(cfg, &c->be));
+	if (reuse)
+		c->be = g_keep.be;
+	else
+		st = open_backend(cfg, &c->be);
+	if (st == LMS_OK && !reuse && (g_keep.key = keep_key(cfg, path)) != NULL) {
+		g_keep.model = c->model;
+		g_keep.tok = c->tok;
+		g_keep.be = c->be;
+	}
+	LMS_TRY(st);
 	struct lms_engine_options eo = {
 		/* the CPU has the memory; a GPU keeps only the layer inputs */
 		.recompute = !c->be->is_host,
@@ -444,6 +515,12 @@ static void ctx_free(struct aq_ctx *c)
 	free(c->skip);
 	free(c->fmt);
 	lms_engine_free(c->eng);
+	if (c->model && c->model == g_keep.model) { /* kept for the next bundle */
+		c->model = NULL;
+		c->tok = NULL;
+	}
+	if (c->be && c->be == g_keep.be)
+		c->be = NULL;
 	lms_backend_free(c->be);
 	lms_dataset_free(c->ds);
 	lms_tokenizer_free(c->tok);

@@ -102,6 +102,14 @@ LMS_NODISCARD enum lms_status lms_pipeline_run(const struct lms_pipeline_job *jo
  * (tokens = valid shifted tokens of the batch, the loss's denominator). */
 LMS_NODISCARD enum lms_status lms_pipeline_eval(const struct lms_cfg *cfg, FILE *out);
 
+/* Model reuse for a runner that executes bundles one after another in this
+ * process: with on = 1, a bundle's checkpoint, tokenizer and backend stay
+ * loaded after lms_pipeline_close, and the next bundle with the same
+ * model.path, runner.backend and runner.debug reuses them. on = 0 frees what
+ * is kept and turns reuse off (the default). Not thread-safe: one bundle at a
+ * time per process. */
+void lms_pipeline_keep_loaded(int on);
+
 /* Creates the synthetic checkpoint of cfg (model.synthetic = a mkmodel
  * preset) at model.path when it holds no config.json yet; nothing otherwise.
  * lms_pipeline_open does this itself; a runner with several processes calls

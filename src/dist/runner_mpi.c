@@ -313,6 +313,7 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	MPI_Ibcast(&init_rc, 1, MPI_INT, 0, MPI_COMM_WORLD, &q);
 	wait_req(&q);
 	int rc = init_rc;
+	lms_pipeline_keep_loaded(1); /* consecutive bundles of one checkpoint load it once */
 	if (init_rc == 0) {
 		if (r.rank == 0) {
 			pthread_t th;
@@ -334,6 +335,7 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 		MPI_Ibcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD, &q);
 		wait_req(&q);
 	}
+	lms_pipeline_keep_loaded(0);
 	lms_sched_free(r.s);
 	if (r.grp != MPI_COMM_NULL)
 		MPI_Comm_free(&r.grp);

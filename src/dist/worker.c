@@ -116,12 +116,14 @@ static int run_local(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	int *nums = calloc(plan->n_jobs + 1, sizeof *nums);
 	struct dist_result *res = calloc(plan->n_jobs + 1, sizeof *res);
 	LMS_ASSERT(nums && res);
+	lms_pipeline_keep_loaded(1); /* consecutive bundles of one checkpoint load it once */
 	int n;
 	while ((n = lms_sched_next(s, 0, lms_dist_host(), nums, (int)plan->n_jobs)) > 0) {
 		double t0 = lms_dist_wall();
 		lms_dist_work(plan, nums, n, NULL, hooks, res);
 		lms_sched_report(s, 0, lms_dist_host(), t0, lms_dist_wall(), res, n);
 	}
+	lms_pipeline_keep_loaded(0);
 	int rc = lms_sched_finish(s);
 	lms_sched_free(s);
 	free(nums);
