@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/log.h"
 #include "model/tinytok.h"
 
 #define TEXT(C_, F_, L_, H_, G_, D_, V_, TIE_, BOS_, EOS_)                                         \
@@ -174,22 +175,29 @@ static void add_lm(struct list *l, const struct lms_model_config *c)
 	l->lm = 0;
 }
 
+/* n = base + suffix; tensor names are short, so truncation is a bug. */
+static void join_name(char *n, size_t cap, const char *base, const char *suffix)
+{
+	int len = snprintf(n, cap, "%s%s", base, suffix);
+	LMS_ASSERT(len >= 0 && (size_t)len < cap);
+}
+
 /* A linear layer (weight + bias) or a LayerNorm (weight ones + bias zeros). */
 static void add_linear(struct list *l, const char *base, int64_t out, int64_t in)
 {
 	char n[128];
-	snprintf(n, sizeof n, "%s.weight", base);
+	join_name(n, sizeof n, base, ".weight");
 	add(l, LMS_MK_NORMAL, n, out, in, 0, 0, 0);
-	snprintf(n, sizeof n, "%s.bias", base);
+	join_name(n, sizeof n, base, ".bias");
 	add(l, LMS_MK_ZEROS, n, out, 0, 0, 0, 0);
 }
 
 static void add_layernorm(struct list *l, const char *base, int64_t dim)
 {
 	char n[128];
-	snprintf(n, sizeof n, "%s.weight", base);
+	join_name(n, sizeof n, base, ".weight");
 	add(l, LMS_MK_ONES, n, dim, 0, 0, 0, 0);
-	snprintf(n, sizeof n, "%s.bias", base);
+	join_name(n, sizeof n, base, ".bias");
 	add(l, LMS_MK_ZEROS, n, dim, 0, 0, 0, 0);
 }
 
@@ -198,11 +206,11 @@ static void add_merger(struct list *l, const char *base, const struct lms_vision
 {
 	int64_t m = (int64_t)v->hidden_size * v->spatial_merge_size * v->spatial_merge_size;
 	char n[128];
-	snprintf(n, sizeof n, "%s.norm", base);
+	join_name(n, sizeof n, base, ".norm");
 	add_layernorm(l, n, postshuffle ? m : v->hidden_size);
-	snprintf(n, sizeof n, "%s.linear_fc1", base);
+	join_name(n, sizeof n, base, ".linear_fc1");
 	add_linear(l, n, m, m);
-	snprintf(n, sizeof n, "%s.linear_fc2", base);
+	join_name(n, sizeof n, base, ".linear_fc2");
 	add_linear(l, n, v->out_hidden_size, m);
 }
 

@@ -146,7 +146,7 @@ enum lms_status lms_quant_scheme(const struct lms_quantizer_desc *d, const char 
 
 size_t lms_quant_amax_len(const struct lms_quantizer_desc *d, size_t rows, size_t cols)
 {
-	enum lms_qscheme s;
+	enum lms_qscheme s = LMS_QSCHEME_DISABLED;
 	if (lms_quant_scheme(d, NULL, &s) != LMS_OK)
 		return 0;
 	switch (s) {
@@ -165,7 +165,7 @@ size_t lms_quant_amax_len(const struct lms_quantizer_desc *d, size_t rows, size_
 enum lms_status lms_quant_amax(const struct lms_quantizer_desc *d, const float *x, size_t rows, size_t cols,
 			       float *out)
 {
-	enum lms_qscheme s;
+	enum lms_qscheme s = LMS_QSCHEME_DISABLED;
 	LMS_TRY(lms_quant_scheme(d, NULL, &s));
 	switch (s) {
 	case LMS_QSCHEME_INT:
@@ -315,7 +315,7 @@ static void fake_nvfp4(const struct lms_quantizer_desc *d, const float *x, float
 enum lms_status lms_quant_fake(const struct lms_quantizer_desc *d, const float *x, float *y, size_t rows,
 			       size_t cols, const float *amax)
 {
-	enum lms_qscheme s;
+	enum lms_qscheme s = LMS_QSCHEME_DISABLED;
 	LMS_TRY(lms_quant_scheme(d, NULL, &s));
 	size_t n = rows * cols;
 	if (n == 0)
@@ -460,6 +460,6 @@ enum lms_status lms_quant_desc_parse(const char *spec, struct lms_quantizer_desc
 	while ((tok = strtok_r(NULL, ":", &save)) != NULL)
 		if (!parse_opt(tok, out))
 			return lms_fail(LMS_ERR_USAGE, hint, "quantizer spec '%s': unknown option '%s'", spec, tok);
-	enum lms_qscheme s;
+	enum lms_qscheme s = LMS_QSCHEME_DISABLED;
 	return lms_quant_scheme(out, spec, &s);
 }

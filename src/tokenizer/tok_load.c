@@ -334,7 +334,7 @@ static enum lms_status load_added(struct lms_tokenizer *tok, json_t *root, int32
 			return bad(path, "expected an object with an integer \"id\" >= 0 and a "
 					 "non-empty string \"content\"");
 		struct tok_added *a = &tok->added[tok->n_added];
-		int single_word;
+		int single_word = 0;
 		LMS_TRY(get_bool(t, "single_word", path, 0, &single_word));
 		if (single_word)
 			return unsupported(path, "single_word=true");
