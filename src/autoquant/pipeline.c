@@ -431,16 +431,20 @@ static enum lms_status load_all(struct aq_ctx *c, int forward_only)
 		g_keep.be = c->be;
 	}
 	LMS_TRY(st);
-	struct lms_engine_options eo = {
-		/* the CPU has the memory; a GPU keeps only the layer inputs */
-		.recompute = !c->be->is_host,
-		.forward_only = forward_only,
-		.loss_reduction = c->loss_reduction,
-	};
 	int max_T = 1;
 	for (int b = 0; b < c->ds->n_batches; b++)
 		if (c->ds->batches[b].T > max_T)
 			max_T = c->ds->batches[b].T;
+	/* A GPU keeps only the layer inputs and recomputes in the backward; the
+	 * CPU keeps every layer's activations unless they would exceed 4 GiB
+	 * (about L·N·(8C + 4F) bf16 values: Qwen3-VL-4B at 8 × 512 needs 17 GiB). */
+	double acts = 2.0 * mc->num_layers * (double)c->batch_size * max_T *
+		      (8.0 * mc->hidden_size + 4.0 * mc->intermediate_size);
+	struct lms_engine_options eo = {
+		.recompute = !c->be->is_host || acts > 4.0 * (1 << 30),
+		.forward_only = forward_only,
+		.loss_reduction = c->loss_reduction,
+	};
 	LMS_TRY(lms_engine_init(c->be, mc, lms_model_get_weights(c->model), c->batch_size, max_T, &eo,
 				&c->eng));
 	LMS_INFO("model %s: %d layers, hidden %d, vocabulary %d; backend %s", path, mc->num_layers,
