@@ -4,7 +4,8 @@
  * Invariants:
  *   - a job is in at most one bundle; bundles are formed from the jobs that
  *     still have to run (after the resume filter), in plan order, with
- *     lms_pipeline_same_bundle against the bundle's first job;
+ *     lms_pipeline_same_bundle against the bundle's first job (every job
+ *     alone with LMSENS_BUNDLES=off);
  *   - bundle order: estimated cost descending (calibration samples +
  *     score_size × (2 + jobs in the bundle): one forward per calibration
  *     sample, a forward+backward and one replay per pair per scoring
@@ -177,6 +178,10 @@ static int cmp_bundle(const void *a, const void *b)
 static enum lms_status plan_bundles(struct lms_sched *s)
 {
 	const struct lms_plan *p = s->plan;
+	/* LMSENS_BUNDLES=off: every job alone (throughput benchmarks, or when
+	 * one pass over all pairs of a bundle does not fit in memory) */
+	const char *bv = getenv("LMSENS_BUNDLES");
+	int bundles = !(bv && strcmp(bv, "off") == 0);
 	s->b = calloc(s->n_jobs + 1, sizeof *s->b);
 	if (!s->b)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
@@ -189,7 +194,8 @@ static enum lms_status plan_bundles(struct lms_sched *s)
 			return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 		for (size_t i = k; i < s->n_jobs; i++) {
 			if (s->jobs[i].state == J_PENDING && s->jobs[i].bundle < 0 &&
-			    (i == k || lms_pipeline_same_bundle(p->jobs[k].cfg, p->jobs[i].cfg))) {
+			    (i == k || (bundles && lms_pipeline_same_bundle(p->jobs[k].cfg,
+									    p->jobs[i].cfg)))) {
 				s->jobs[i].bundle = s->nb;
 				b->nums[b->n++] = (int)i;
 			}

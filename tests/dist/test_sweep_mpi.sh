@@ -63,6 +63,15 @@ for np in 1 2 3; do
 		{ bad "np $np: artifacts differ"; cat "$T/cmp.out"; }
 done
 
+# 1a. no bundles (LMSENS_BUNDLES=off): six single-job bundles, same artifacts
+LMSENS_BUNDLES=off mpi 2 "${GRID[@]}" hydra.sweep.dir="$T/nob" 2>"$T/nob.err"
+rc=$?
+[ $rc = 0 ] || { bad "LMSENS_BUNDLES=off: rc $rc"; tail -20 "$T/nob.err"; }
+grep -q '"bundles":6' "$T/nob/ledger.jsonl" && ok "LMSENS_BUNDLES=off: 6 bundles" || bad "LMSENS_BUNDLES=off: not 6 bundles"
+grep -q '"bundles":3' "$T/ref/ledger.jsonl" && ok "default: 3 bundles (pairs share a pass)" || bad "default: not 3 bundles"
+"$CMP" "$T/ref" "$T/nob" $NJ >"$T/cmp.out" && ok "LMSENS_BUNDLES=off: artifacts equal" ||
+	{ bad "LMSENS_BUNDLES=off: artifacts differ"; cat "$T/cmp.out"; }
+
 # 1b. rank 0 as a dedicated coordinator (the path taken without
 #     MPI_THREAD_MULTIPLE): two worker ranks
 LMSENS_COORDINATOR=dedicated mpi 3 "${GRID[@]}" hydra.sweep.dir="$T/ded" 2>"$T/ded.err"
