@@ -15,7 +15,9 @@
  * It does not inject failures into libraries' own allocations, or count
  * allocations made while a scenario's inputs are set up (the wrapper is
  * armed only around the call under test). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -388,8 +390,8 @@ static void test_reports(void)
 				     .trace_steps = 3,
 				     .target_bits = 6.0};
 	aq_fixture_build(&c.r, &fo);
-	snprintf(c.dir, sizeof c.dir, "%s/out", workdir);
-	snprintf(c.ref_dir, sizeof c.ref_dir, "%s/ref", workdir);
+	CHECK(snprintf(c.dir, sizeof c.dir, "%s/out", workdir) < (int)sizeof c.dir);
+	CHECK(snprintf(c.ref_dir, sizeof c.ref_dir, "%s/ref", workdir) < (int)sizeof c.ref_dir);
 
 	/* Reference outputs, written without failures. */
 	CHECK_INT_EQ(lms_report_write_all(&c.r, c.ref_dir, NULL), LMS_OK);
