@@ -13,7 +13,9 @@
  * complete files: each file present is byte-identical to the same file of a
  * run without a limit. A final run without a limit into the same directory
  * must succeed (a failed run leaves nothing that blocks the next one). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <limits.h>
 #include <signal.h>
