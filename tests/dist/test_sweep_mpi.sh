@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_sweep_mpi.sh — the sweep runner on CPU ranks (label mpi):
 #   1. a 2 pair × 3 size sweep of the demo preset, one rank without a launcher
-#      (the reference), then mpirun -np 1, 2 and 3: identical artifacts
+#      (the reference), then mpirun -np 1, 2 and 3, without bundles, and with a
+#      dedicated coordinator: identical artifacts
 #      (sweepcmp: statistics exactly, reports byte for byte, manifests without
 #      timings), a ledger with every job done, sweep.h5 and the summary;
 #   2. a data-parallel group of 2 (runner.ranks_per_job=2, np 2) and of 3
@@ -10,7 +11,8 @@
 #      artifacts are there, the ledger records the failure with its error;
 #   4. SIGTERM mid-sweep (one rank, and the ranks of an mpirun), exit code
 #      143, then runner.resume=true: every job done, artifacts equal to the
-#      uninterrupted run, done jobs not rerun;
+#      uninterrupted run, done jobs not rerun; SIGUSR1 to mpirun; a SIGKILLed
+#      rank, then resume;
 #   5. two jobs writing one directory are refused at planning time (exit 2);
 #   6. lmsens merge of two sweeps: one sweep.h5 with every job.
 #   test_sweep_mpi.sh SWEEPCMP MPIRUN
@@ -54,6 +56,10 @@ rc=$?
 [ $rc = 0 ] && ok "one rank, no launcher: rc 0" || { bad "one rank: rc $rc"; cat "$T/ref.err"; }
 check_sweep "$T/ref" "one rank"
 grep -q "| wfp8_afp8 | " "$T/ref/sweep-summary.md" && ok "summary grid" || bad "summary has no pair × size grid"
+# sweep.h5 holds each job's statistics: the reports rebuilt from /jobs/4 are the job's own
+"$BIN" report --group /jobs/4 --out "$T/rep4" "$T/ref/sweep.h5" >/dev/null 2>&1 &&
+	cmp -s "$T/rep4/per-layer-sensitivity.md" "$T/ref/4/per-layer-sensitivity.md" &&
+	ok "sweep.h5 /jobs/4 gives job 4's reports" || bad "sweep.h5 /jobs/4 does not reproduce job 4's reports"
 for np in 1 2 3; do
 	mpi $np "${GRID[@]}" hydra.sweep.dir="$T/np$np" 2>"$T/np$np.err"
 	rc=$?
@@ -110,20 +116,25 @@ grep -q "Failures" "$T/badm/sweep-summary.md" && ok "summary lists the failure" 
 GRID2=("${GRID[@]}" autoquant.batch_size=1,2,4)
 NJ2=18
 "$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/ref2" 2>"$T/ref2.err" || bad "reference 2 failed"
-interrupt() { # dir pid-to-wait [-SIGNAL] pids-to-signal...
-	local dir=$1 wpid=$2
-	shift 2
-	for _ in $(seq 1 600); do
+interrupt() { # dir pid-to-wait SIGNAL ranks|last|PID: signal once the first job is done
+	local dir=$1 wpid=$2 sig=$3 target=$4 pids
+	for _ in $(seq 1 3000); do
 		[ "$(ledger_count "$dir" done)" -ge 1 ] && break
 		kill -0 "$wpid" 2>/dev/null || break
 		sleep 0.02
 	done
-	case "${1:-}" in -*) kill "$@" 2>/dev/null ;; *) kill -TERM "$@" 2>/dev/null ;; esac
+	case $target in
+	ranks) pids=$(pgrep -x lmsens -P "$wpid") ;;             # the ranks of our mpirun
+	last) pids=$(pgrep -x lmsens -P "$wpid" | sort -n | tail -1) ;;
+	*) pids=$target ;;
+	esac
+	[ -n "$pids" ] || echo "note: nothing to signal (run already over?)"
+	kill -"$sig" $pids 2>/dev/null
 	wait "$wpid"
 }
 "$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/int1" 2>"$T/int1.err" &
 pid=$!
-interrupt "$T/int1" $pid $pid
+interrupt "$T/int1" $pid TERM $pid
 rc=$?
 [ $rc = 143 ] && ok "one rank: SIGTERM gives rc 143" || bad "one rank SIGTERM: rc $rc, want 143"
 ndone=$(ledger_count "$T/int1" done)
@@ -140,13 +151,7 @@ n2=$(ledger_count "$T/int1" done)
 
 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 "$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/int2" 2>"$T/int2.err" &
 mpid=$! # mpirun itself (not a subshell): its children are the ranks
-ranks=""
-for _ in $(seq 1 500); do
-	ranks=$(pgrep -x lmsens -P $mpid | tr '\n' ' ')
-	[ "$(echo $ranks | wc -w)" = 2 ] && break
-	sleep 0.01
-done
-interrupt "$T/int2" $mpid $ranks
+interrupt "$T/int2" $mpid TERM ranks
 rc=$?
 [ $rc = 143 ] && ok "mpirun -np 2: SIGTERM to the ranks gives rc 143" || bad "mpirun SIGTERM: rc $rc, want 143"
 ndone=$(ledger_count "$T/int2" done)
@@ -159,17 +164,18 @@ rc=$?
 "$CMP" --ignore-config "$T/ref2" "$T/int2" $NJ2 >"$T/cmp.out" && ok "mpirun resumed artifacts equal" ||
 	{ bad "mpirun resumed artifacts differ"; cat "$T/cmp.out"; }
 
+# 4a. SIGUSR1 to mpirun (Slurm --signal=USR1 on the step): forwarded to the ranks
+"$MPIRUN" --allow-run-as-root --oversubscribe -np 2 "$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/usr1" 2>"$T/usr1.err" &
+mpid=$!
+interrupt "$T/usr1" $mpid USR1 $mpid
+rc=$?
+[ $rc = 143 ] && [ "$(ledger_count "$T/usr1" done)" -lt $NJ2 ] && ok "SIGUSR1 to mpirun: rc 143, work left" ||
+	bad "SIGUSR1 to mpirun: rc $rc, $(ledger_count "$T/usr1" done) done"
+
 # 4b. a rank that dies (SIGKILL, e.g. the OOM killer) ends the MPI job; the
 #     ledger stays readable and a resume finishes the sweep with equal artifacts
 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 "$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/kill" 2>"$T/kill.err" &
-mpid=$!
-victim=""
-for _ in $(seq 1 500); do
-	victim=$(pgrep -x lmsens -P $mpid | sort -n | tail -1)
-	[ "$(pgrep -x lmsens -P $mpid | wc -l)" = 2 ] && break
-	sleep 0.01
-done
-interrupt "$T/kill" $mpid -KILL $victim
+interrupt "$T/kill" $! KILL last
 rc=$?
 [ $rc != 0 ] && ok "a killed rank ends the run (rc $rc)" || bad "a killed rank: rc 0"
 mpi 2 "${GRID2[@]}" hydra.sweep.dir="$T/kill" runner.resume=true 2>"$T/killr.err"
