@@ -214,6 +214,7 @@ enum lms_status lms_aq_finish_job(struct aq_ctx *c, const struct lms_pipeline_jo
 	if (st == LMS_OK)
 		st = lms_search_result(&r);
 	double t_search = lms_aq_now() - t0;
+	c->t_search += t_search;
 	if (st == LMS_OK)
 		st = set_timing(&r, 0, "load", c->t_load);
 	if (st == LMS_OK)
@@ -234,8 +235,10 @@ enum lms_status lms_aq_finish_job(struct aq_ctx *c, const struct lms_pipeline_jo
 		st = lms_h5stats_write(&r, h5);
 	if (st == LMS_OK)
 		st = lms_report_write_all(&r, job->output_dir, scheme);
-	if (st == LMS_OK)
+	if (st == LMS_OK) {
+		c->t_write += lms_aq_now() - t0;
 		LMS_INFO("write: %s and reports in %s (%.2f s)", name, job->output_dir, lms_aq_now() - t0);
+	}
 	lms_aq_grouping_free(&gs);
 	lms_aq_result_free(&r);
 	return st;

@@ -706,6 +706,30 @@ enum lms_status lms_pipeline_finish(struct lms_pipeline *p, const struct lms_pip
 	return lms_aq_finish_job(&p->c, job);
 }
 
+void lms_pipeline_get_stats(const struct lms_pipeline *p, struct lms_pipeline_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!p || p->report_only)
+		return;
+	const struct aq_ctx *c = &p->c;
+	out->t_load = c->t_load;
+	out->t_calib = c->t_calib;
+	out->t_score = c->t_score;
+	out->t_search = c->t_search;
+	out->t_write = c->t_write;
+	out->n_calib = c->n_calib;
+	out->n_score = c->n_score;
+	out->n_formats = c->n_formats;
+	for (int b = 0; c->ds && b < c->ds->n_batches; b++) {
+		const struct lms_data_batch *db = lms_dataset_batch(c->ds, b);
+		long long bt = (long long)db->B * db->T;
+		if (b < c->n_calib)
+			out->calib_tokens += bt;
+		if (b < c->n_score)
+			out->score_tokens += bt;
+	}
+}
+
 void lms_pipeline_close(struct lms_pipeline *p)
 {
 	if (!p)

@@ -97,6 +97,19 @@ void lms_pipeline_close(struct lms_pipeline *p);
 LMS_NODISCARD enum lms_status lms_pipeline_run(const struct lms_pipeline_job *jobs, size_t n,
 					       enum lms_status *job_st);
 
+/* What a bundle did, for benchmarks (lmsens bench): the phase times in
+ * seconds (search and write summed over the jobs finished so far), the
+ * batches and the tokens each phase processed (B·T of its batches, padding
+ * included, all ranks of a data-parallel group together) and the number of
+ * distinct candidate formats replayed per linear. All zero in report-only
+ * mode. */
+struct lms_pipeline_stats {
+	double t_load, t_calib, t_score, t_search, t_write;
+	int n_calib, n_score, n_formats;
+	long long calib_tokens, score_tokens;
+};
+void lms_pipeline_get_stats(const struct lms_pipeline *p, struct lms_pipeline_stats *out);
+
 /* `lmsens eval`: loads the model and the calibration batches of cfg and
  * prints one JSON line per batch to out: {"batch": i, "loss": x, "tokens": n}
  * (tokens = valid shifted tokens of the batch, the loss's denominator). */

@@ -91,6 +91,7 @@ struct aq_ctx {
 
 	/* timings (seconds) */
 	double t_load, t_calib, t_score;
+	double t_search, t_write;     /* summed over the jobs finished so far */
 
 	/* data parallelism (pipeline.h); NULL: this rank alone */
 	const struct lms_aq_dist *dist;

@@ -172,6 +172,33 @@ enum lms_status lms_cuda_check_finite(struct cuda_ctx *c, const char *op, const 
 
 /* ---- memory ------------------------------------------------------------ */
 
+/* Peak device memory in use (cudaMemGetInfo: total - free, the CUDA
+ * context, cuBLAS and any other process included), sampled after every
+ * allocation: allocations happen at setup and per phase, never per op, so
+ * the sample is cheap and sees every high-water mark of this process. */
+static size_t g_mem_peak;
+
+static void note_mem_used(void)
+{
+	size_t free_b = 0, total_b = 0;
+	if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+		(void)cudaGetLastError();
+		return;
+	}
+	if (total_b - free_b > g_mem_peak)
+		g_mem_peak = total_b - free_b;
+}
+
+size_t lms_cuda_mem_peak(int reset)
+{
+	size_t p = g_mem_peak;
+	if (reset) {
+		g_mem_peak = 0;
+		note_mem_used();
+	}
+	return p;
+}
+
 static enum lms_status cu_alloc(void *vc, size_t bytes, void **d_out)
 {
 	struct cuda_ctx *c = vc;
@@ -180,8 +207,10 @@ static enum lms_status cu_alloc(void *vc, size_t bytes, void **d_out)
 	if (bytes == 0)
 		return LMS_OK;
 	cudaError_t e = cudaMalloc(d_out, bytes);
-	if (e == cudaSuccess)
+	if (e == cudaSuccess) {
+		note_mem_used();
 		return LMS_OK;
+	}
 	*d_out = NULL;
 	(void)cudaGetLastError(); /* allocation errors are not sticky; clear the record */
 	size_t free_b = 0, total_b = 0;

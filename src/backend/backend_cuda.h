@@ -24,6 +24,11 @@
  * missing (never fails, records no error). */
 int lms_cuda_device_count(void);
 
+/* The highest device memory in use (bytes, cudaMemGetInfo's total - free,
+ * so the CUDA context, libraries and other processes count) seen after any
+ * backend allocation since the last reset; reset = 1 restarts the count from
+ * the memory in use now. Process-wide, not thread-safe (for benchmarks). */
+size_t lms_cuda_mem_peak(int reset);
 /* Turns debug mode on (1) or off (0) for a backend made by
  * lms_backend_cuda_init. A no-op for any other backend. */
 void lms_backend_cuda_set_debug(struct lms_backend *be, int on);

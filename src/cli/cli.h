@@ -43,5 +43,6 @@ int lms_cmd_tokenize(int argc, char **argv);
 int lms_cmd_report(int argc, char **argv);
 int lms_cmd_eval(int argc, char **argv);
 int lms_cmd_merge(int argc, char **argv);
+int lms_cmd_bench(int argc, char **argv);
 
 #endif

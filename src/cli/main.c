@@ -13,6 +13,7 @@ static const struct lms_command g_commands[] = {
 	{"tokenize", "encode lines with a tokenizer.json (one JSON id array per line)", lms_cmd_tokenize},
 	{"report", "rebuild a job's manifest and reports from its statistics (.h5)", lms_cmd_report},
 	{"eval", "print the loss of each calibration batch of the config (JSON lines)", lms_cmd_eval},
+	{"bench", "measure GEMM/copy peaks and time the AutoQuant phases (docs/BENCHMARKS.md)", lms_cmd_bench},
 	{"merge", "merge sweeps (or single runs) into one sweep.h5 and summary", lms_cmd_merge},
 };
 

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench-gpu.sh — the lmsens benchmark on the GPU machine, in one call
+# (docs/BENCHMARKS.md): checks the environment, runs the gpu parity tests,
+# makes the Qwen3-VL-4B-shaped checkpoint with `lmsens mkmodel` (8.3 GB,
+# never carried; reused when it exists), copies the real Qwen3 tokenizer into
+# it, warms the page cache, runs `lmsens bench` (peaks + scenarios), then a
+# short per-op profile (LMSENS_CUDA_PROFILE=1, stream serialized) of the
+# standard and the T = 2048 scenario for the attention share.
+#
+# Run from the repository root:
+#   scripts/bench-gpu.sh [--bin DIR] [--skip-tests] [-- bench options/overrides]
+# --bin DIR: where lmsens, test_ops_cuda and test_engine_cuda are (default
+# build-gpu, with the test binaries under build-gpu/tests/gpu/).
+# Logs and bench.json go to $OUT (the device tool's folder) or /tmp/lmsens-bench-out.
+# Exit code: the bench's (the tests' failures are printed and make it 1 too).
+set -uo pipefail
+bindir=build-gpu
+tests=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--bin) bindir=$2; shift 2 ;;
+	--skip-tests) tests=0; shift ;;
+	--) shift; break ;;
+	*) break ;;
+	esac
+done
+BIN=$bindir/lmsens
+testbin() { if [ -x "$bindir/$1" ]; then echo "$bindir/$1"; else echo "$bindir/tests/gpu/$1"; fi; }
+out=${OUT:-/tmp/lmsens-bench-out}
+model=${BENCH_MODEL:-/tmp/lmsens-bench/q4b}
+mkdir -p "$out"
+[ -d .devlibs ] && export LD_LIBRARY_PATH=$PWD/.devlibs:${LD_LIBRARY_PATH:-}
+rc=0
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv 2>&1 | tee "$out/gpu.txt"
+
+if [ "$tests" = 1 ]; then
+	for t in test_ops_cuda test_engine_cuda; do
+		if timeout 300 "$(testbin $t)" >"$out/$t.log" 2>&1; then echo "PASS $t"; else
+			echo "FAIL $t (rc $?)"; tail -20 "$out/$t.log"; rc=1; fi
+	done
+	if LMSENS_BIN=$PWD/$BIN timeout 300 bash tests/gpu/test_pipeline_cuda.sh >"$out/test_pipeline_cuda.log" 2>&1
+	then echo "PASS test_pipeline_cuda"; else echo "FAIL test_pipeline_cuda"; tail -20 "$out/test_pipeline_cuda.log"; rc=1; fi
+fi
+
+if [ ! -f "$model/config.json" ]; then
+	t0=$(date +%s.%N)
+	"$BIN" mkmodel --preset qwen3-vl-4b --out "$model" >"$out/mkmodel.log" 2>&1 || { tail "$out/mkmodel.log"; exit 1; }
+	echo "mkmodel qwen3-vl-4b: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
+fi
+cp tests/data/tokenizer/qwen3-tokenizer.json "$model/tokenizer.json"
+cat "$model"/*.safetensors >/dev/null   # page cache warm: load is timed from memory
+
+"$BIN" bench --model "$model" --work /tmp/lmsens-bench/work --json "$out/bench.json" "$@" \
+	>"$out/bench.log" 2>"$out/bench.err"
+brc=$?
+[ $brc -ne 0 ] && { echo "bench exit $brc"; tail -20 "$out/bench.err"; rc=1; }
+
+# per-op profiles (serialized stream: shares, not speeds)
+prof() { # name overrides...
+	local name=$1; shift
+	LMSENS_CUDA_PROFILE=1 timeout 200 "$BIN" bench --model "$model" --work /tmp/lmsens-bench/prof \
+		--no-peak --repeat 1 --scenarios "$name" autoquant.calib_steps=4 "$@" \
+		>"$out/prof-$name.log" 2>&1 || echo "profile $name failed"
+}
+prof standard autoquant.score_size=32
+prof seq2048 autoquant.score_size=4
+grep -h -A40 -i "profile" "$out/prof-standard.log" | head -45 > "$out/prof-tables.txt"
+grep -h -A40 -i "profile" "$out/prof-seq2048.log" | head -45 >> "$out/prof-tables.txt"
+cat "$out/prof-tables.txt"
+cat "$out/bench.log"
+exit $rc
