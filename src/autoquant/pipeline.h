@@ -20,12 +20,19 @@
  * model.synthetic (a mkmodel preset created at model.path when it has no
  * config.json; null = never), dataset.{captions_path, max_calib_samples,
  * size, size_to_max_samples, calib_seq_len, pad_token_id, packing, name},
- * autoquant.{method, batch_size, score_size, calib_steps, effective_bits,
- * disabled_layers, loss_reduction}, quant_pair.{name, weight, activation,
- * format_name, scheme_name}, runner.{backend, report_only, debug}.
+ * autoquant.{method, device, batch_size, score_size, calib_steps,
+ * effective_bits, disabled_layers, loss_reduction}, quant_pair.{name, weight,
+ * activation, format_name (a name or a list), scheme_name},
+ * runner.{backend, report_only, debug}.
+ *
+ * Report-only (runner.report_only=true): all four artifacts from the job's
+ * statistics file, or, without one, the per-layer reports from its manifest
+ * (autoquant/manifest_in.h).
  *
  * Not here: config composition and job directories (src/config/,
- * src/cli/run_plan.c), MPI distribution (src/dist/), kl_div scoring. */
+ * src/cli/run_plan.c), scheduling bundles and MPI (src/dist/), kl_div
+ * scoring (it needs the engine to run a forward with one group's linears
+ * replaced by their fake-quantized replay; the engine's hooks are read-only). */
 #ifndef LMS_AUTOQUANT_PIPELINE_H
 #define LMS_AUTOQUANT_PIPELINE_H
 
