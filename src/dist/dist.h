@@ -36,8 +36,9 @@ struct lms_job;
  * environment, or LMSENS_MPI=1; LMSENS_MPI=0 never), sets the log rank, picks
  * the local GPU (CUDA_VISIBLE_DEVICES narrowed to local_rank % visible), checks
  * that the world size matches SLURM_NTASKS (srun without PMIx starts
- * singletons), installs the SIGTERM/SIGUSR1 handlers and registers
- * lms_dist_finalize with atexit(). Fatal start-up errors exit with code 2. */
+ * singletons) and registers lms_dist_finalize with atexit(). Fatal start-up
+ * errors exit with code 2. The SIGTERM/SIGUSR1 handlers are installed by
+ * lms_dist_run_plan only (other subcommands keep the default actions). */
 void lms_dist_init(int *argc, char ***argv);
 void lms_dist_finalize(void);
 

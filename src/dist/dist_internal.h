@@ -67,6 +67,8 @@ void lms_dist_work(const struct lms_plan *plan, const int *nums, int n,
 /* Monotonic seconds and wall-clock seconds since the epoch. */
 double lms_dist_now(void);
 double lms_dist_wall(void);
+/* runtime.c: SIGTERM and SIGUSR1 set the stop flag (lms_dist_interrupted). */
+void lms_dist_install_signals(void);
 /* This host's name (static buffer). */
 const char *lms_dist_host(void);
 /* runner.ranks_per_job of the plan (default 1). */

@@ -25,7 +25,6 @@
 #include "core/log.h"
 #include "dist/dist_internal.h"
 
-void lms_dist_install_signals(void);
 int lms_dist_thread_multiple(void);
 
 static struct {
@@ -99,7 +98,6 @@ static void bind_gpu(void)
 void lms_dist_init(int *argc, char ***argv)
 {
 	g.start = time(NULL);
-	lms_dist_install_signals();
 	if (!launched())
 		return;
 	int provided = 0;

@@ -28,7 +28,6 @@ static void on_signal(int sig)
 	g_stop = 1;
 }
 
-void lms_dist_install_signals(void);
 void lms_dist_install_signals(void)
 {
 	struct sigaction sa;
@@ -89,7 +88,6 @@ void lms_dist_init(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	g_start = time(NULL);
-	lms_dist_install_signals();
 }
 
 void lms_dist_finalize(void) {}

@@ -425,7 +425,9 @@ int lms_sched_finish(struct lms_sched *s)
 	}
 	if (s->plan->multirun)
 		write_sweep(s);
-	int interrupted = lms_dist_interrupted() || count[J_INTERRUPTED] > 0;
+	/* a stop that came when nothing was left is no reason to requeue */
+	int interrupted =
+	    count[J_INTERRUPTED] > 0 || (lms_dist_interrupted() && count[J_PENDING] > 0);
 	int rc = 0;
 	if (interrupted)
 		rc = lms_status_exit_code(LMS_ERR_INTERRUPTED);

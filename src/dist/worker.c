@@ -135,6 +135,9 @@ int lms_dist_run_plan(const struct lms_plan *plan, const struct lms_dist_hooks *
 {
 	if (plan->n_jobs == 0)
 		return 0;
+	/* only the job runner turns SIGTERM/SIGUSR1 into a stop request; the
+	 * other subcommands keep the default actions */
+	lms_dist_install_signals();
 	enum lms_status st = check_dirs(plan);
 	if (st != LMS_OK) {
 		if (lms_dist_rank() == 0)
