@@ -1,90 +1,28 @@
 /* pipeline.c — the AutoQuant job's setup and orchestration (pipeline.h):
  * settings from the config, the synthetic model, model/tokenizer/data/
  * backend/engine, the distinct formats of a bundle, the phases in order with
- * progress lines and timings, report-only mode, and `lmsens eval`.
+ * timings, and `lmsens eval`.
  *
  * Invariants: everything the phases allocate hangs off struct aq_ctx and is
  * released by ctx_free on every path; the phases run in the order load →
  * calibrate → score → (per job) search + write.
- * Not here: the phases themselves (calib.c, score.c, bundle.c). */
-#include <dirent.h>
+ * Not here: the phases themselves (calib.c, score.c, bundle.c), progress
+ * lines (progress.c), report-only mode (report_only.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "autoquant/group.h"
-#include "autoquant/manifest_in.h"
 #include "autoquant/pipeline_internal.h"
 #include "autoquant/result.h"
 #include "backend/backend_cuda.h"
 #include "config/config.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "io/h5stats.h"
 #include "model/mkmodel.h"
-#include "report/report.h"
 
 #pragma GCC diagnostic ignored "-Wformat-truncation"
-
-double lms_aq_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ---- progress lines ------------------------------------------------------ */
-
-static struct {
-	const char *phase, *unit;
-	int total, tty, dirty;
-	double t0, last;
-} g_prog;
-
-void lms_aq_progress_begin(const char *phase, int total, const char *unit)
-{
-	g_prog.phase = phase;
-	g_prog.unit = unit;
-	g_prog.total = total;
-	g_prog.tty = isatty(2);
-	g_prog.dirty = 0;
-	g_prog.t0 = g_prog.last = lms_aq_now();
-}
-
-static void progress_line(int done, int final)
-{
-	double dt = lms_aq_now() - g_prog.t0;
-	double rate = dt > 0 ? done / dt : 0.0;
-	if (g_prog.tty) {
-		fprintf(stderr, "\r[%s] %d/%d %s  %.2f %s/s  %.1f s%s", g_prog.phase, done, g_prog.total,
-			g_prog.unit, rate, g_prog.unit, dt, final ? "\n" : "");
-		g_prog.dirty = !final;
-	} else {
-		LMS_INFO("%s: %d/%d %s, %.2f %s/s, %.1f s", g_prog.phase, done, g_prog.total, g_prog.unit,
-			 rate, g_prog.unit, dt);
-	}
-	fflush(stderr);
-}
-
-void lms_aq_progress_step(int done)
-{
-	double now = lms_aq_now();
-	/* a terminal line is cheap to rewrite; a log file gets a line every 10 s */
-	if (done < g_prog.total && now - g_prog.last < (g_prog.tty ? 0.2 : 10.0))
-		return;
-	g_prog.last = now;
-	if (done < g_prog.total)
-		progress_line(done, 0);
-}
-
-double lms_aq_progress_end(void)
-{
-	progress_line(g_prog.total, 1);
-	return lms_aq_now() - g_prog.t0;
-}
 
 /* ---- config helpers ------------------------------------------------------ */
 
@@ -532,99 +470,6 @@ static void ctx_free(struct aq_ctx *c)
 	memset(c, 0, sizeof *c);
 }
 
-/* ---- report-only ---------------------------------------------------------- */
-
-/* 1 and the path in out when dir holds exactly one file ending in suffix. */
-static int find_single(const char *dir, const char *suffix, char *out, size_t cap)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	int n = 0;
-	struct dirent *e;
-	size_t ls = strlen(suffix);
-	while ((e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l > ls && strcmp(e->d_name + l - ls, suffix) == 0 && n++ == 0 &&
-		    lms_path_join(out, cap, dir, e->d_name) != LMS_OK) {
-			lms_error_clear();
-			n = 2;
-		}
-	}
-	closedir(d);
-	return n == 1;
-}
-
-static enum lms_status write_text(const char *dir, const char *name,
-				  enum lms_status (*render)(const struct lms_aq_result *, char **),
-				  const struct lms_aq_result *r)
-{
-	char path[4096], *text = NULL;
-	LMS_TRY(lms_path_join(path, sizeof path, dir, name));
-	LMS_TRY(render(r, &text));
-	enum lms_status st = lms_write_file_atomic(path, text, strlen(text));
-	free(text);
-	return st;
-}
-
-/* No statistics file: the per-layer reports from the manifest (which is left
- * as it is: it may come from another tool). */
-static enum lms_status report_from_manifest(const struct lms_pipeline_job *job, const char *manifest)
-{
-	struct lms_aq_result r;
-	lms_aq_result_init(&r);
-	LMS_TRY(lms_aq_result_from_manifest(manifest, &r));
-	enum lms_status st = write_text(job->output_dir, LMS_REPORT_MD, lms_report_markdown, &r);
-	if (st == LMS_OK)
-		st = write_text(job->output_dir, LMS_REPORT_JSON, lms_report_sensitivity_json, &r);
-	if (st == LMS_OK)
-		st = write_text(job->output_dir, LMS_REPORT_SVG, lms_report_svg, &r);
-	lms_aq_result_free(&r);
-	LMS_TRY(st);
-	LMS_WARN("job #%d: no statistics file; per-layer reports rebuilt from the manifest %s "
-		 "(no module shapes, amaxes, losses or traces)", job->num, manifest);
-	return LMS_OK;
-}
-
-/* Report-only: from <scheme>_autoquant_state.h5 (or the directory's only
- * statistics file) all four artifacts, byte-identical to the run's; else
- * from <scheme>_quant_manifest.json (or the only manifest) the per-layer
- * reports. */
-static enum lms_status report_only(const struct lms_pipeline_job *job)
-{
-	char scheme[256], name[320], h5[4096], man[4096];
-	LMS_TRY(lms_pipeline_scheme(job->cfg, scheme, sizeof scheme));
-	snprintf(name, sizeof name, "%s%s", scheme, LMS_H5STATS_SUFFIX);
-	LMS_TRY(lms_path_join(h5, sizeof h5, job->output_dir, name));
-	if (!lms_is_file(h5) && find_single(job->output_dir, LMS_H5STATS_SUFFIX, h5, sizeof h5))
-		LMS_INFO("runner.report_only: %s%s not found; using the directory's only statistics file %s",
-			 scheme, LMS_H5STATS_SUFFIX, h5);
-	if (lms_is_file(h5)) {
-		LMS_TRY(lms_report_from_h5(h5, job->output_dir));
-		LMS_INFO("job #%d: reports rebuilt from %s", job->num, h5);
-		return LMS_OK;
-	}
-	snprintf(name, sizeof name, "%s%s", scheme, LMS_REPORT_MANIFEST_SUFFIX);
-	LMS_TRY(lms_path_join(man, sizeof man, job->output_dir, name));
-	if (lms_is_file(man) || find_single(job->output_dir, LMS_REPORT_MANIFEST_SUFFIX, man, sizeof man))
-		return report_from_manifest(job, man);
-	return lms_fail(LMS_ERR_NOT_FOUND,
-			"run the job first (runner.report_only=false), or point runner.output_dir at its directory",
-			"runner.report_only: no statistics file %s (nor a *%s manifest in %s)", h5,
-			LMS_REPORT_MANIFEST_SUFFIX, job->output_dir);
-}
-
-static int is_report_only(const struct lms_cfg *cfg)
-{
-	int ro = 0;
-	if (lms_cfg_find(cfg, "runner.report_only") && !lms_cfg_is_null(cfg, "runner.report_only") &&
-	    lms_cfg_get_bool(cfg, "runner.report_only", &ro) != LMS_OK) {
-		lms_error_clear();
-		return 0;
-	}
-	return ro;
-}
-
 /* ---- the bundle ------------------------------------------------------------ */
 
 /* Linears whose name matches autoquant.disabled_layers in every job are not
@@ -689,7 +534,7 @@ enum lms_status lms_pipeline_open_dist(const struct lms_pipeline_job *jobs, size
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	p->c.cfg = jobs[0].cfg;
 	p->c.dist = dist;
-	p->report_only = is_report_only(jobs[0].cfg);
+	p->report_only = lms_aq_is_report_only(jobs[0].cfg);
 	enum lms_status st = p->report_only ? LMS_OK : run_shared(&p->c, jobs, n);
 	if (st != LMS_OK) {
 		lms_pipeline_close(p);
@@ -702,7 +547,7 @@ enum lms_status lms_pipeline_open_dist(const struct lms_pipeline_job *jobs, size
 enum lms_status lms_pipeline_finish(struct lms_pipeline *p, const struct lms_pipeline_job *job)
 {
 	if (p->report_only)
-		return report_only(job);
+		return lms_aq_report_only(job);
 	return lms_aq_finish_job(&p->c, job);
 }
 

@@ -129,7 +129,7 @@ LMS_NODISCARD enum lms_status lms_aq_pair_formats(const struct lms_cfg *cfg, con
 /* Index of a format name among c->fmt, or -1. */
 int lms_aq_format_index(const struct aq_ctx *c, const char *name);
 
-/* Progress lines (pipeline.c): one phase at a time. On a terminal the line
+/* Progress lines (progress.c): one phase at a time. On a terminal the line
  * is rewritten in place; otherwise a plain line is printed at most every few
  * seconds and at the end. */
 void lms_aq_progress_begin(const char *phase, int total, const char *unit);
@@ -138,5 +138,10 @@ double lms_aq_progress_end(void); /* returns the phase's seconds */
 
 /* Monotonic seconds. */
 double lms_aq_now(void);
+
+/* report_only.c: runner.report_only for one job, and whether cfg asks for it
+ * (a bad value counts as false; the config engine checks types). */
+LMS_NODISCARD enum lms_status lms_aq_report_only(const struct lms_pipeline_job *job);
+int lms_aq_is_report_only(const struct lms_cfg *cfg);
 
 #endif
