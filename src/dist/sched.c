@@ -15,13 +15,18 @@
  *     i.e. after its artifacts were renamed into place; the record carries
  *     their FNV-1a 64 checksums and the hash of the job's resolved config.
  * Every public function locks s->mu (the coordinator thread and rank 0's
- * worker share the scheduler).
+ * worker share the scheduler). One run per sweep directory: rank 0 holds an
+ * flock on <dir>/.lmsens.lock from init to free; a second run is refused.
  * Not here: transport (runner*.c), the work itself (worker.c). */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "autoquant/pipeline.h"
 #include "config/config.h"
@@ -64,6 +69,7 @@ struct lms_sched {
 	int nb, next;
 	struct sched_bundle *b;
 	double t0;
+	int lock_fd; /* flock'ed <out_dir>/.lmsens.lock */
 };
 
 static void append(struct lms_sched *s, json_t *rec)
@@ -267,15 +273,44 @@ static enum lms_status resume_filter(struct lms_sched *s)
 	return st;
 }
 
+/* One run per sweep directory: an exclusive flock(2) on
+ * <dir>/.lmsens.lock, held until lms_sched_free (or the process ends). The
+ * file says who holds it ("pid host"), for the message of the run that is
+ * refused. */
+static enum lms_status take_lock(struct lms_sched *s)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/.lmsens.lock", s->out_dir);
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (s->lock_fd < 0)
+		return lms_fail(LMS_ERR_IO, "check that the sweep directory is writable", "%s: %s",
+				path, strerror(errno));
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		char who[256] = "";
+		ssize_t n = pread(s->lock_fd, who, sizeof who - 1, 0);
+		who[n > 0 ? n : 0] = '\0';
+		who[strcspn(who, "\n")] = '\0';
+		return lms_fail(
+		    LMS_ERR_USAGE,
+		    "wait for that run to end (or stop it), or give another hydra.sweep.dir",
+		    "another lmsens run (pid and host: %s) is using %s (lock %s)",
+		    who[0] ? who : "unknown", s->out_dir, path);
+	}
+	char me[300];
+	int len = snprintf(me, sizeof me, "%d %s\n", (int)getpid(), lms_dist_host());
+	if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, me, (size_t)len, 0) != len)
+		LMS_WARN("%s: cannot record the owner", path);
+	return LMS_OK;
+}
+
 enum lms_status lms_sched_init(const struct lms_plan *plan, int world, int ranks_per_job,
 			       const struct lms_dist_hooks *hooks, struct lms_sched **out)
 {
 	*out = NULL;
-	if (hooks && hooks->prepare_sweep)
-		LMS_TRY(hooks->prepare_sweep(plan, hooks->ctx));
 	struct lms_sched *s = calloc(1, sizeof *s);
 	if (!s)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	s->lock_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	s->plan = plan;
 	s->n_jobs = plan->n_jobs;
@@ -291,6 +326,10 @@ enum lms_status lms_sched_init(const struct lms_plan *plan, int world, int ranks
 	snprintf(s->out_dir, sizeof s->out_dir, "%s", dir);
 	if (st == LMS_OK)
 		st = lms_mkdir_p(s->out_dir);
+	if (st == LMS_OK)
+		st = take_lock(s);
+	if (st == LMS_OK && hooks && hooks->prepare_sweep)
+		st = hooks->prepare_sweep(plan, hooks->ctx);
 	if (st == LMS_OK)
 		st = lms_path_join(s->ledger, sizeof s->ledger, s->out_dir, "ledger.jsonl");
 	for (size_t k = 0; st == LMS_OK && k < s->n_jobs; k++)
@@ -473,6 +512,8 @@ void lms_sched_free(struct lms_sched *s)
 		free(s->b[i].nums);
 	free(s->b);
 	free(s->jobs);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* releases the flock */
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

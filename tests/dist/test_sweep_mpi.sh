@@ -14,6 +14,7 @@
 #      uninterrupted run, done jobs not rerun; SIGUSR1 to mpirun; a SIGKILLed
 #      rank, then resume;
 #   5. two jobs writing one directory are refused at planning time (exit 2);
+#      a second run on a sweep directory in use is refused (exit 2);
 #   6. lmsens merge of two sweeps: one sweep.h5 with every job.
 #   test_sweep_mpi.sh SWEEPCMP MPIRUN
 set -u
@@ -190,6 +191,21 @@ rc=$?
 rc=$?
 [ $rc = 2 ] && grep -q "would both write" "$T/coll.err" && ok "output collision refused (rc 2)" ||
 	{ bad "output collision: rc $rc"; cat "$T/coll.err"; }
+
+# 5b. one run per sweep directory: a second run while the first holds the lock is refused
+"$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/lock" 2>"$T/lock1.err" &
+first=$!
+for _ in $(seq 1 3000); do
+	[ "$(ledger_count "$T/lock" start)" -ge 1 ] && break
+	sleep 0.02
+done
+"$BIN" "${GRID2[@]}" hydra.sweep.dir="$T/lock" 2>"$T/lock2.err"
+rc=$?
+wait $first
+rc1=$?
+[ $rc = 2 ] && grep -q "another lmsens run" "$T/lock2.err" && [ $rc1 = 0 ] &&
+	ok "a second run on a busy sweep directory is refused (rc 2), the first finishes" ||
+	{ bad "lock: second rc $rc, first rc $rc1"; cat "$T/lock2.err"; }
 
 # 6. merge two sweeps
 "$BIN" merge "$T/ref" "$T/np2" --out "$T/merged" 2>"$T/merge.err"
