@@ -406,7 +406,7 @@ static void report(const struct opts *o, const struct peaks *pk, const struct lm
 	printf("\n| scenario | runs | phase | median s | tokens/s | TFLOP/s | %% of peak | peak mem GB |\n"
 	       "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
 	if (js)
-		fprintf(js, "{\"peak\": {\"tflops\": %.3f, \"gbps\": %.3f, \"measured\": %d},\n \"scenarios\": [",
+		fprintf(js, "{\"peak\": {\"tflops\": %.6g, \"gbps\": %.6g, \"measured\": %d},\n \"scenarios\": [",
 			pk->tflops, pk->gbps, pk->measured);
 	for (size_t i = 0; i < n_res; i++) {
 		const struct scen_res *r = &res[i];
@@ -437,8 +437,8 @@ static void report(const struct opts *o, const struct peaks *pk, const struct lm
 		double mem_med = median(mem, r->n_runs);
 		if (js)
 			fprintf(js, ", \"status\": \"ok\", \"seq_len\": %d, \"formats\": %d, \"calib_tokens\": %lld, "
-				    "\"score_tokens\": %lld, \"calib_flop\": %.6e, \"score_flop\": %.6e, "
-				    "\"replay_flop\": %.6e, \"peak_mem_bytes\": %.0f, \"wall_s\": %.4f, \"phases\": {",
+				    "\"score_tokens\": %lld, \"calib_flop\": %.17g, \"score_flop\": %.17g, "
+				    "\"replay_flop\": %.17g, \"peak_mem_bytes\": %.0f, \"wall_s\": %.4f, \"phases\": {",
 				r->seq_len, s0->n_formats, s0->calib_tokens, s0->score_tokens, flc.calibrate, fl.score,
 				fl.replays, mem_med * 1e9, median(wall, r->n_runs));
 		for (int ph = 0; ph < PH_N; ph++) {
