@@ -682,8 +682,21 @@ static void value_text(struct lms_sb *b, const struct lms_cfg *v, int top)
 		for (size_t k = 0; k < v->n; k++) {
 			if (k)
 				lms_sb_putc(b, ',');
-			for (const char *q = v->keys[k]; *q; q++) { /* keys are unquoted: escape */
-				if (strchr("\\()[]{}:=, \t", *q))
+			/* Keys are unquoted: escape the grammar's special characters,
+			 * except inside ${...}, which the parser reads verbatim. */
+			int interp = 0;
+			for (const char *q = v->keys[k]; *q; q++) {
+				if (q[0] == '$' && q[1] == '{') {
+					interp++;
+					lms_sb_puts(b, "${");
+					q++;
+					continue;
+				}
+				if (interp > 0 && *q == '{')
+					interp++;
+				else if (interp > 0 && *q == '}')
+					interp--;
+				else if (interp == 0 && strchr("\\()[]{}:=, \t", *q))
 					lms_sb_putc(b, '\\');
 				lms_sb_putc(b, *q);
 			}
