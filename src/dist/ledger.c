@@ -4,7 +4,8 @@
  * Each record is one self-contained JSON object on one line, written with a
  * single write(2) to a file opened with O_APPEND and fsync'ed before the
  * call returns, so a crash leaves at most a torn last line, which the reader
- * skips. Records are never rewritten.
+ * skips; the next append then starts on a new line. Records are never
+ * rewritten.
  *
  * Checksum: FNV-1a 64 (offset basis 0xcbf29ce484222325, prime
  * 0x100000001b3) over the file's bytes, printed as 16 hex digits. It detects
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -57,12 +59,20 @@ enum lms_status lms_ledger_append(const char *path, const void *rec)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "ledger: cannot encode a record");
 	size_t len = strlen(line);
 	line[len] = '\n'; /* json_dumps's terminator becomes the newline */
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
 	enum lms_status st = LMS_OK;
 	if (fd < 0) {
 		st = lms_fail(LMS_ERR_IO, "check that the sweep directory is writable", "%s: %s",
 			      path, strerror(errno));
 	} else {
+		/* after a torn last line (a writer killed mid-record) start on a
+		 * new line, so the torn bytes do not swallow this record */
+		struct stat sb;
+		char last = '\n';
+		if (fstat(fd, &sb) == 0 && sb.st_size > 0 &&
+		    pread(fd, &last, 1, sb.st_size - 1) == 1 && last != '\n' &&
+		    write(fd, "\n", 1) != 1)
+			LMS_WARN("%s: cannot end the torn last line", path);
 		ssize_t w = write(fd, line, len + 1);
 		if (w != (ssize_t)(len + 1) || fsync(fd) != 0)
 			st = lms_fail(LMS_ERR_IO, "check the free space of the sweep directory",

@@ -1,7 +1,7 @@
 /* test_dist_sched.c — unit tests of the runner's pieces that need no MPI:
  * the FNV-1a 64 checksum (published test vectors), the ledger (append, last
- * terminal record per job, a torn last line ignored, foreign job numbers
- * ignored) and the stop flag. */
+ * terminal record per job, a torn last line ignored and not swallowing the
+ * next record, foreign job numbers ignored) and the stop flag. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +63,12 @@ static void test_ledger(const char *dir)
 	CHECK(last[2] == NULL);
 	for (int k = 0; k < 3; k++)
 		json_decref(last[k]);
+	/* an append after the torn line starts a new line: the record survives */
+	append(path, "{\"event\":\"done\",\"job\":2}");
+	CHECK(lms_ledger_last(path, 3, last) == LMS_OK);
+	CHECK(last[2] && strcmp(json_string_value(json_object_get(last[2], "event")), "done") == 0);
+	for (int k = 0; k < 3; k++)
+		json_decref(last[k]);
 	/* each record is one line */
 	char *text = NULL;
 	size_t len = 0;
@@ -73,7 +79,7 @@ static void test_ledger(const char *dir)
 	int lines = 0;
 	for (char *p = text; p && *p; p++)
 		lines += *p == '\n';
-	CHECK_INT_EQ(lines, 7);
+	CHECK_INT_EQ(lines, 9); /* 7 records, the torn line, 1 after it */
 	free(text);
 }
 
