@@ -135,9 +135,10 @@ int lms_cmd_merge(int argc, char **argv)
 		return lms_cli_fail(lms_fail(LMS_ERR_USAGE, "see 'lmsens merge --help'",
 					     "merge: give at least one DIR and --out DIR"));
 	}
-	enum lms_status st = lms_mkdir_p(out);
+	/* --out is created only when there is something to write */
+	enum lms_status st = LMS_OK;
 	char skip[PATH_MAX] = "";
-	if (st == LMS_OK && !realpath(out, skip))
+	if (!lms_is_dir(out) || !realpath(out, skip))
 		skip[0] = '\0';
 	struct found f = {0};
 	for (size_t k = 0; st == LMS_OK && k < nd; k++) {

@@ -215,5 +215,17 @@ n=$(h5ls "$T/merged/sweep.h5/jobs" 2>/dev/null | wc -l)
 [ "$n" = $((2 * NJ)) ] && ok "merged sweep.h5 has $n jobs" || bad "merged sweep.h5 has $n jobs, want $((2 * NJ))"
 [ -s "$T/merged/sweep-summary.md" ] && ok "merged summary" || bad "no merged summary"
 
+"$BIN" merge "$T/nonexistent" --out "$T/m2" 2>"$T/m2.err"
+rc=$?
+[ $rc = 2 ] && grep -q "not a directory" "$T/m2.err" && [ ! -e "$T/m2" ] && ok "merge of a missing DIR: rc 2, no output" ||
+	bad "merge of a missing DIR: rc $rc"
+mkdir -p "$T/empty"
+"$BIN" merge "$T/empty" --out "$T/m3" 2>"$T/m3.err"
+rc=$?
+[ $rc = 2 ] && grep -q "no job statistics" "$T/m3.err" && [ ! -e "$T/m3" ] && ok "merge of nothing: rc 2, no output" ||
+	bad "merge of nothing: rc $rc"
+"$BIN" merge "$T/ref" 2>/dev/null
+[ $? = 2 ] && ok "merge without --out: rc 2" || bad "merge without --out"
+
 echo "$fails failed"
 [ $fails = 0 ]
