@@ -130,17 +130,18 @@ static enum lms_status fill_tables(struct aq_ctx *c, struct lms_aq_result *r, co
 		m->act_amax = c->act_amax[l];
 		m->weight_amax = c->weight_amax[l];
 		int off = r->groups[m->group].disabled;
-		for (size_t f = 0; f < nf; f++)
+		for (size_t f = 0; m->scores && f < nf; f++)
 			m->scores[f] = fi[f] < 0 || off ? 0.0 : c->scores[l * NF + (size_t)fi[f]];
 	}
-	/* group scores and per-step traces: Σ over members in model order */
+	/* group scores and per-step traces: Σ over members in model order (for
+	 * kl_div only the first member holds a value: the group's) */
 	size_t ng = r->n_groups;
 	for (size_t g = 0; g < ng; g++) {
 		struct lms_aq_group *gr = &r->groups[g];
 		for (size_t f = 0; f < nf; f++) {
 			double tot = 0.0;
-			for (size_t k = 0; k < gr->n_members; k++)
-				tot += r->modules[gr->members[k]].scores[f];
+			for (size_t k = 0; k < gr->n_members && fi[f] >= 0 && !gr->disabled; k++)
+				tot += c->scores[gr->members[k] * NF + (size_t)fi[f]];
 			gr->scores[f] = tot;
 			for (size_t s = 0; s < r->n_trace_steps; s++) {
 				double t = 0.0;
@@ -180,7 +181,8 @@ static enum lms_status build_result(struct aq_ctx *c, const struct lms_pipeline_
 	LMS_TRY(st);
 	LMS_TRY(lms_aq_result_alloc(r, nf, gs->n, nl, (size_t)c->n_score, (size_t)c->n_calib,
 				    (size_t)c->n_score, 4));
-	LMS_TRY(lms_aq_result_alloc_module_scores(r));
+	if (!c->is_kl) /* kl_div scores whole groups only */
+		LMS_TRY(lms_aq_result_alloc_module_scores(r));
 	return fill_tables(c, r, fi, gs);
 }
 

@@ -119,7 +119,8 @@ int lms_pipeline_same_bundle(const struct lms_cfg *a, const struct lms_cfg *b)
 {
 	static const char *const keys[] = {
 		"model", "dataset", "autoquant.method", "autoquant.batch_size", "autoquant.score_size",
-		"autoquant.calib_steps", "autoquant.loss_reduction", "runner.backend", "runner.report_only",
+		"autoquant.calib_steps", "autoquant.loss_reduction", "autoquant.kl_prefix_reuse", "runner.backend",
+		"runner.report_only",
 	};
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
 		if (!same_subtree(a, b, keys[k]))
@@ -160,10 +161,14 @@ static enum lms_status read_settings(struct aq_ctx *c)
 	c->max_samples = (long)v;
 	const char *s = "gradient";
 	LMS_TRY(opt_str(cfg, "autoquant.method", &s));
-	if (!s || strcmp(s, "gradient") != 0)
-		return lms_fail(LMS_ERR_UNSUPPORTED, "use autoquant=gradient_default (autoquant.method=gradient)",
-				"autoquant.method = '%s' is not implemented yet (only 'gradient')", s ? s : "null");
+	if (!s || (strcmp(s, "gradient") != 0 && strcmp(s, "kl_div") != 0))
+		return lms_fail(LMS_ERR_CONFIG, "use autoquant=gradient_default or autoquant=kl_div_default",
+				"autoquant.method = '%s' is not a method (gradient or kl_div)", s ? s : "null");
 	c->method = s;
+	c->is_kl = strcmp(s, "kl_div") == 0;
+	c->kl_prefix_reuse = 1;
+	if (lms_cfg_find(cfg, "autoquant.kl_prefix_reuse") && !lms_cfg_is_null(cfg, "autoquant.kl_prefix_reuse"))
+		LMS_TRY(lms_cfg_get_bool(cfg, "autoquant.kl_prefix_reuse", &c->kl_prefix_reuse));
 	s = "mean";
 	LMS_TRY(opt_str(cfg, "autoquant.loss_reduction", &s));
 	if (s && strcmp(s, "sum") == 0)
@@ -222,6 +227,9 @@ static enum lms_status open_backend(const struct lms_cfg *cfg, struct lms_backen
 	if (!is_auto && strcmp(want, "cpu") != 0 && strcmp(want, "cuda") != 0)
 		return lms_fail(LMS_ERR_CONFIG, "use auto, cpu or cuda", "runner.backend = '%s'", want);
 #ifdef LMS_HAVE_CUDA
+	const char *method = NULL;
+	LMS_TRY(opt_str(cfg, "autoquant.method", &method));
+	int kl = method && strcmp(method, "kl_div") == 0;
 	if (strcmp(want, "cuda") == 0 || is_auto) {
 		if (lms_cuda_device_count() > 0) {
 			struct lms_backend *be = NULL;
@@ -233,6 +241,12 @@ static enum lms_status open_backend(const struct lms_cfg *cfg, struct lms_backen
 				be = NULL;
 				st = lms_fail(LMS_ERR_UNSUPPORTED, "use runner.backend=cpu",
 					      "the CUDA backend lacks the scoring ops (fake_quant, absmax_rows, sq_dot_accum)");
+			}
+			if (st == LMS_OK && kl && !lms_backend_supports(be, LMS_OP_KL_DIV_ACCUM)) {
+				lms_backend_free(be);
+				be = NULL;
+				st = lms_fail(LMS_ERR_UNSUPPORTED, "use runner.backend=cpu (or auto)",
+					      "autoquant.method = kl_div needs the backend op kl_div_accum, which the CUDA backend lacks");
 			}
 			if (st == LMS_OK) {
 				lms_backend_cuda_set_debug(be, debug);
@@ -380,8 +394,9 @@ static enum lms_status load_all(struct aq_ctx *c, int forward_only)
 		      (8.0 * mc->hidden_size + 4.0 * mc->intermediate_size);
 	struct lms_engine_options eo = {
 		.recompute = !c->be->is_host || acts > 4.0 * (1 << 30),
-		.forward_only = forward_only,
+		.forward_only = forward_only || c->is_kl, /* kl_div: forwards only */
 		.loss_reduction = c->loss_reduction,
+		.prefix_forward = c->is_kl && !forward_only,
 	};
 	LMS_TRY(lms_engine_init(c->be, mc, lms_model_get_weights(c->model), c->batch_size, max_T, &eo,
 				&c->eng));
@@ -512,7 +527,7 @@ static enum lms_status run_shared(struct aq_ctx *c, const struct lms_pipeline_jo
 	c->t_load = lms_aq_now() - t0;
 	LMS_INFO("load: %.2f s", c->t_load);
 	LMS_TRY(lms_aq_calibrate(c));
-	return lms_aq_score(c);
+	return c->is_kl ? lms_aq_score_kl(c) : lms_aq_score(c);
 }
 
 struct lms_pipeline {

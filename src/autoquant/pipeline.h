@@ -21,7 +21,7 @@
  * config.json; null = never), dataset.{captions_path, max_calib_samples,
  * size, size_to_max_samples, calib_seq_len, pad_token_id, packing, name},
  * autoquant.{method, device, batch_size, score_size, calib_steps,
- * effective_bits, disabled_layers, loss_reduction}, quant_pair.{name, weight,
+ * effective_bits, disabled_layers, loss_reduction, kl_prefix_reuse}, quant_pair.{name, weight,
  * activation, format_name (a name or a list), scheme_name},
  * runner.{backend, report_only, debug}.
  *
@@ -29,10 +29,16 @@
  * statistics file, or, without one, the per-layer reports from its manifest
  * (autoquant/manifest_in.h).
  *
+ * autoquant.method = kl_div (kldiv.c, reference §6): the same calibration,
+ * then per batch one unquantized forward and one forward per (group,
+ * format) from the group's first layer with the group's linears replaced by
+ * their replays; score = KL(P ‖ Q) over all positions and the vocabulary.
+ * autoquant.kl_prefix_reuse=false starts every such forward at the
+ * embedding instead (same bits, for benchmarks). It needs the backend op
+ * kl_div_accum (runner.backend=auto falls back to the CPU without it).
+ *
  * Not here: config composition and job directories (src/config/,
- * src/cli/run_plan.c), scheduling bundles and MPI (src/dist/), kl_div
- * scoring (it needs the engine to run a forward with one group's linears
- * replaced by their fake-quantized replay; the engine's hooks are read-only). */
+ * src/cli/run_plan.c), scheduling bundles and MPI (src/dist/). */
 #ifndef LMS_AUTOQUANT_PIPELINE_H
 #define LMS_AUTOQUANT_PIPELINE_H
 

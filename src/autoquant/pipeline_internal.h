@@ -45,7 +45,9 @@ struct aq_ctx {
 	long long score_size;
 	int calib_steps_cfg;          /* <= 0: all batches */
 	enum lms_loss_reduction loss_reduction;
-	const char *method;           /* "gradient" */
+	const char *method;           /* "gradient" | "kl_div" */
+	int is_kl;                    /* method is kl_div */
+	int kl_prefix_reuse;          /* autoquant.kl_prefix_reuse (default 1) */
 	const char *captions_path;
 
 	/* resources */
@@ -86,7 +88,7 @@ struct aq_ctx {
 	lms_bf16 *d_wq;               /* (max out·in) */
 	lms_bf16 *d_yq;               /* (max M·out) */
 	float *d_amax_tmp;            /* (1) dynamic per-tensor amax */
-	double *d_acc;                /* (NL·NF) score accumulators */
+	double *d_acc;                /* (NL·NF) score accumulators; kl_div: (B·T) per-row KL */
 	size_t xq_elems, wq_elems, yq_elems;
 
 	/* timings (seconds) */
@@ -116,6 +118,26 @@ LMS_NODISCARD enum lms_status lms_aq_calibrate(struct aq_ctx *c);
 /* score.c: gradient scoring over batches [0, n_score); fills scores,
  * step_scores, score_loss, score_tokens. */
 LMS_NODISCARD enum lms_status lms_aq_score(struct aq_ctx *c);
+
+/* score.c: the replay of one linear for format f (index into c->fmt):
+ * d_out (M, out) = fq_in(X) · fq_w(W)ᵀ in bf16 (the gradient method's Yq;
+ * the kl_div method passes the engine's writable Y). Uses d_xq, d_wq,
+ * d_amax_tmp; d_out must not be X or W. */
+LMS_NODISCARD enum lms_status lms_aq_replay(struct aq_ctx *c, int f, const struct lms_linear_event *ev,
+					    lms_bf16 *d_out);
+/* score.c: allocates the score tables (scores, step_scores, score_loss) and
+ * the replay scratch (d_xq, d_wq, d_yq, d_amax_tmp, d_acc). */
+LMS_NODISCARD enum lms_status lms_aq_score_alloc(struct aq_ctx *c);
+
+/* kldiv.c: kl_div scoring (reference §6, HEAD's true KL) over batches
+ * [0, n_score): per batch one unquantized forward, then per scored group and
+ * format one forward from the group's first layer (c->kl_prefix_reuse; from
+ * the embedding otherwise) with the group's linears replaced by their
+ * replays, KL(P ‖ Q) summed over all B·T positions and the vocabulary in
+ * fp64. Fills the same tables as lms_aq_score, with each group's score at
+ * its first member's index (ModelOpt's score_modules[0]) and 0 at the other
+ * members. Needs an engine with prefix_forward. */
+LMS_NODISCARD enum lms_status lms_aq_score_kl(struct aq_ctx *c);
 
 /* bundle.c: builds job k's result (its pair's formats read from the
  * bundle), runs the search and writes the artifacts into job->output_dir. */

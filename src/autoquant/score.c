@@ -15,6 +15,8 @@
  * own fp64 cell, copied to the host after the step and added to the totals
  * there, so a format's numbers do not depend on which other formats (pairs of
  * a bundle) are scored in the same pass.
+ * The replay itself (lms_aq_replay) is shared with the kl_div method
+ * (kldiv.c), which writes Yq over the engine's Y instead of scoring it here.
  * Not here: grouping, monotonization and the search (bundle.c, group.h). */
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@
 #include "autoquant/pipeline_internal.h"
 #include "core/log.h"
 
-static enum lms_status replay(struct aq_ctx *c, int f, const struct lms_linear_event *ev)
+enum lms_status lms_aq_replay(struct aq_ctx *c, int f, const struct lms_linear_event *ev, lms_bf16 *d_out)
 {
 	const struct lms_backend_ops *o = &c->be->ops;
 	void *ctx = c->be->ctx;
@@ -56,12 +58,19 @@ static enum lms_status replay(struct aq_ctx *c, int f, const struct lms_linear_e
 		.m = ev->M, .n = ev->out, .k = ev->in,
 		.d_a = x, .lda = ev->in, .trans_a = 0,
 		.d_b = w, .ldb = ev->in, .trans_b = 1,
-		.d_c = c->d_yq, .ldc = ev->out, .c_dtype = LMS_GEMM_OUT_BF16,
+		.d_c = d_out, .ldc = ev->out, .c_dtype = LMS_GEMM_OUT_BF16,
 		.alpha = 1.0f, .beta = 0.0f, .batch = 1,
 	};
-	LMS_TRY(o->gemm(ctx, &g));
+	return o->gemm(ctx, &g);
+}
+
+/* Gradient score of one (linear, format): Yq into d_yq, then Σ(g·Δ)². */
+static enum lms_status replay(struct aq_ctx *c, int f, const struct lms_linear_event *ev)
+{
+	const struct lms_backend_ops *o = &c->be->ops;
+	LMS_TRY(lms_aq_replay(c, f, ev, c->d_yq));
 	double *acc = c->d_acc + (size_t)ev->index * (size_t)c->n_formats + (size_t)f;
-	return o->sq_dot_accum(ctx, acc, c->d_yq, ev->d_y, ev->d_dy, (size_t)ev->M * (size_t)ev->out);
+	return o->sq_dot_accum(c->be->ctx, acc, c->d_yq, ev->d_y, ev->d_dy, (size_t)ev->M * (size_t)ev->out);
 }
 
 static enum lms_status on_backward(void *user, const struct lms_linear_event *ev)
@@ -79,7 +88,7 @@ static enum lms_status on_backward(void *user, const struct lms_linear_event *ev
 	return LMS_OK;
 }
 
-static enum lms_status score_alloc(struct aq_ctx *c)
+enum lms_status lms_aq_score_alloc(struct aq_ctx *c)
 {
 	size_t nl = (size_t)c->n_linears, nf = (size_t)c->n_formats, ns = (size_t)c->n_score;
 	size_t max_m = (size_t)c->batch_size * (size_t)c->seq_len;
@@ -102,8 +111,8 @@ static enum lms_status score_alloc(struct aq_ctx *c)
 	LMS_TRY(lms_backend_alloc(c->be, c->wq_elems * sizeof(lms_bf16), "replay weight", (void **)&c->d_wq));
 	LMS_TRY(lms_backend_alloc(c->be, c->yq_elems * sizeof(lms_bf16), "replay output", (void **)&c->d_yq));
 	LMS_TRY(lms_backend_alloc(c->be, sizeof(float), "dynamic amax", (void **)&c->d_amax_tmp));
-	return lms_backend_alloc(c->be, (nl * nf + 1) * sizeof(double), "score accumulators",
-				 (void **)&c->d_acc);
+	size_t acc = nl * nf + 1 > max_m ? nl * nf + 1 : max_m; /* kl_div: one per row */
+	return lms_backend_alloc(c->be, acc * sizeof(double), "score accumulators", (void **)&c->d_acc);
 }
 
 /* One scoring step s: forward + backward with the replays; its (linear,
@@ -143,7 +152,7 @@ enum lms_status lms_aq_score(struct aq_ctx *c)
 	int *mine = NULL, n_mine = 0;
 	double tokens = 0.0; /* exact: integers far below 2^53 */
 	/* failures before the reductions go through lms_aq_agree (no rank waits) */
-	enum lms_status st = score_alloc(c);
+	enum lms_status st = lms_aq_score_alloc(c);
 	if (st == LMS_OK)
 		st = lms_aq_my_batches(c, c->n_score, &mine, &n_mine);
 	lms_aq_progress_begin("score", n_mine, "steps");

@@ -25,6 +25,7 @@ static const char *const g_op_names[LMS_OP_COUNT] = {
     [LMS_OP_CROSS_ENTROPY] = "cross_entropy",
     [LMS_OP_ABSMAX_ROWS] = "absmax_rows",
     [LMS_OP_SQ_DOT_ACCUM] = "sq_dot_accum",
+    [LMS_OP_KL_DIV_ACCUM] = "kl_div_accum",
     [LMS_OP_FAKE_QUANT] = "fake_quant",
 };
 
@@ -74,6 +75,8 @@ int lms_backend_supports(const struct lms_backend *be, enum lms_backend_op op)
 		return o->sq_dot_accum != NULL;
 	case LMS_OP_FAKE_QUANT:
 		return o->fake_quant != NULL;
+	case LMS_OP_KL_DIV_ACCUM:
+		return o->kl_div_accum != NULL;
 	case LMS_OP_COUNT:
 		break;
 	}

@@ -21,7 +21,8 @@
  *   (shared/reference/qwen3-vl-lm.md §3.7); each op states its points. The
  *   backward ops round where PyTorch autograd of that bf16 graph rounds.
  * - Outputs are OVERWRITTEN unless the op says it accumulates (gemm with
- *   beta = 1, absmax_rows with accumulate = 1, sq_dot_accum always).
+ *   beta = 1, absmax_rows with accumulate = 1, sq_dot_accum and
+ *   kl_div_accum always).
  *   Unless stated, an output must not alias an input; ops that allow in-place
  *   use (out == in) say so.
  * - Ops never allocate. Scratch is passed in: the attention ops take a
@@ -68,6 +69,7 @@ enum lms_backend_op {
 	LMS_OP_ABSMAX_ROWS,
 	LMS_OP_SQ_DOT_ACCUM,
 	LMS_OP_FAKE_QUANT,
+	LMS_OP_KL_DIV_ACCUM,
 	LMS_OP_COUNT
 };
 
@@ -254,6 +256,22 @@ struct lms_backend_ops {
 	 * fp64 value in backend memory, accumulated (never overwritten). */
 	enum lms_status (*sq_dot_accum)(void *ctx, double *d_acc, const lms_bf16 *d_yq,
 					const lms_bf16 *d_y, const lms_bf16 *d_g, size_t n);
+
+	/* KL divergence per row, for the kl_div scoring method (src/autoquant/
+	 * kldiv.c; reference/modelopt-autoquant.md §6, HEAD form):
+	 *   acc[r] += Σ_v p_v · (log p_v − log q_v),  r < rows,
+	 * p = softmax(float(zp[r])), q = softmax(float(zq[r])) over V entries
+	 * (bf16 logits upcast as HF does). Written as
+	 *   log p_v − log q_v = (zp_v − mp) − (zq_v − mq) − (log Sp − log Sq),
+	 * m = the row max, S = Σ exp(z − m) with exp in fp32 and the sums, logs,
+	 * differences and products in fp64, so a small divergence is not lost
+	 * to the cancellation of two fp32 log-softmaxes. p_v = exp(zp_v − mp)/Sp.
+	 * acc (rows) fp64, accumulated (never overwritten); one row per output,
+	 * so the totals do not depend on the thread count (the caller adds the
+	 * rows in order). Optional: the kl_div method needs it, the gradient
+	 * method does not. */
+	enum lms_status (*kl_div_accum)(void *ctx, double *d_acc, const lms_bf16 *d_zp,
+					const lms_bf16 *d_zq, int64_t rows, int64_t V);
 
 	/* ---- fake quantization (slot owned by src/quant/) ------------------
 	 * out (rows, cols) = Q(in) per the descriptor (format, scales, amax

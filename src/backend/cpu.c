@@ -7,7 +7,8 @@
  * fp64 only for the score accumulator. OpenMP is used when the build has it;
  * every parallel loop gives each output to exactly one thread, so results
  * do not depend on the thread count (except the fp64 sum of sq_dot_accum,
- * whose partial sums follow the static schedule).
+ * whose partial sums follow the static schedule; kl_div_accum keeps one
+ * fp64 sum per row).
  *
  * fake_quant is src/quant/quant_bf16.c's lms_quant_cpu_fake. */
 #include <math.h>
@@ -122,6 +123,38 @@ static enum lms_status cpu_sq_dot_accum(void *vctx, double *acc, const lms_bf16 
 	return LMS_OK;
 }
 
+/* backend.h: acc[r] += KL(softmax(zp[r]) ‖ softmax(zq[r])), fp64 per row. */
+static enum lms_status cpu_kl_div_accum(void *vctx, double *acc, const lms_bf16 *zp,
+					const lms_bf16 *zq, int64_t rows, int64_t V)
+{
+	struct cpu_ctx *ctx = vctx;
+	if (rows < 0 || V < 1)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "kl_div_accum: bad shape %lld x %lld",
+				(long long)rows, (long long)V);
+	LMS_OMP(parallel for num_threads(cpu_team(ctx, 3.0 * (double)rows * (double)V)) schedule(static))
+	for (int64_t r = 0; r < rows; r++) {
+		const lms_bf16 *a = zp + r * V, *b = zq + r * V;
+		float mp = -INFINITY, mq = -INFINITY;
+		for (int64_t v = 0; v < V; v++) {
+			mp = fmaxf(mp, lms_bf16_to_f32(a[v]));
+			mq = fmaxf(mq, lms_bf16_to_f32(b[v]));
+		}
+		double sp = 0.0, sq = 0.0;
+		for (int64_t v = 0; v < V; v++) {
+			sp += (double)expf(lms_bf16_to_f32(a[v]) - mp);
+			sq += (double)expf(lms_bf16_to_f32(b[v]) - mq);
+		}
+		double dl = log(sp) - log(sq), kl = 0.0;
+		for (int64_t v = 0; v < V; v++) {
+			float xp = lms_bf16_to_f32(a[v]) - mp, xq = lms_bf16_to_f32(b[v]) - mq;
+			double p = (double)expf(xp) / sp;
+			kl += p * (((double)xp - (double)xq) - dl);
+		}
+		acc[r] += kl;
+	}
+	return LMS_OK;
+}
+
 static void cpu_destroy(void *vctx)
 {
 	struct cpu_ctx *ctx = vctx;
@@ -154,6 +187,7 @@ static const struct lms_backend_ops g_cpu_ops = {
     .cross_entropy = lms_cpu_cross_entropy,
     .absmax_rows = cpu_absmax_rows,
     .sq_dot_accum = cpu_sq_dot_accum,
+    .kl_div_accum = cpu_kl_div_accum,
     .fake_quant = lms_quant_cpu_fake, /* src/quant/quant_bf16.c */
     .destroy = cpu_destroy,
 };

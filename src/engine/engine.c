@@ -121,6 +121,14 @@ static void carve_batch(struct lms_engine *e, struct carve *c)
 	e->d_losses = TAKE_F32(c, N);
 }
 
+static void carve_prefix(struct lms_engine *e, struct carve *c)
+{
+	size_t N = (size_t)e->max_B * e->max_T;
+	e->pf_x[0] = TAKE_BF16(c, N * e->C);
+	e->pf_x[1] = TAKE_BF16(c, N * e->C);
+	e->pf_logits = TAKE_BF16(c, N * (size_t)e->V);
+}
+
 /* Sizes a class, allocates it, then carves it for real. */
 static enum lms_status plan_class(struct lms_engine *e,
 				  void (*fn)(struct lms_engine *, struct carve *), const char *what,
@@ -351,6 +359,9 @@ enum lms_status lms_engine_init(struct lms_backend *be, const struct lms_model_c
 	if (st == LMS_OK)
 		st = plan_class(e, carve_batch, "engine batch inputs", &e->d_batch_block,
 				&e->mem.batch);
+	if (st == LMS_OK && o.prefix_forward)
+		st = plan_class(e, carve_prefix, "engine prefix-forward buffers", &e->d_prefix_block,
+				&e->mem.prefix);
 	if (st == LMS_OK) {
 		struct lms_attn_dims dm = {max_B, max_T, e->H, e->G, e->D, 0.0f};
 		e->mem.workspace = be->ops.attention_workspace(be->ctx, &dm);
@@ -375,6 +386,7 @@ void lms_engine_free(struct lms_engine *e)
 		e->be->ops.free(e->be->ctx, e->d_grads_block);
 		e->be->ops.free(e->be->ctx, e->d_batch_block);
 		e->be->ops.free(e->be->ctx, e->d_work);
+		e->be->ops.free(e->be->ctx, e->d_prefix_block);
 	}
 	free(e->lw);
 	free(e->acts);
@@ -396,6 +408,11 @@ int64_t lms_engine_valid_tokens(const struct lms_engine *e)
 const lms_bf16 *lms_engine_logits(const struct lms_engine *e)
 {
 	return e->logits;
+}
+
+const lms_bf16 *lms_engine_logits_from(const struct lms_engine *e)
+{
+	return e->pf_logits;
 }
 
 void lms_engine_memory_usage(const struct lms_engine *e, struct lms_engine_memory *out)

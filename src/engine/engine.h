@@ -21,7 +21,9 @@
  * batch. With opts.recompute the activations of a layer are recomputed in the
  * backward from its saved input, so only the L+1 layer inputs (N, C) are kept
  * (plus one layer's working set); without it every layer's activations are
- * kept.
+ * kept. Either way the L+1 layer inputs of the last forward stay cached, so
+ * lms_engine_forward_from can rerun the model from any layer (the kl_div
+ * method's prefix reuse).
  *
  * Threading: an engine is used by one thread at a time.
  * What it does not do: load checkpoints (src/model/), tokenize or batch
@@ -107,6 +109,10 @@ struct lms_engine_options {
 	int forward_only; /* no backward: no gradient buffers, no saved acts */
 	enum lms_loss_reduction loss_reduction;
 	enum lms_positions positions;
+	/* 1: also allocate what lms_engine_forward_from needs (two (N, C)
+	 * residual-stream buffers and (N, V) logits), kept apart from the
+	 * cached layer inputs and logits of lms_engine_forward. */
+	int prefix_forward;
 };
 
 /* One batch, in host memory (borrowed for the call). Row-major (B, T). */
@@ -154,9 +160,44 @@ int64_t lms_engine_valid_tokens(const struct lms_engine *e);
  * until the next forward or lms_engine_free. */
 const lms_bf16 *lms_engine_logits(const struct lms_engine *e);
 
-/* Bytes of each lifetime class the engine allocated (for logs and docs). */
+/* A substitution for lms_engine_forward_from: fn fires for every linear
+ * that runs, right after Y is computed and before the hooks' on_forward; it
+ * may OVERWRITE d_y (== ev->d_y, (M, out) bf16, writable here) with a
+ * substitute — the kl_div method writes the linear's fake-quantized replay
+ * fq(X)·fq(W)ᵀ — and the rest of the forward (and on_forward) sees the
+ * substitute. It must not write anything else of the event. A status other
+ * than LMS_OK stops the pass. */
+struct lms_linear_replace {
+	enum lms_status (*fn)(void *user, const struct lms_linear_event *ev, lms_bf16 *d_y);
+	void *user;
+};
+
+/* Runs the forward again on the last lms_engine_forward's batch, starting
+ * from the cached input of layer `start` (the unquantized residual stream
+ * that forward left in the engine; 0 <= start <= L, where L starts at the
+ * final norm so only lm_head runs), or from the embedding when start < 0
+ * (every layer recomputed). hooks and replace (each may be NULL) fire for
+ * the linears that run; replace may substitute their outputs. The cached layer inputs and
+ * the last forward's logits are left as they were, so it may be called any
+ * number of times per forward; its logits are lms_engine_logits_from().
+ * With the same substitutions, start = l and start < 0 give bit-identical
+ * logits for every l up to the first substituted layer (prefix reuse).
+ * Needs opts.prefix_forward (else LMS_ERR_INTERNAL) and a successful
+ * lms_engine_forward; afterwards lms_engine_backward refuses until the next
+ * lms_engine_forward (the working set holds this pass's activations). No
+ * loss is computed. */
+LMS_NODISCARD enum lms_status lms_engine_forward_from(struct lms_engine *e, int start,
+						      const struct lms_linear_hook *hooks,
+						      const struct lms_linear_replace *replace);
+
+/* Logits (B, T, V) bf16 of the last lms_engine_forward_from, in backend
+ * memory; NULL without opts.prefix_forward. Borrowed like lms_engine_logits. */
+const lms_bf16 *lms_engine_logits_from(const struct lms_engine *e);
+
+/* Bytes of each lifetime class the engine allocated (for logs and docs);
+ * prefix is the lms_engine_forward_from class (0 without it). */
 struct lms_engine_memory {
-	size_t weights, activations, gradients, batch, workspace;
+	size_t weights, activations, gradients, batch, workspace, prefix;
 };
 void lms_engine_memory_usage(const struct lms_engine *e, struct lms_engine_memory *out);
 

@@ -92,10 +92,18 @@ struct lms_engine {
 	float *h_losses;
 	float *h_inv_freq; /* (D/2) */
 
+	/* lms_engine_forward_from (opts.prefix_forward): residual stream
+	 * ping-pong buffers (N, C) and its logits (N, V), in d_prefix_block */
+	void *d_prefix_block;
+	lms_bf16 *pf_x[2];
+	lms_bf16 *pf_logits;
+	const struct lms_linear_replace *replace; /* set during forward_from only */
+
 	/* state of the last forward */
 	int B, T;
 	int64_t n_valid;
-	int have_forward;
+	int have_forward; /* backward may run */
+	int have_cache;	  /* acts[*].x_in and logits hold the last forward */
 
 	char (*names)[96]; /* [7L + 1] HF module names */
 };

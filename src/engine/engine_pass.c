@@ -108,6 +108,37 @@ static enum lms_status fire(const struct lms_engine *e, const struct lms_linear_
 	return fn(hooks->user, &ev);
 }
 
+/* Forward event: the substitution of lms_engine_forward_from (which may
+ * overwrite y), then on_forward. */
+static enum lms_status fire_fwd(const struct lms_engine *e, const struct lms_linear_hook *hooks,
+				int layer, enum lms_linear_kind kind, const lms_bf16 *x,
+				const lms_bf16 *w, lms_bf16 *y, int in, int out)
+{
+	const struct lms_linear_replace *rp = e->replace;
+	if (rp && rp->fn) {
+		int index = kind == LMS_LINEAR_LM_HEAD ? LMS_LINEARS_PER_LAYER * e->L
+						       : layer * LMS_LINEARS_PER_LAYER + (int)kind;
+		struct lms_linear_event ev = {
+		    .layer = layer,
+		    .kind = kind,
+		    .index = index,
+		    .name = e->names[index],
+		    .B = e->B,
+		    .T = e->T,
+		    .M = e->B * e->T,
+		    .in = in,
+		    .out = out,
+		    .d_x = x,
+		    .d_w = w,
+		    .d_y = y,
+		    .d_dy = NULL,
+		    .d_mask = e->d_mask,
+		};
+		LMS_TRY(rp->fn(rp->user, &ev, y));
+	}
+	return fire(e, hooks, 0, layer, kind, x, w, y, NULL, in, out);
+}
+
 static struct lms_attn_dims attn_dims(const struct lms_engine *e)
 {
 	struct lms_attn_dims d = {e->B, e->T, e->H, e->G, e->D, 1.0f / sqrtf((float)e->D)};
@@ -191,11 +222,11 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->a, A->rstd_in, A->x_in, W->input_norm, N, C, eps));
 	LMS_TRY(linear_fwd(e, A->q, A->a, W->q, N, C, HD));
-	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_Q, A->a, W->q, A->q, NULL, C, HD));
+	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_Q, A->a, W->q, A->q, C, HD));
 	LMS_TRY(linear_fwd(e, A->k, A->a, W->k, N, C, GD));
-	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_K, A->a, W->k, A->k, NULL, C, GD));
+	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_K, A->a, W->k, A->k, C, GD));
 	LMS_TRY(linear_fwd(e, A->v, A->a, W->v, N, C, GD));
-	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_V, A->a, W->v, A->v, NULL, C, GD));
+	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_V, A->a, W->v, A->v, C, GD));
 
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->qr, A->rstd_q, A->q, W->q_norm, N * e->H, e->D, eps));
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->kr, A->rstd_k, A->k, W->k_norm, N * e->G, e->D, eps));
@@ -205,17 +236,17 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 				      e->d_work, e->mem.workspace));
 
 	LMS_TRY(linear_fwd(e, A->o, A->att, W->o, N, HD, C));
-	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_O, A->att, W->o, A->o, NULL, HD, C));
+	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_O, A->att, W->o, A->o, HD, C));
 	LMS_TRY(OPS.add(CTX, A->x_mid, A->x_in, A->o, (size_t)N * C));
 
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->b, A->rstd_post, A->x_mid, W->post_norm, N, C, eps));
 	LMS_TRY(linear_fwd(e, A->gate, A->b, W->gate, N, C, F));
-	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, NULL, C, F));
+	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, C, F));
 	LMS_TRY(linear_fwd(e, A->up, A->b, W->up, N, C, F));
-	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_UP, A->b, W->up, A->up, NULL, C, F));
+	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_UP, A->b, W->up, A->up, C, F));
 	LMS_TRY(OPS.swiglu_forward(CTX, A->m, A->gate, A->up, (size_t)N * F));
 	LMS_TRY(linear_fwd(e, A->down, A->m, W->down, N, F, C));
-	LMS_TRY(fire(e, hooks, 0, l, LMS_LINEAR_DOWN, A->m, W->down, A->down, NULL, F, C));
+	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_DOWN, A->m, W->down, A->down, F, C));
 	return OPS.add(CTX, x_out, A->x_mid, A->down, (size_t)N * C);
 }
 
@@ -230,7 +261,7 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 				    C, (float)e->cfg.rms_norm_eps));
 	LMS_TRY(linear_fwd(e, e->logits, e->h, e->lm_head, N, C, V));
 	LMS_TRY(
-	    fire(e, hooks, 0, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, NULL, C, V));
+	    fire_fwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, C, V));
 
 	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, NULL, e->logits, e->d_targets, N, V, 1.0f));
 	LMS_TRY(OPS.memcpy_d2h(CTX, e->h_losses, e->d_losses, (size_t)N * sizeof(float)));
@@ -249,11 +280,55 @@ enum lms_status lms_engine_forward(struct lms_engine *e, const struct lms_batch 
 				   const struct lms_linear_hook *hooks, double *loss)
 {
 	e->have_forward = 0;
+	e->have_cache = 0;
 	*loss = NAN;
 	LMS_TRY(stage_batch(e, batch));
 	LMS_TRY(forward_pass(e, hooks, loss));
 	e->have_forward = 1;
+	e->have_cache = 1;
 	return LMS_OK;
+}
+
+/* engine.h: the forward from the cached input of layer `start` (or from the
+ * embedding), through the ping-pong stream buffers pf_x[0..1] and each
+ * layer's working set, into pf_logits. acts[*].x_in and logits are only
+ * read. The final norm's output reuses e->h (backward is refused after). */
+static enum lms_status forward_from(struct lms_engine *e, int start,
+				    const struct lms_linear_hook *hooks)
+{
+	if (!e->opts.prefix_forward)
+		return lms_fail(LMS_ERR_INTERNAL, NULL,
+				"engine: forward_from on an engine without prefix_forward");
+	if (!e->have_cache)
+		return lms_fail(LMS_ERR_INTERNAL, NULL,
+				"engine: forward_from without a successful forward");
+	if (start > e->L)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "engine: forward_from layer %d > %d", start,
+				e->L);
+	e->have_forward = 0;
+	const int N = e->B * e->T, C = e->C, V = e->V;
+	const lms_bf16 *x = NULL;
+	int k = 0;
+	if (start < 0) {
+		LMS_TRY(OPS.embedding(CTX, e->pf_x[0], e->embed, e->d_ids, N, C, V));
+		x = e->pf_x[0];
+		k = 1;
+		start = 0;
+	} else {
+		x = e->acts[start].x_in;
+	}
+	for (int l = start; l < e->L; l++) {
+		struct eng_layer_acts A = e->acts[l];
+		A.x_in = (lms_bf16 *)x; /* read only: the layer writes x_out */
+		LMS_TRY(lms_eng_layer_forward(e, l, &A, e->pf_x[k], hooks));
+		x = e->pf_x[k];
+		k ^= 1;
+	}
+	LMS_TRY(OPS.rmsnorm_forward(CTX, e->h, e->rstd_final, x, e->final_norm, N, C,
+				    (float)e->cfg.rms_norm_eps));
+	LMS_TRY(linear_fwd(e, e->pf_logits, e->h, e->lm_head, N, C, V));
+	LMS_TRY(fire_fwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->pf_logits, C, V));
+	return OPS.sync(CTX);
 }
 
 /* ---- backward ------------------------------------------------------------ */
@@ -351,4 +426,14 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 		LMS_TRY(layer_backward(e, l, A, hooks));
 	}
 	return OPS.sync(CTX);
+}
+
+enum lms_status lms_engine_forward_from(struct lms_engine *e, int start,
+					const struct lms_linear_hook *hooks,
+					const struct lms_linear_replace *replace)
+{
+	e->replace = replace;
+	enum lms_status st = forward_from(e, start, hooks);
+	e->replace = NULL;
+	return st;
 }
