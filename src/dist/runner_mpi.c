@@ -12,9 +12,9 @@
  *   0 → leader  TAG_WORK  int[1 + n]: n job numbers of one bundle, n = 0: stop
  * and the leader broadcasts the same int array to its group. Rank 0's own
  * group asks the scheduler directly; a coordinator thread answers the others
- * (MPI_THREAD_MULTIPLE). Every wait polls MPI_Test with a short sleep instead
- * of spinning inside a blocking call, so idle ranks leave the cores to the
- * working ones (CPU ranks share a node).
+ * (MPI_THREAD_MULTIPLE). Every wait polls MPI_Test with a sleep that grows
+ * from 50 µs to 10 ms instead of spinning inside a blocking call, so idle
+ * ranks leave the cores to the working ones (CPU ranks share a node).
  * Reductions (struct lms_aq_dist): MPI_Iallreduce in place on host arrays,
  * MPI_MAX on float, MPI_SUM on double, in chunks below INT_MAX elements.
  * A rank that dies ends the whole MPI job (MPI_ERRORS_ARE_FATAL, mpirun and
@@ -38,20 +38,25 @@ int lms_dist_thread_multiple(void);
 
 enum { TAG_REQ = 101, TAG_WORK = 102 };
 
-static void nap(void)
+/* Sleeps *us microseconds, then doubles it up to 10 ms: a wait that lasts
+ * (a rank idle until the sweep ends) costs ~100 wake-ups a second, a short
+ * one (a hand-out, a reduction) adds at most a few hundred microseconds. */
+static void nap(long *us)
 {
-	struct timespec ts = {0, 500 * 1000}; /* 0.5 ms */
+	struct timespec ts = {0, *us * 1000};
 	nanosleep(&ts, NULL);
+	*us = *us < 10000 ? 2 * *us : 10000;
 }
 
 static void wait_req(MPI_Request *r)
 {
 	int done = 0;
+	long us = 50;
 	for (;;) {
 		MPI_Test(r, &done, MPI_STATUS_IGNORE);
 		if (done)
 			return;
-		nap();
+		nap(&us);
 	}
 }
 
@@ -151,14 +156,16 @@ static void *coordinator(void *arg)
 	struct run *r = arg;
 	int *w = calloc((size_t)r->cap + 1, sizeof *w);
 	LMS_ASSERT(w != NULL);
+	long us = 50;
 	for (int active = r->remote; active > 0;) {
 		int flag = 0;
 		MPI_Status st;
 		MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, r->coord, &flag, &st);
 		if (!flag) {
-			nap();
+			nap(&us);
 			continue;
 		}
+		us = 50;
 		int len = 0, src = st.MPI_SOURCE;
 		MPI_Get_count(&st, MPI_CHAR, &len);
 		char *buf = calloc((size_t)len + 1, 1);
