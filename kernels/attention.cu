@@ -33,8 +33,10 @@
  * later passes read them back instead of recomputing the dot products — the
  * same values, so the results do not depend on whether the cache is used.
  *
- * Not here: the speed work (tensor cores) — a later issue; this is the
- * correctness-first version. */
+ * Not here: the tensor-core kernels (attention_tc.cu forward,
+ * attention_bwd_tc.cu backward), which the entry points below pick for
+ * D = 32, 64, 128 unless LMSENS_CUDA_ATTN_SIMPLE=1; these kernels are the
+ * correctness-first reference shape and serve every other head size. */
 #include <stdlib.h>
 
 #include "common.cuh"
@@ -490,9 +492,11 @@ static __global__ void __launch_bounds__(NWARPS *LMS_WARP)
 	}
 }
 
-extern "C" size_t lms_k_attention_workspace(int B, int T, int H)
+extern "C" size_t lms_k_attention_workspace(int B, int T, int H, int D)
 {
-	return (size_t)3 * (size_t)B * (size_t)H * (size_t)T * sizeof(float);
+	size_t stats = (size_t)3 * (size_t)B * (size_t)H * (size_t)T * sizeof(float);
+	/* the tensor-core backward's per-head dK, dV terms after the statistics */
+	return (stats + 255) / 256 * 256 + lms_k_attention_bwd_tc_extra(B, T, H, D);
 }
 
 template <typename K> static cudaError_t allow_smem(K kernel, size_t bytes)
@@ -610,6 +614,9 @@ extern "C" cudaError_t lms_k_attention_backward(cudaStream_t stream, uint16_t *d
 		return cudaSuccess;
 	if (D <= 0 || D > LMS_K_ATTN_MAX_D || G <= 0 || H % G != 0 || work == NULL)
 		return cudaErrorInvalidValue;
+	if (!simple_kernels() && lms_k_attention_backward_tc_ok(dout, q, k, v, D))
+		return lms_k_attention_backward_tc(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H,
+						   G, D, scale, work);
 	struct attn_shape sh = {T, H, G, D, scale, 0};
 	float *stats = (float *)work;
 	if (D <= 32)

@@ -60,7 +60,16 @@ cudaError_t lms_k_cross_entropy(cudaStream_t stream, float *losses, uint16_t *dl
  * needs lms_k_attention_workspace() bytes of scratch (per-row softmax
  * statistics); the forward needs none. */
 #define LMS_K_ATTN_MAX_D 256
-size_t lms_k_attention_workspace(int B, int T, int H);
+size_t lms_k_attention_workspace(int B, int T, int H, int D);
+/* The backward picks the tensor-core kernels (attention_bwd_tc.cu) under the
+ * same conditions as the forward (dout, q, k, v 16-byte aligned). */
+size_t lms_k_attention_bwd_tc_extra(int B, int T, int H, int D);
+int lms_k_attention_backward_tc_ok(const uint16_t *dout, const uint16_t *q, const uint16_t *k,
+				   const uint16_t *v, int D);
+cudaError_t lms_k_attention_backward_tc(cudaStream_t stream, uint16_t *dq, uint16_t *dk,
+					uint16_t *dv, const uint16_t *dout, const uint16_t *q,
+					const uint16_t *k, const uint16_t *v, const int32_t *mask,
+					int B, int T, int H, int G, int D, float scale, void *work);
 /* The forward picks the tensor-core kernel (attention_tc.cu) when
  * lms_k_attention_forward_tc_ok() (D = 32, 64 or 128, 16-byte aligned
  * q, k, v) and LMSENS_CUDA_ATTN_SIMPLE is not set; the "simple" kernels of

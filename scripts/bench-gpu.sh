@@ -38,6 +38,7 @@ if [ "$tests" = 1 ]; then
 		if timeout 300 "$(testbin $t)" >"$out/$t.log" 2>&1; then echo "PASS $t"; else
 			echo "FAIL $t (rc $?)"; tail -20 "$out/$t.log"; rc=1; fi
 	done
+	timeout 200 "$(testbin bench_ops_cuda)" >"$out/bench_ops_cuda.log" 2>&1 || echo "bench_ops_cuda failed"
 	if LMSENS_BIN=$PWD/$BIN timeout 300 bash tests/gpu/test_pipeline_cuda.sh >"$out/test_pipeline_cuda.log" 2>&1
 	then echo "PASS test_pipeline_cuda"; else echo "FAIL test_pipeline_cuda"; tail -20 "$out/test_pipeline_cuda.log"; rc=1; fi
 fi

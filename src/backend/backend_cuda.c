@@ -392,7 +392,7 @@ static enum lms_status cu_rope_bwd(void *vc, lms_bf16 *d_dx, const lms_bf16 *d_c
 static size_t cu_attn_workspace(void *vc, const struct lms_attn_dims *d)
 {
 	(void)vc;
-	return lms_k_attention_workspace(d->B, d->T, d->H);
+	return lms_k_attention_workspace(d->B, d->T, d->H, d->D);
 }
 
 static enum lms_status attn_check(struct cuda_ctx *c, const char *op, const struct lms_attn_dims *d)
@@ -435,7 +435,7 @@ static enum lms_status cu_attn_bwd(void *vc, lms_bf16 *d_dq, lms_bf16 *d_dk, lms
 	(void)d_out;
 	(void)d_lse; /* the kernels recompute the softmax statistics bit-exactly */
 	LMS_TRY(attn_check(c, "attention_backward", d));
-	size_t need = lms_k_attention_workspace(d->B, d->T, d->H);
+	size_t need = lms_k_attention_workspace(d->B, d->T, d->H, d->D);
 	if (!d_work || work_bytes < need)
 		return lms_fail(LMS_ERR_INTERNAL, NULL,
 				"%s attention_backward: workspace of %zu bytes given, %zu needed",
