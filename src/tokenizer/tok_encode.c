@@ -32,6 +32,8 @@ void lms_tokens_free(struct lms_tokens *t)
 
 static enum lms_status push_ids(struct lms_tokens *out, const int32_t *ids, size_t n)
 {
+	if (n == 0) /* a word of bytes missing from the vocabulary (no unk): HF drops it */
+		return LMS_OK;
 	if (out->n + n > out->cap) {
 		size_t cap = out->cap ? out->cap : 256;
 		while (cap < out->n + n)
@@ -268,7 +270,8 @@ static enum lms_status encode_word(struct lms_tokenizer *tok, const char *s, siz
 		return push_ids(out, ids, k);
 	size_t start = out->n;
 	LMS_TRY(bpe_word(tok, w, n, out));
-	return tok_cache_put(&tok->cache, s, n, h, out->ids + start, out->n - start);
+	size_t got = out->n - start; /* 0 when the word's bytes are not in the vocabulary */
+	return tok_cache_put(&tok->cache, s, n, h, got ? out->ids + start : NULL, got);
 }
 
 /* ---- pre-tokenization ------------------------------------------------- */

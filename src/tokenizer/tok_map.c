@@ -279,7 +279,8 @@ enum lms_status tok_cache_put(struct tok_cache *c, const char *w, size_t n, uint
 	while (c->slots[i].hash != 0)
 		i = (i + 1) & c->mask;
 	memcpy(c->keys + c->keys_len, w, n);
-	memcpy(c->ids + c->ids_len, ids, n_ids * sizeof *ids);
+	if (n_ids)
+		memcpy(c->ids + c->ids_len, ids, n_ids * sizeof *ids);
 	c->slots[i] = (struct tok_cacheslot){h, (uint32_t)c->keys_len, (uint32_t)n,
 					     (uint32_t)c->ids_len, (uint32_t)n_ids};
 	c->keys_len += n;

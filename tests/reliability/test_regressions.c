@@ -13,6 +13,7 @@
 
 #include "aq_fixture.h"
 #include "config/node.h"
+#include "core/fsutil.h"
 #include "data/data.h"
 #include "io/h5stats.h"
 #include "test.h"
@@ -48,6 +49,34 @@ static void test_caption_without_tokens(void)
 		lms_dataset_free(ds);
 	}
 	lms_tokenizer_free(tok);
+}
+
+/* fuzz_tokenizer_json: a tokenizer whose vocabulary lacks some byte-level
+ * characters (and has no unk_token) turns a word made of them into no ids;
+ * appending those zero ids to an empty list computed NULL + 0 (UBSan:
+ * "applying zero offset to null pointer"). HF drops such words too. */
+static void test_tokenizer_word_without_ids(void)
+{
+	char *json = NULL;
+	size_t len = 0;
+	CHECK_INT_EQ(
+	    lms_read_file(DATA "tokenizer_bytes_missing.json", 1 << 20, "tokenizer", &json, &len),
+	    LMS_OK);
+	struct lms_tokenizer *tok = NULL;
+	CHECK_INT_EQ(lms_tokenizer_load_text(json, len, "tokenizer_bytes_missing.json", &tok),
+		     LMS_OK);
+	if (tok) {
+		struct lms_tokens ids = {0};
+		/* a word of characters the vocabulary lacks (CJK), then one it has */
+		static const char text[] = "\xe4\xb8\xad\xe6\x96\x87";
+		CHECK_INT_EQ(lms_tokenizer_encode(tok, text, sizeof text - 1, &ids), LMS_OK);
+		CHECK_INT_EQ(ids.n, 0);
+		CHECK_INT_EQ(lms_tokenizer_encode(tok, "!$%", 3, &ids), LMS_OK);
+		CHECK(ids.n > 0);
+		lms_tokens_free(&ids);
+	}
+	lms_tokenizer_free(tok);
+	free(json);
 }
 
 /* test_allocfail: lms_cfg_map_set / lms_cfg_seq_push were given the NULL
@@ -115,6 +144,7 @@ static void test_h5_huge_extent(void)
 int main(void)
 {
 	test_caption_without_tokens();
+	test_tokenizer_word_without_ids();
 	test_cfg_set_null();
 	test_h5_huge_extent();
 	return lms_test_finish();
