@@ -28,18 +28,20 @@ run_target() {
   local t=$1 secs=$2 build=$3 root=$4
   local dir=$build/campaign/$t art=$build/campaign/$t-artifacts log=$build/campaign/$t.log
   mkdir -p "$dir" "$art"
-  local extra=() asan=detect_leaks=1
+  # Read-only seed directories go after the writable corpus (libFuzzer writes
+  # new inputs into the first directory only).
+  local seeds=() flags=() asan=detect_leaks=1
   case $t in
-  fuzz_model_config) extra=("$root/tests/data/model/config") ;;
-  fuzz_tokenizer_json) extra=("$root/tests/data/tokenizer/bad" -max_len=32768) ;;
-  fuzz_captions) extra=("$root/tests/data/captions") ;;
-  fuzz_h5stats) extra=(-detect_leaks=0); asan=detect_leaks=0 ;; # libhdf5's own leaks
+  fuzz_model_config) seeds=("$root/tests/data/model/config") ;;
+  fuzz_tokenizer_json) seeds=("$root/tests/data/tokenizer/bad"); flags=(-max_len=32768) ;;
+  fuzz_captions) seeds=("$root/tests/data/captions") ;;
+  fuzz_h5stats) flags=(-detect_leaks=0); asan=detect_leaks=0 ;; # libhdf5's own leaks
   esac
   local rc=0
   ASAN_OPTIONS=$asan UBSAN_OPTIONS=print_stacktrace=1 \
     "$build/tests/fuzz/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$art/" "${extra[@]}" "$dir" \
-    "$root/tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
+    -print_final_stats=1 -artifact_prefix="$art/" "${flags[@]}" "$dir" \
+    "$root/tests/fuzz/corpus/$t" "${seeds[@]}" >"$log" 2>&1 || rc=$?
   local execs cov corp crashes
   execs=$(grep -m1 '^stat::number_of_executed_units' "$log" | awk '{print $2}')
   cov=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -o 'cov: [0-9]*' | awk '{print $2}')
