@@ -18,8 +18,11 @@
 
 int lms_cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (argc >= 2 && lms_cli_is_help(argv[1])) {
+		printf("usage: lmsens version   (or lmsens --version)\n\n"
+		       "Prints the version of lmsens, as recorded in every manifest and .h5 file.\n");
+		return 0;
+	}
 	printf("lmsens %s\n", LMSENS_VERSION);
 	return 0;
 }
@@ -37,7 +40,7 @@ static void help(void)
 	       "  -cd, --config-dir DIR     add DIR to the search path (before the others)\n"
 	       "  -c, --cfg job|hydra|all   print the composed config and exit\n"
 	       "  --resolve                 with --cfg: resolve interpolations\n"
-	       "  -i, --info defaults|searchpath   print composition details and exit\n"
+	       "  -i, --info defaults|searchpath|all   print composition details and exit\n"
 	       "  --dry-run                 print the job plan and run nothing\n"
 	       "                            (same as runner.dry_run=true)\n"
 	       "  -h, --help                this help\n\n"
@@ -52,7 +55,8 @@ static void help(void)
 	       "dataset.size=small,medium\n"
 	       "  lmsens --cfg job quant_pair=wint8_afp16\n"
 	       "  lmsens -cn demo\n\n"
-	       "The manual is docs/config.md.\n");
+	       "The manual: docs/README.md (commands: docs/usage.md, keys and defaults:\n"
+	       "docs/config-reference.md, composition rules: docs/config.md).\n");
 }
 
 struct args {
