@@ -43,6 +43,7 @@ static void help(void)
 	       "  -i, --info defaults|searchpath|all   print composition details and exit\n"
 	       "  --dry-run                 print the job plan and run nothing\n"
 	       "                            (same as runner.dry_run=true)\n"
+	       "  --version                 print the version\n"
 	       "  -h, --help                this help\n\n"
 	       "overrides:\n"
 	       "  key=value    change a value     (dataset.size=medium)\n"
