@@ -90,9 +90,9 @@ static void bind_gpu(void)
 			setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1);
 		setenv("CUDA_VISIBLE_DEVICES", pick, 1);
 	}
-	LMS_DEBUG("rank %d: local rank %d of %d on %s, CUDA_VISIBLE_DEVICES=%s", g.rank,
-		  g.local_rank, g.local_size, lms_dist_host(),
-		  getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "(unset)");
+	LMS_INFO("rank %d of %d: local rank %d of %d on %s, CUDA_VISIBLE_DEVICES=%s", g.rank,
+		 g.world, g.local_rank, g.local_size, lms_dist_host(),
+		 getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "(unset)");
 }
 
 void lms_dist_init(int *argc, char ***argv)

@@ -88,6 +88,20 @@ grep -q '"event":"done".*"rank":0,' "$T/ded/ledger.jsonl" && bad "dedicated coor
 "$CMP" "$T/ref" "$T/ded" $NJ >"$T/cmp.out" && ok "dedicated coordinator: artifacts equal one rank" ||
 	{ bad "dedicated coordinator: artifacts differ"; cat "$T/cmp.out"; }
 
+# 1c. GPU binding: each local rank narrows CUDA_VISIBLE_DEVICES to one entry;
+#     one visible device stays as it is (Slurm --gpus-per-task=1)
+CUDA_VISIBLE_DEVICES=3,5,7 LMS_LOG_LEVEL=info mpi 3 -cn demo "model.path=$T/model" \
+	runner.backend=cpu runner.dry_run=true 2>"$T/bind.err" >/dev/null
+for r in "0 3" "1 5" "2 7"; do
+	set -- $r
+	grep -q "rank $1 of 3: local rank $1 of 3 .*CUDA_VISIBLE_DEVICES=$2\$" "$T/bind.err" ||
+		bad "rank $1 not bound to device $2: $(grep 'local rank' "$T/bind.err")"
+done
+CUDA_VISIBLE_DEVICES=GPU-x LMS_LOG_LEVEL=info mpi 2 -cn demo "model.path=$T/model" \
+	runner.backend=cpu runner.dry_run=true 2>"$T/bind1.err" >/dev/null
+[ "$(grep -c 'CUDA_VISIBLE_DEVICES=GPU-x$' "$T/bind1.err")" = 2 ] && ok "GPU binding: local rank % visible devices; one device kept" ||
+	bad "one visible device: $(grep 'local rank' "$T/bind1.err")"
+
 # 2. data-parallel groups: one bundle's batches split over 2 and 3 ranks
 for g in 2 3; do
 	mpi $g "${GRID[@]}" hydra.sweep.dir="$T/dp$g" runner.ranks_per_job=$g 2>"$T/dp$g.err"
