@@ -128,5 +128,29 @@ with tempfile.TemporaryDirectory() as t:
         n_planned += 1
 check(n_planned >= 12, f"{n_planned} command lines of §0 planned")
 
+# the links between the manual's pages resolve (files and #anchors)
+def slug(h):
+    h = re.sub(r"[^\w\- ]", "", h.strip().lower().replace("`", ""))
+    return h.replace(" ", "-")
+
+
+pages = sorted(glob.glob(os.path.join(SRC, "docs", "*.md"))) + [os.path.join(SRC, "README.md"),
+                                                                os.path.join(SRC, "slurm", "README.md")]
+n_links = 0
+for page in pages:
+    text = open(page, encoding="utf-8").read()
+    for target, anchor in re.findall(r"\]\(([^)#\s]*)(#[^)\s]*)?\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path = os.path.normpath(os.path.join(os.path.dirname(page), target)) if target else page
+        n_links += 1
+        ok = os.path.exists(path)
+        if ok and anchor and path.endswith(".md"):
+            heads = [slug(h) for h in re.findall(r"^#+ (.*)$", open(path, encoding="utf-8").read(), re.M)]
+            ok = anchor[1:] in heads
+        if not ok:
+            check(False, f"{os.path.relpath(page, SRC)}: link {target}{anchor} does not resolve")
+check(n_links >= 15, f"{n_links} links between the manual's pages checked")
+
 print(f"{fails} failed")
 sys.exit(1 if fails else 0)
