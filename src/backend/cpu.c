@@ -141,14 +141,13 @@ static enum lms_status cpu_kl_div_accum(void *vctx, double *acc, const lms_bf16 
 		}
 		double sp = 0.0, sq = 0.0;
 		for (int64_t v = 0; v < V; v++) {
-			sp += (double)expf(lms_bf16_to_f32(a[v]) - mp);
-			sq += (double)expf(lms_bf16_to_f32(b[v]) - mq);
+			sp += exp((double)lms_bf16_to_f32(a[v]) - mp);
+			sq += exp((double)lms_bf16_to_f32(b[v]) - mq);
 		}
 		double dl = log(sp) - log(sq), kl = 0.0;
 		for (int64_t v = 0; v < V; v++) {
-			float xp = lms_bf16_to_f32(a[v]) - mp, xq = lms_bf16_to_f32(b[v]) - mq;
-			double p = (double)expf(xp) / sp;
-			kl += p * (((double)xp - (double)xq) - dl);
+			double xp = (double)lms_bf16_to_f32(a[v]) - mp, xq = (double)lms_bf16_to_f32(b[v]) - mq;
+			kl += exp(xp) / sp * ((xp - xq) - dl);
 		}
 		acc[r] += kl;
 	}
