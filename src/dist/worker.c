@@ -139,6 +139,15 @@ int lms_dist_run_plan(const struct lms_plan *plan, const struct lms_dist_hooks *
 	 * other subcommands keep the default actions */
 	lms_dist_install_signals();
 	enum lms_status st = check_dirs(plan);
+	const char *step_tasks = getenv("SLURM_STEP_NUM_TASKS");
+	if (st == LMS_OK && lms_dist_world() == 1 && step_tasks && atoi(step_tasks) > 1)
+		st = lms_fail(
+		    LMS_ERR_USAGE,
+		    "launch with 'srun --mpi=pmix' (see 'srun --mpi=list') or mpirun, or run "
+		    "one task (srun -n 1)",
+		    "this is one of %s tasks of a Slurm step, but MPI is not running: each task "
+		    "would run the whole sweep on its own",
+		    step_tasks);
 	if (st != LMS_OK) {
 		if (lms_dist_rank() == 0)
 			lms_log_last_error();

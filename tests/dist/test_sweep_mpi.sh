@@ -221,6 +221,12 @@ rc1=$?
 	ok "a second run on a busy sweep directory is refused (rc 2), the first finishes" ||
 	{ bad "lock: second rc $rc, first rc $rc1"; cat "$T/lock2.err"; }
 
+# 5c. srun without PMIx starts independent copies: each refuses to run the sweep
+SLURM_STEP_NUM_TASKS=4 "$BIN" "${GRID[@]}" hydra.sweep.dir="$T/singleton" 2>"$T/singleton.err"
+rc=$?
+[ $rc = 2 ] && grep -q "MPI is not running" "$T/singleton.err" && ok "a Slurm step of 4 tasks without MPI is refused" ||
+	bad "singleton copies: rc $rc"
+
 # 6. merge two sweeps
 "$BIN" merge "$T/ref" "$T/np2" --out "$T/merged" 2>"$T/merge.err"
 rc=$?
