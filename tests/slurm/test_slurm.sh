@@ -78,7 +78,9 @@ unset SLURM_RESTART_COUNT SLURM_ARRAY_TASK_ID SLURM_ARRAY_JOB_ID LMSENS_SWEEP_DI
 	echo "mkmodel failed"
 	exit 1
 }
+# a quoted value with a space and a list value: the array's plan keeps them intact
 GRID=(-cn demo "model.path=$T/model" dataset.max_calib_samples=8 autoquant.score_size=8
+	"+runner.note='a b'" 'autoquant.disabled_layers=[*lm_head*,*layers.0.mlp.up*]'
 	-m quant_pair=wfp8_afp8,wint8_afp16 dataset.size=small,medium)
 NJ=4
 (cd "$T/submit" && "$BIN" "${GRID[@]}" hydra.sweep.dir="$T/ref" 2>"$T/ref.err") || {
@@ -198,6 +200,8 @@ for i in 0 1 2 3; do
 			cat "$T/a$i.out" "$A"/logs/task-$i-*.log
 		}
 done
+grep -q "note: a b" "$A/0/.lmsens/config.yaml" && ok "element 0 got the quoted value 'a b'" ||
+	bad "element 0's config lacks runner.note 'a b': $(grep note "$A/0/.lmsens/config.yaml")"
 "$CMP" --ignore-config "$T/ref" "$A" $NJ >"$T/cmp.out" && ok "array elements equal the sweep" ||
 	{
 		bad "array elements differ from the sweep"
