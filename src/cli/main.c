@@ -29,8 +29,7 @@ static void usage(FILE *f)
 		LMSENS_VERSION);
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", g_commands[i].name, g_commands[i].summary);
-	fprintf(f, "\n'lmsens <command> --help' describes a command; 'lmsens --help' and the\n"
-		   "manual in docs/ describe the job's flags and configuration.\n");
+	fprintf(f, "\n'lmsens <command> --help' describes a command. The manual is docs/README.md.\n");
 }
 
 int lms_cli_is_help(const char *arg)
@@ -53,17 +52,16 @@ int main(int argc, char **argv)
 			printf("lmsens %s\n", LMSENS_VERSION);
 			return 0;
 		}
-		if (strcmp(argv[1], "help") == 0) {
+		if (strcmp(argv[1], "help") == 0 || lms_cli_is_help(argv[1])) {
+			/* the commands, then the main job's flags (cmd_run.c) */
 			usage(stdout);
-			return 0;
+			printf("\n");
+			char *job_help[] = {argv[0], "--help", NULL};
+			return lms_cmd_run(2, job_help);
 		}
 		for (size_t i = 0; i < N_COMMANDS; i++)
 			if (strcmp(argv[1], g_commands[i].name) == 0)
 				return g_commands[i].run(argc - 1, argv + 1);
-		if (lms_cli_is_help(argv[1])) {
-			usage(stdout);
-			return 0;
-		}
 	}
 	return lms_cmd_run(argc, argv);
 }
