@@ -337,7 +337,8 @@ def generate(lmsens):
     w("An unknown `format_name` stops before any work with exit code 2 and the list of known formats.")
     w("Then regenerate this page (`python3 scripts/gen-config-reference.py --lmsens build/lmsens`).\n")
     w("## Adding a format\n")
-    w("Add `conf/formats/<NAME>.yaml` with `name: <NAME>`, a `quant_cfg` with `\"*weight_quantizer\"`")
+    w("Add `conf/formats/<NAME>.yaml` (or `<dir>/formats/<NAME>.yaml` with `-cd <dir>`) with")
+    w("`name: <NAME>`, a `quant_cfg` with `\"*weight_quantizer\"`")
     w("and `\"*input_quantizer\"` entries in ModelOpt's vocabulary (`num_bits`: an int for INT, `[E, M]`")
     w("for a float format; `axis: null` per tensor, `0` per output channel; `block_sizes: {-1: <size>,")
     w("type: static|dynamic, scale_bits: [E, M]}` for block formats; `enable: false` turns a quantizer")
@@ -345,7 +346,16 @@ def generate(lmsens):
     w("`effective_bits`. The quantizer kinds lmsens implements are those of the table above (FP8")
     w("E4M3 per tensor, INT8 per tensor/channel, INT4 block, MXFP4/MXFP8 block 32, NVFP4 block 16);")
     w("a combination outside them is refused with an error naming the file and key. The math of each")
-    w("is in [numerics.md](numerics.md); the parser is `src/quant/`.\n")
+    w("is in [numerics.md](numerics.md); the parser is `src/quant/`. Example (tested by")
+    w("`tests/docs/test_config_reference.py`, with a pair that lists it next to FP8):\n")
+    w("```yaml")
+    w("# INT4 per-channel weight-only")
+    w("name: DOC_INT4_CFG")
+    w("quant_cfg:")
+    w("  \"*weight_quantizer\": {num_bits: 4, axis: 0, enable: true}")
+    w("  \"*input_quantizer\": {enable: false}")
+    w("algorithm: max")
+    w("```\n")
     return "\n".join(out).rstrip() + "\n", missing
 
 

@@ -69,5 +69,28 @@ with tempfile.TemporaryDirectory() as t:
                        capture_output=True, text=True)
     check(r.returncode == 1 and "score_size" in r.stdout, "a stale page fails --check with a diff")
 
+# the recipes "Adding a quant pair" and "Adding a format" work as written: a pair and a
+# format in a -cd directory, run on the demo model
+with tempfile.TemporaryDirectory() as t:
+    os.makedirs(os.path.join(t, "extra", "quant_pair"))
+    os.makedirs(os.path.join(t, "extra", "formats"))
+    pair = open(os.path.join(SRC, "conf", "quant_pair", "wfp8_afp16.yaml"), encoding="utf-8").read()
+    pair = pair.replace("name: wfp8_afp16", "name: wint4_afp16_doc").replace(
+        "format_name: FP8_WEIGHT_ONLY_CFG", "format_name: [FP8_WEIGHT_ONLY_CFG, DOC_INT4_CFG]")
+    with open(os.path.join(t, "extra", "quant_pair", "wint4_afp16_doc.yaml"), "w") as f:
+        f.write("# a pair added by following docs/config-reference.md\n" + pair)
+    with open(os.path.join(t, "extra", "formats", "DOC_INT4_CFG.yaml"), "w") as f:
+        f.write("# INT4 per-channel weight-only, added by following docs/config-reference.md\n"
+                "name: DOC_INT4_CFG\nquant_cfg:\n"
+                "  \"*weight_quantizer\": {num_bits: 4, axis: 0, enable: true}\n"
+                "  \"*input_quantizer\": {enable: false}\nalgorithm: max\n")
+    r = subprocess.run([BIN, "-cd", os.path.join(t, "extra"), "-cn", "demo", "quant_pair=wint4_afp16_doc",
+                        f"model.path={t}/model", f"runner.output_dir={t}/run"], capture_output=True, text=True, cwd=t)
+    check(r.returncode == 0, "a pair and a format added in a -cd directory run" +
+          ("" if r.returncode == 0 else "\n" + r.stderr[-1500:]))
+    man = os.path.join(t, "run", "tiny_wint4_afp16_doc_quant_manifest.json")
+    check(os.path.exists(man) and "DOC_INT4_CFG" in open(man).read(),
+          "its manifest is named after the pair and scores the new format")
+
 print(f"{fails} failed")
 sys.exit(1 if fails else 0)
