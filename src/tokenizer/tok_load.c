@@ -485,7 +485,11 @@ static enum lms_status compile_re(struct tok_pretok *p, const char *pattern, int
 		pcre2_code_free(p->re);
 		p->re = re;
 	}
-	p->jit = pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE) == 0;
+	/* LMSENS_PCRE2_JIT=0 forces the interpreter (same matches): valgrind
+	 * cannot follow JIT code and reports its reads as uninitialised. */
+	const char *jit_env = getenv("LMSENS_PCRE2_JIT");
+	p->jit = !(jit_env && strcmp(jit_env, "0") == 0) &&
+		 pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE) == 0;
 	p->md = pcre2_match_data_create_from_pattern(p->re, NULL);
 	if (!p->md)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory for PCRE2 match data");

@@ -88,7 +88,8 @@ size_t lms_tokenizer_n_added(const struct lms_tokenizer *tok);
  * invalid), or n when all of s is valid. */
 size_t lms_utf8_check(const char *s, size_t n);
 
-/* 1 when the regex pre-tokenizer runs with PCRE2's JIT, else 0. */
+/* 1 when the regex pre-tokenizer runs with PCRE2's JIT, else 0 (also when
+ * the environment sets LMSENS_PCRE2_JIT=0, as scripts/valgrind.sh does). */
 int lms_tokenizer_uses_jit(const struct lms_tokenizer *tok);
 
 #endif

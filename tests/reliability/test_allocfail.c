@@ -146,6 +146,9 @@ static long run_scenario(const struct scenario *sc)
 		enum lms_status st = sc->run(sc->ctx);
 		disarm();
 		if (!hit) {
+			if (st != LMS_OK) /* state left behind by an earlier failed run? */
+				fprintf(stderr, "%s: run %ld failed with nothing injected: %s\n",
+					sc->name, n, lms_error_message());
 			CHECK_INT_EQ(st, LMS_OK); /* nothing failed: the run must succeed */
 			break;
 		}
