@@ -261,12 +261,12 @@ struct lms_backend_ops {
 	 * kldiv.c; reference/modelopt-autoquant.md §6, HEAD form):
 	 *   acc[r] += Σ_v p_v · (log p_v − log q_v),  r < rows,
 	 * p = softmax(float(zp[r])), q = softmax(float(zq[r])) over V entries
-	 * (bf16 logits upcast as HF does). Written as
-	 *   log p_v − log q_v = (zp_v − mp) − (zq_v − mq) − (log Sp − log Sq),
-	 * m = the row max, S = Σ exp(z − m), everything after the max in fp64
-	 * (exp included: with fp32 exp the error of log Sp − log Sq alone is
-	 * ~1e-9, 4e-5 of a KL of 3e-5), so a small divergence is not lost to the
-	 * cancellation of two fp32 log-softmaxes. p_v = exp(zp_v − mp)/Sp.
+	 * (bf16 logits upcast as HF does). With m the row max, x = z − m,
+	 * S = Σ exp(x):  KL = Σ_v exp(xp_v)·(xp_v − xq_v) / Sp − (log Sp − log Sq),
+	 * everything after the max in fp64 (exp included: with fp32 exp the
+	 * error of log Sp − log Sq alone is ~1e-9, 4e-5 of a KL of 3e-5), so a
+	 * small divergence is not lost to the cancellation of two fp32
+	 * log-softmaxes. Two exps per element, no scratch.
 	 * acc (rows) fp64, accumulated (never overwritten); one row per output,
 	 * so the totals do not depend on the thread count (the caller adds the
 	 * rows in order). Optional: the kl_div method needs it, the gradient

@@ -139,17 +139,16 @@ static enum lms_status cpu_kl_div_accum(void *vctx, double *acc, const lms_bf16 
 			mp = fmaxf(mp, lms_bf16_to_f32(a[v]));
 			mq = fmaxf(mq, lms_bf16_to_f32(b[v]));
 		}
-		double sp = 0.0, sq = 0.0;
-		for (int64_t v = 0; v < V; v++) {
-			sp += exp((double)lms_bf16_to_f32(a[v]) - mp);
-			sq += exp((double)lms_bf16_to_f32(b[v]) - mq);
-		}
-		double dl = log(sp) - log(sq), kl = 0.0;
+		/* one pass of exps: KL = Σ e^xp·(xp − xq) / Sp − (log Sp − log Sq) */
+		double sp = 0.0, sq = 0.0, w = 0.0;
 		for (int64_t v = 0; v < V; v++) {
 			double xp = (double)lms_bf16_to_f32(a[v]) - mp, xq = (double)lms_bf16_to_f32(b[v]) - mq;
-			kl += exp(xp) / sp * ((xp - xq) - dl);
+			double ep = exp(xp);
+			sp += ep;
+			sq += exp(xq);
+			w += ep * (xp - xq);
 		}
-		acc[r] += kl;
+		acc[r] += w / sp - (log(sp) - log(sq));
 	}
 	return LMS_OK;
 }
