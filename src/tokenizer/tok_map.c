@@ -242,7 +242,7 @@ int tok_cache_get(const struct tok_cache *c, const char *w, size_t n, uint64_t h
 		if (s->hash == 0)
 			return 0;
 		if (s->hash == h && s->key_len == n && memcmp(c->keys + s->key_off, w, n) == 0) {
-			*ids = c->ids + s->ids_off;
+			*ids = s->ids_len ? c->ids + s->ids_off : NULL; /* ids may be unallocated */
 			*n_ids = s->ids_len;
 			return 1;
 		}

@@ -71,6 +71,9 @@ static void test_tokenizer_word_without_ids(void)
 		static const char text[] = "\xe4\xb8\xad\xe6\x96\x87";
 		CHECK_INT_EQ(lms_tokenizer_encode(tok, text, sizeof text - 1, &ids), LMS_OK);
 		CHECK_INT_EQ(ids.n, 0);
+		/* again: now from the word cache, whose id array is still empty */
+		CHECK_INT_EQ(lms_tokenizer_encode(tok, text, sizeof text - 1, &ids), LMS_OK);
+		CHECK_INT_EQ(ids.n, 0);
 		CHECK_INT_EQ(lms_tokenizer_encode(tok, "!$%", 3, &ids), LMS_OK);
 		CHECK(ids.n > 0);
 		lms_tokens_free(&ids);
