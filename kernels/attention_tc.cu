@@ -55,8 +55,8 @@ typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_majo
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> frag_bt;
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> frag_b;
 
-template <int NF>
-static __global__ void __launch_bounds__(TC_WARPS *LMS_WARP)
+template <int NF, int MINB>
+static __global__ void __launch_bounds__(TC_WARPS *LMS_WARP, MINB)
     attn_fwd_tc_kernel(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
 		       const uint16_t *v, const int32_t *mask, int T, int H, int G, float scale)
 {
@@ -192,7 +192,7 @@ static __global__ void __launch_bounds__(TC_WARPS *LMS_WARP)
 	}
 }
 
-template <int NF>
+template <int NF, int MINB>
 static cudaError_t launch_tc(cudaStream_t st, uint16_t *out, float *lse, const uint16_t *q,
 			     const uint16_t *k, const uint16_t *v, const int32_t *mask, int B,
 			     int T, int H, int G, float scale)
@@ -202,12 +202,12 @@ static cudaError_t launch_tc(cudaStream_t st, uint16_t *out, float *lse, const u
 		      TC_KT * 4;
 	if (smem > 48 * 1024) {
 		cudaError_t e = cudaFuncSetAttribute(
-		    attn_fwd_tc_kernel<NF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+		    attn_fwd_tc_kernel<NF, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
 		if (e != cudaSuccess)
 			return e;
 	}
 	dim3 grid((unsigned)((T + TC_ROWS - 1) / TC_ROWS), (unsigned)(B * H));
-	attn_fwd_tc_kernel<NF>
+	attn_fwd_tc_kernel<NF, MINB>
 	    <<<grid, TC_WARPS * LMS_WARP, smem, st>>>(out, lse, q, k, v, mask, T, H, G, scale);
 	return cudaGetLastError();
 }
@@ -229,8 +229,10 @@ extern "C" cudaError_t lms_k_attention_forward_tc(cudaStream_t stream, uint16_t 
 	if (!lms_k_attention_forward_tc_ok(q, k, v, D) || G <= 0 || H % G != 0)
 		return cudaErrorInvalidValue;
 	if (D == 32)
-		return launch_tc<2>(stream, out, lse, q, k, v, mask, B, T, H, G, scale);
+		return launch_tc<2, 1>(stream, out, lse, q, k, v, mask, B, T, H, G, scale);
 	if (D == 64)
-		return launch_tc<4>(stream, out, lse, q, k, v, mask, B, T, H, G, scale);
-	return launch_tc<8>(stream, out, lse, q, k, v, mask, B, T, H, G, scale);
+		return launch_tc<4, 1>(stream, out, lse, q, k, v, mask, B, T, H, G, scale);
+	if (lms_k_attention_occupancy() >= 3) /* attention_bwd_tc.cu */
+		return launch_tc<8, 3>(stream, out, lse, q, k, v, mask, B, T, H, G, scale);
+	return launch_tc<8, 1>(stream, out, lse, q, k, v, mask, B, T, H, G, scale);
 }

@@ -56,6 +56,11 @@ cudaError_t lms_k_cross_entropy(cudaStream_t stream, float *losses, uint16_t *dl
 				const uint16_t *logits, const int32_t *targets, int N, int V,
 				float grad_scale);
 
+/* kl_div.cu: acc[r] += KL(softmax(zp[r]) || softmax(zq[r])) over V, fp64
+ * (backend.h kl_div_accum). */
+cudaError_t lms_k_kl_div_accum(cudaStream_t stream, double *acc, const uint16_t *zp,
+			       const uint16_t *zq, long long rows, long long V);
+
 /* attention.cu. D must be even and at most LMS_K_ATTN_MAX_D. The backward
  * needs lms_k_attention_workspace() bytes of scratch (per-row softmax
  * statistics); the forward needs none. */
@@ -64,6 +69,9 @@ size_t lms_k_attention_workspace(int B, int T, int H, int D);
 /* The backward picks the tensor-core kernels (attention_bwd_tc.cu) under the
  * same conditions as the forward (dout, q, k, v 16-byte aligned). */
 size_t lms_k_attention_bwd_tc_extra(int B, int T, int H, int D);
+/* 3 (the D = 128 tensor-core kernels built for 3 blocks per SM), or 1 with
+ * LMSENS_CUDA_ATTN_OCC=1 (up to 255 registers); read once. */
+int lms_k_attention_occupancy(void);
 int lms_k_attention_backward_tc_ok(const uint16_t *dout, const uint16_t *q, const uint16_t *k,
 				   const uint16_t *v, int D);
 cudaError_t lms_k_attention_backward_tc(cudaStream_t stream, uint16_t *dq, uint16_t *dk,

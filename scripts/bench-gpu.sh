@@ -51,10 +51,28 @@ fi
 cp tests/data/tokenizer/qwen3-tokenizer.json "$model/tokenizer.json"
 cat "$model"/*.safetensors >/dev/null   # page cache warm: load is timed from memory
 
-"$BIN" bench --model "$model" --work /tmp/lmsens-bench/work --json "$out/bench.json" "$@" \
-	>"$out/bench.log" 2>"$out/bench.err"
+"$BIN" bench --model "$model" --work /tmp/lmsens-bench/work --json "$out/bench.json" \
+	--scenarios standard,bundle7,seq2048 "$@" >"$out/bench.log" 2>"$out/bench.err"
 brc=$?
 [ $brc -ne 0 ] && { echo "bench exit $brc"; tail -20 "$out/bench.err"; rc=1; }
+
+# kl_div: one forward per (group, format) per batch, so 32 steps take minutes;
+# one scoring step each, with and without the prefix reuse (per-step times)
+for reuse in true false; do
+	timeout 200 "$BIN" bench --model "$model" --work /tmp/lmsens-bench/kl --no-peak --repeat 1 \
+		--scenarios kl_div autoquant.calib_steps=2 autoquant.score_size=4 \
+		autoquant.kl_prefix_reuse=$reuse "$@" >"$out/kl-$reuse.log" 2>&1 || echo "kl_div ($reuse) failed"
+	grep -A8 "^| scenario" "$out/kl-$reuse.log" | sed "s/^| kl_div /| kl_div prefix_reuse=$reuse /"
+done
+
+# BENCH_OCC_AB=1: also the D = 128 attention kernels built for 2 blocks per SM (255 registers)
+if [ "${BENCH_OCC_AB:-0}" = 1 ]; then
+	LMSENS_CUDA_ATTN_OCC=1 timeout 200 "$(testbin bench_ops_cuda)" 2>&1 | grep attention | sed 's/^/OCC=1 /'
+	LMSENS_CUDA_ATTN_OCC=1 timeout 300 "$(testbin test_ops_cuda)" >"$out/test_ops_occ1.log" 2>&1 \
+		&& echo "PASS test_ops_cuda OCC=1" || { echo "FAIL test_ops_cuda OCC=1"; rc=1; }
+	LMSENS_CUDA_ATTN_OCC=1 "$BIN" bench --model "$model" --work /tmp/lmsens-bench/occ --no-peak \
+		--scenarios standard "$@" 2>/dev/null | grep -A8 "^| scenario" | sed 's/^/OCC=1 /'
+fi
 
 # per-op profiles (serialized stream: shares, not speeds)
 prof() { # name overrides...
@@ -65,6 +83,7 @@ prof() { # name overrides...
 }
 prof standard autoquant.score_size=32
 prof seq2048 autoquant.score_size=4
+grep -h "attention" "$out/bench_ops_cuda.log" 2>/dev/null
 grep -h -A40 -i "profile" "$out/prof-standard.log" | head -45 > "$out/prof-tables.txt"
 grep -h -A40 -i "profile" "$out/prof-seq2048.log" | head -45 >> "$out/prof-tables.txt"
 cat "$out/prof-tables.txt"

@@ -54,6 +54,7 @@ static const char *const PROF_NAMES[PROF_OPS] = {
     "absmax_rows",
     "sq_dot_accum",
     "fake_quant",
+    "kl_div_accum",
     NULL,
 };
 
@@ -519,6 +520,18 @@ static enum lms_status cu_sq_dot_accum(void *vc, double *d_acc, const lms_bf16 *
 				     lms_k_sq_dot_accum(c->stream, d_acc, d_yq, d_y, d_g, n));
 }
 
+static enum lms_status cu_kl_div_accum(void *vc, double *d_acc, const lms_bf16 *d_zp,
+				       const lms_bf16 *d_zq, int64_t rows, int64_t V)
+{
+	struct cuda_ctx *c = vc;
+	if (rows < 0 || V < 1)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s kl_div_accum: bad shape %lld x %lld", c->name,
+				(long long)rows, (long long)V);
+	lms_cuda_prof_begin(c);
+	return lms_cuda_after_launch(c, "kl_div_accum",
+				     lms_k_kl_div_accum(c->stream, d_acc, d_zp, d_zq, rows, V));
+}
+
 static enum lms_status cu_fake_quant(void *vc, lms_bf16 *d_out, const lms_bf16 *d_in, int64_t rows,
 				     int64_t cols, const struct lms_quant_desc *desc);
 
@@ -625,6 +638,7 @@ static void set_ops(struct lms_backend_ops *o)
 	o->cross_entropy = cu_cross_entropy;
 	o->absmax_rows = cu_absmax_rows;
 	o->sq_dot_accum = cu_sq_dot_accum;
+	o->kl_div_accum = cu_kl_div_accum;
 	o->fake_quant = cu_fake_quant;
 	o->destroy = cu_destroy;
 }
