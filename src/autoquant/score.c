@@ -109,7 +109,8 @@ enum lms_status lms_aq_score_alloc(struct aq_ctx *c)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory (score tables)");
 	LMS_TRY(lms_backend_alloc(c->be, c->xq_elems * sizeof(lms_bf16), "replay input", (void **)&c->d_xq));
 	LMS_TRY(lms_backend_alloc(c->be, c->wq_elems * sizeof(lms_bf16), "replay weight", (void **)&c->d_wq));
-	LMS_TRY(lms_backend_alloc(c->be, c->yq_elems * sizeof(lms_bf16), "replay output", (void **)&c->d_yq));
+	if (!c->is_kl) /* kl_div writes the replay over the engine's Y */
+		LMS_TRY(lms_backend_alloc(c->be, c->yq_elems * sizeof(lms_bf16), "replay output", (void **)&c->d_yq));
 	LMS_TRY(lms_backend_alloc(c->be, sizeof(float), "dynamic amax", (void **)&c->d_amax_tmp));
 	size_t acc = nl * nf + 1 > max_m ? nl * nf + 1 : max_m; /* kl_div: one per row */
 	return lms_backend_alloc(c->be, acc * sizeof(double), "score accumulators", (void **)&c->d_acc);
