@@ -39,8 +39,8 @@
 struct kl_run {
 	struct aq_ctx *c;
 	const unsigned char *member; /* (NL) 1: replace this linear */
-	int f;                       /* format index */
-	int replaced;                /* count, checked after the forward */
+	int f;			     /* format index */
+	int replaced;		     /* count, checked after the forward */
 };
 
 static enum lms_status on_replace(void *user, const struct lms_linear_event *ev, lms_bf16 *d_y)
@@ -51,7 +51,8 @@ static enum lms_status on_replace(void *user, const struct lms_linear_event *ev,
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "forward event with index %d", ev->index);
 	if (!r->member[ev->index])
 		return LMS_OK;
-	if ((size_t)ev->M * (size_t)ev->in > c->xq_elems || (size_t)ev->out * (size_t)ev->in > c->wq_elems)
+	if ((size_t)ev->M * (size_t)ev->in > c->xq_elems ||
+	    (size_t)ev->out * (size_t)ev->in > c->wq_elems)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: replay scratch too small", ev->name);
 	r->replaced++;
 	return lms_aq_replay(c, r->f, ev, d_y);
@@ -64,7 +65,8 @@ static enum lms_status build_groups(struct aq_ctx *c, struct lms_aq_grouping *gs
 	size_t nl = (size_t)c->n_linears;
 	const char **names = malloc(nl * sizeof *names);
 	int64_t *numel = malloc(nl * sizeof *numel);
-	enum lms_status st = names && numel ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	enum lms_status st =
+	    names && numel ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	for (size_t l = 0; st == LMS_OK && l < nl; l++) {
 		names[l] = c->lin[l].name;
 		numel[l] = c->lin[l].in * c->lin[l].out;
@@ -89,8 +91,8 @@ static int group_start(const struct aq_ctx *c, const struct lms_aq_gdef *g, int 
 }
 
 /* One scoring step s: its (group, format) KL sums land in step_scores[s]. */
-static enum lms_status kl_step(struct aq_ctx *c, const struct lms_aq_grouping *gs, unsigned char *member,
-			       int s, double *tokens, double *h_rows)
+static enum lms_status kl_step(struct aq_ctx *c, const struct lms_aq_grouping *gs,
+			       unsigned char *member, int s, double *tokens, double *h_rows)
 {
 	const struct lms_backend_ops *o = &c->be->ops;
 	size_t cells = (size_t)c->n_linears * (size_t)c->n_formats;
@@ -119,19 +121,23 @@ static enum lms_status kl_step(struct aq_ctx *c, const struct lms_aq_grouping *g
 			struct lms_linear_replace rp = {.fn = on_replace, .user = &run};
 			LMS_TRY(lms_engine_forward_from(c->eng, start, NULL, &rp));
 			if (run.replaced != (int)gd->n_modules)
-				return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: %d of %zu linears replaced", gd->name,
+				return lms_fail(LMS_ERR_INTERNAL, NULL,
+						"%s: %d of %zu linears replaced", gd->name,
 						run.replaced, gd->n_modules);
 			LMS_TRY(o->memset(c->be->ctx, c->d_acc, 0, (size_t)rows * sizeof(double)));
 			LMS_TRY(o->kl_div_accum(c->be->ctx, c->d_acc, lms_engine_logits(c->eng),
 						lms_engine_logits_from(c->eng), rows, V));
-			LMS_TRY(o->memcpy_d2h(c->be->ctx, h_rows, c->d_acc, (size_t)rows * sizeof(double)));
+			LMS_TRY(o->memcpy_d2h(c->be->ctx, h_rows, c->d_acc,
+					      (size_t)rows * sizeof(double)));
 			double kl = 0.0;
 			for (int64_t r = 0; r < rows; r++)
 				kl += h_rows[r];
 			if (!isfinite(kl))
-				return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint (overflowing activations)",
-						"scoring batch %d: %s, format %s: the KL divergence is %g", s,
-						gd->name, c->fmt[f].name, kl);
+				return lms_fail(
+				    LMS_ERR_NUMERIC,
+				    "check the checkpoint (overflowing activations)",
+				    "scoring batch %d: %s, format %s: the KL divergence is %g", s,
+				    gd->name, c->fmt[f].name, kl);
 			step[gd->modules[0] * (size_t)c->n_formats + (size_t)f] = kl;
 		}
 		for (size_t m = 0; m < gd->n_modules; m++)
@@ -149,10 +155,12 @@ enum lms_status lms_aq_score_kl(struct aq_ctx *c)
 	double tokens = 0.0;
 	unsigned char *member = calloc((size_t)c->n_linears + 1, 1);
 	double *h_rows = malloc(((size_t)c->batch_size * (size_t)c->seq_len + 1) * sizeof *h_rows);
-	enum lms_status st = member && h_rows ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	enum lms_status st =
+	    member && h_rows ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	if (st == LMS_OK && !lms_backend_supports(c->be, LMS_OP_KL_DIV_ACCUM))
 		st = lms_fail(LMS_ERR_UNSUPPORTED, "use runner.backend=cpu (or auto)",
-			      "autoquant.method = kl_div needs the backend op kl_div_accum, which the %s backend lacks",
+			      "autoquant.method = kl_div needs the backend op kl_div_accum, which "
+			      "the %s backend lacks",
 			      c->be->name);
 	if (st == LMS_OK)
 		st = lms_aq_score_alloc(c);
@@ -168,13 +176,15 @@ enum lms_status lms_aq_score_kl(struct aq_ctx *c)
 		n_scored += (size_t)scored;
 	}
 	if (st == LMS_OK)
-		LMS_INFO("kl_div: %zu scored groups x %d formats: %zu forwards per batch, %s", n_scored,
-			 c->n_formats, n_scored * (size_t)c->n_formats + 1,
-			 c->kl_prefix_reuse ? "each from its group's first layer" : "each from the embedding");
+		LMS_INFO("kl_div: %zu scored groups x %d formats: %zu forwards per batch, %s",
+			 n_scored, c->n_formats, n_scored * (size_t)c->n_formats + 1,
+			 c->kl_prefix_reuse ? "each from its group's first layer"
+					    : "each from the embedding");
 	lms_aq_progress_begin("score", n_mine, "steps");
 	for (int i = 0; st == LMS_OK && i < n_mine; i++) {
 		if (lms_aq_interrupted(c))
-			st = lms_fail(LMS_ERR_INTERRUPTED, NULL, "scoring interrupted before step %d", mine[i]);
+			st = lms_fail(LMS_ERR_INTERRUPTED, NULL,
+				      "scoring interrupted before step %d", mine[i]);
 		else
 			st = kl_step(c, &gs, member, mine[i], &tokens, h_rows);
 		lms_aq_progress_step(i + 1);

@@ -142,7 +142,8 @@ static enum lms_status cpu_kl_div_accum(void *vctx, double *acc, const lms_bf16 
 		/* one pass of exps: KL = Σ e^xp·(xp − xq) / Sp − (log Sp − log Sq) */
 		double sp = 0.0, sq = 0.0, w = 0.0;
 		for (int64_t v = 0; v < V; v++) {
-			double xp = (double)lms_bf16_to_f32(a[v]) - mp, xq = (double)lms_bf16_to_f32(b[v]) - mq;
+			double xp = (double)lms_bf16_to_f32(a[v]) - mp,
+			       xq = (double)lms_bf16_to_f32(b[v]) - mq;
 			double ep = exp(xp);
 			sp += ep;
 			sq += exp(xq);

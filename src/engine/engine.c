@@ -360,8 +360,8 @@ enum lms_status lms_engine_init(struct lms_backend *be, const struct lms_model_c
 		st = plan_class(e, carve_batch, "engine batch inputs", &e->d_batch_block,
 				&e->mem.batch);
 	if (st == LMS_OK && o.prefix_forward)
-		st = plan_class(e, carve_prefix, "engine prefix-forward buffers", &e->d_prefix_block,
-				&e->mem.prefix);
+		st = plan_class(e, carve_prefix, "engine prefix-forward buffers",
+				&e->d_prefix_block, &e->mem.prefix);
 	if (st == LMS_OK) {
 		struct lms_attn_dims dm = {max_B, max_T, e->H, e->G, e->D, 0.0f};
 		e->mem.workspace = be->ops.attention_workspace(be->ctx, &dm);

@@ -15,6 +15,10 @@
  * stream, b's two consumers, a's three) it is one bf16 add per term, in the
  * order autograd adds them (v, k, q for a).
  *
+ * lms_engine_forward_from reruns the forward from a cached layer input (or
+ * the embedding) through its own stream buffers and logits, with an
+ * optional substitution of linear outputs (kl_div scoring).
+ *
  * Position ids (cos/sin tables, built here on the host in fp32 and rounded
  * to bf16 as HF does): 0..T−1 whatever the mask (transformers 5.x), or with
  * LMS_POSITIONS_HF457 for Qwen3-VL cumsum(mask) − 1 with 1 at padded
@@ -260,8 +264,7 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 	LMS_TRY(OPS.rmsnorm_forward(CTX, e->h, e->rstd_final, e->acts[e->L].x_in, e->final_norm, N,
 				    C, (float)e->cfg.rms_norm_eps));
 	LMS_TRY(linear_fwd(e, e->logits, e->h, e->lm_head, N, C, V));
-	LMS_TRY(
-	    fire_fwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, C, V));
+	LMS_TRY(fire_fwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, C, V));
 
 	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, NULL, e->logits, e->d_targets, N, V, 1.0f));
 	LMS_TRY(OPS.memcpy_d2h(CTX, e->h_losses, e->d_losses, (size_t)N * sizeof(float)));

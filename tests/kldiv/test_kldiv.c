@@ -92,7 +92,8 @@ static double kl_direct(const lms_bf16 *a, const lms_bf16 *b, int n)
 		sq += exp(lms_bf16_to_f32(b[v]) - mq);
 	}
 	for (int v = 0; v < n; v++) {
-		double lp = lms_bf16_to_f32(a[v]) - mp - log(sp), lq = lms_bf16_to_f32(b[v]) - mq - log(sq);
+		double lp = lms_bf16_to_f32(a[v]) - mp - log(sp),
+		       lq = lms_bf16_to_f32(b[v]) - mq - log(sq);
 		kl += exp(lp) * (lp - lq);
 	}
 	return kl;
@@ -110,7 +111,9 @@ static void test_kl_op(struct lms_backend *be)
 		zp[i] = lms_f32_to_bf16(x);
 		/* rows 0-1 identical, 2-3 a small perturbation, 4-5 unrelated */
 		int r = i / NV;
-		float y = r < 2 ? x : r < 4 ? x + (float)(0.02 * (urand() - 0.5)) : (float)(8 * urand() - 4);
+		float y = r < 2	  ? x
+			  : r < 4 ? x + (float)(0.02 * (urand() - 0.5))
+				  : (float)(8 * urand() - 4);
 		zq[i] = lms_f32_to_bf16(y);
 	}
 	CHECK_INT_EQ(be->ops.kl_div_accum(be->ctx, acc, zp, zq, R, NV), LMS_OK);
@@ -160,8 +163,10 @@ static int same(const lms_bf16 *a, const lms_bf16 *b, size_t n)
 
 static void test_forward_from(struct lms_backend *be, const struct tmodel *m, int forward_only)
 {
-	struct lms_engine_options o = {.recompute = 0, .forward_only = forward_only,
-				       .loss_reduction = LMS_LOSS_SUM, .prefix_forward = 1};
+	struct lms_engine_options o = {.recompute = 0,
+				       .forward_only = forward_only,
+				       .loss_reduction = LMS_LOSS_SUM,
+				       .prefix_forward = 1};
 	struct lms_engine *e = NULL;
 	CHECK_INT_EQ(lms_engine_init(be, &m->cfg, &m->w, B, T, &o, &e), LMS_OK);
 	if (!e)
