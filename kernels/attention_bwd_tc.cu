@@ -92,7 +92,8 @@ static __device__ __forceinline__ void tile_abt(float *out, const uint16_t *A, c
 
 /* acc[f] += A (16 × 32 bf16, row stride 32) · Bm (32 rows of stride D) */
 template <int NF>
-static __device__ __forceinline__ void tile_acc(bfrag_acc *acc, const uint16_t *A, const uint16_t *Bm)
+static __device__ __forceinline__ void tile_acc(bfrag_acc *acc, const uint16_t *A,
+						const uint16_t *Bm)
 {
 	constexpr int D = NF * 16;
 #pragma unroll
@@ -102,7 +103,8 @@ static __device__ __forceinline__ void tile_acc(bfrag_acc *acc, const uint16_t *
 #pragma unroll
 		for (int f = 0; f < NF; f++) {
 			bfrag_b bb;
-			wmma::load_matrix_sync(bb, (const __nv_bfloat16 *)(Bm + kk * 16 * D + f * 16), D);
+			wmma::load_matrix_sync(
+			    bb, (const __nv_bfloat16 *)(Bm + kk * 16 * D + f * 16), D);
 			wmma::mma_sync(acc[f], a, bb, acc[f]);
 		}
 	}
@@ -125,7 +127,8 @@ static __device__ __forceinline__ void store_rows(uint16_t *x, const bfrag_acc *
 			int half = lane >> 4, c = lane & 15;
 			int r = rr + half, i = row0 + r;
 			if (i < T)
-				x[brow_off(b, i, heads, h, T, D) + f * 16 + c] = f2bf(scratch[r * 16 + c]);
+				x[brow_off(b, i, heads, h, T, D) + f * 16 + c] =
+				    f2bf(scratch[r * 16 + c]);
 		}
 		__syncwarp();
 	}
@@ -139,14 +142,14 @@ static __global__ void __launch_bounds__(BT_WARPS *LMS_WARP, MINB)
 {
 	constexpr int D = NF * 16;
 	extern __shared__ __align__(128) unsigned char smem[];
-	uint16_t *Qs = (uint16_t *)smem;				/* (ROWS, D) */
-	uint16_t *dOs = Qs + BT_ROWS * D;				/* (ROWS, D) */
-	uint16_t *Ks = dOs + BT_ROWS * D;				/* (KT, D) */
-	uint16_t *Vs = Ks + BT_KT * D;					/* (KT, D) */
-	float *Sw = (float *)(Vs + BT_KT * D);				/* per warp (16, 32) */
-	float *DPw = Sw + BT_WARPS * BT_RW * BT_KT;			/* per warp (16, 32) */
+	uint16_t *Qs = (uint16_t *)smem;			     /* (ROWS, D) */
+	uint16_t *dOs = Qs + BT_ROWS * D;			     /* (ROWS, D) */
+	uint16_t *Ks = dOs + BT_ROWS * D;			     /* (KT, D) */
+	uint16_t *Vs = Ks + BT_KT * D;				     /* (KT, D) */
+	float *Sw = (float *)(Vs + BT_KT * D);			     /* per warp (16, 32) */
+	float *DPw = Sw + BT_WARPS * BT_RW * BT_KT;		     /* per warp (16, 32) */
 	uint16_t *Pw = (uint16_t *)(DPw + BT_WARPS * BT_RW * BT_KT); /* per warp dS (16, 32) */
-	int *Ms = (int *)(Pw + BT_WARPS * BT_RW * BT_KT);		/* (KT) */
+	int *Ms = (int *)(Pw + BT_WARPS * BT_RW * BT_KT);	     /* (KT) */
 	int b = blockIdx.y / H, h = blockIdx.y % H, g = h / (H / G);
 	int q0 = blockIdx.x * BT_ROWS;
 	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
@@ -180,7 +183,8 @@ static __global__ void __launch_bounds__(BT_WARPS *LMS_WARP, MINB)
 				bcopy_rows(Vs, v, b, j0, BT_KT, G, g, T, D);
 			for (int idx = threadIdx.x; idx < BT_KT; idx += blockDim.x) {
 				int j = j0 + idx;
-				Ms[idx] = j < T && (mask == NULL || mask[(long long)b * T + j] != 0);
+				Ms[idx] =
+				    j < T && (mask == NULL || mask[(long long)b * T + j] != 0);
 			}
 			__syncthreads();
 			tile_abt<NF>(S, Qs + warp * BT_RW * D, Ks);
@@ -203,7 +207,8 @@ static __global__ void __launch_bounds__(BT_WARPS *LMS_WARP, MINB)
 					if (pass == 2) { /* Σ_j P·dPb in fp32, ascending j */
 						float x = p * dpb;
 						for (int jj = 0; jj < BT_KT; jj++)
-							delta[r] += __shfl_sync(LMS_FULL_MASK, x, jj);
+							delta[r] +=
+							    __shfl_sync(LMS_FULL_MASK, x, jj);
 					} else {
 						P[r * BT_KT + lane] =
 						    vis ? f2bf(rbf(p * (dpb - delta[r])) * scale)
@@ -245,16 +250,16 @@ static __global__ void __launch_bounds__(BT_WARPS *LMS_WARP, MINB)
 {
 	constexpr int D = NF * 16;
 	extern __shared__ __align__(128) unsigned char smem[];
-	uint16_t *Kb = (uint16_t *)smem;				 /* (ROWS, D) */
-	uint16_t *Vb = Kb + BT_ROWS * D;				 /* (ROWS, D) */
-	uint16_t *Qs = Vb + BT_ROWS * D;				 /* (KT, D) */
-	uint16_t *dOs = Qs + BT_KT * D;					 /* (KT, D) */
-	float *Stw = (float *)(dOs + BT_KT * D);			 /* per warp (16, 32) */
-	float *DPw = Stw + BT_WARPS * BT_RW * BT_KT;			 /* per warp (16, 32) */
+	uint16_t *Kb = (uint16_t *)smem;			      /* (ROWS, D) */
+	uint16_t *Vb = Kb + BT_ROWS * D;			      /* (ROWS, D) */
+	uint16_t *Qs = Vb + BT_ROWS * D;			      /* (KT, D) */
+	uint16_t *dOs = Qs + BT_KT * D;				      /* (KT, D) */
+	float *Stw = (float *)(dOs + BT_KT * D);		      /* per warp (16, 32) */
+	float *DPw = Stw + BT_WARPS * BT_RW * BT_KT;		      /* per warp (16, 32) */
 	uint16_t *Pbw = (uint16_t *)(DPw + BT_WARPS * BT_RW * BT_KT); /* per warp (16, 32) */
-	uint16_t *dSw = Pbw + BT_WARPS * BT_RW * BT_KT;			 /* per warp (16, 32) */
-	float *Ss = (float *)(dSw + BT_WARPS * BT_RW * BT_KT);		 /* (3, KT) m, l, delta */
-	int *Mk = (int *)(Ss + 3 * BT_KT);				 /* (ROWS) key visible */
+	uint16_t *dSw = Pbw + BT_WARPS * BT_RW * BT_KT;		      /* per warp (16, 32) */
+	float *Ss = (float *)(dSw + BT_WARPS * BT_RW * BT_KT);	      /* (3, KT) m, l, delta */
+	int *Mk = (int *)(Ss + 3 * BT_KT);			      /* (ROWS) key visible */
 	int b = blockIdx.y / H, h = blockIdx.y % H, g = h / (H / G);
 	int k0 = blockIdx.x * BT_ROWS;
 	int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
@@ -301,7 +306,8 @@ static __global__ void __launch_bounds__(BT_WARPS *LMS_WARP, MINB)
 			float dpb = rbf(DP[r * BT_KT + lane]);
 			float p = vis ? expf(s - mi) / li : 0.0f;
 			Pb[r * BT_KT + lane] = f2bf(p);
-			dS[r * BT_KT + lane] = vis ? f2bf(rbf(p * (dpb - di)) * scale) : (uint16_t)0;
+			dS[r * BT_KT + lane] =
+			    vis ? f2bf(rbf(p * (dpb - di)) * scale) : (uint16_t)0;
 		}
 		__syncwarp();
 		tile_acc<NF>(av, Pb, dOs);
@@ -367,8 +373,8 @@ static cudaError_t launch_bwd_tc(cudaStream_t st, uint16_t *dq, uint16_t *dk, ui
 	if (e != cudaSuccess)
 		return e;
 	dim3 grid((unsigned)((T + BT_ROWS - 1) / BT_ROWS), (unsigned)(B * H));
-	attn_bwd_dq_tc_kernel<NF, MINB><<<grid, BT_WARPS * LMS_WARP, smem1, st>>>(dq, stats, dout, q, k, v,
-									   mask, B, T, H, G, scale);
+	attn_bwd_dq_tc_kernel<NF, MINB><<<grid, BT_WARPS * LMS_WARP, smem1, st>>>(
+	    dq, stats, dout, q, k, v, mask, B, T, H, G, scale);
 	if ((e = cudaGetLastError()) != cudaSuccess)
 		return e;
 	attn_bwd_dkdv_tc_kernel<NF, MINB><<<grid, BT_WARPS * LMS_WARP, smem2, st>>>(
@@ -408,17 +414,22 @@ extern "C" cudaError_t lms_k_attention_backward_tc(cudaStream_t stream, uint16_t
 						   uint16_t *dv, const uint16_t *dout,
 						   const uint16_t *q, const uint16_t *k,
 						   const uint16_t *v, const int32_t *mask, int B,
-						   int T, int H, int G, int D, float scale, void *work)
+						   int T, int H, int G, int D, float scale,
+						   void *work)
 {
 	if (B <= 0 || T <= 0)
 		return cudaSuccess;
 	if (!lms_k_attention_backward_tc_ok(dout, q, k, v, D) || G <= 0 || H % G != 0 || !work)
 		return cudaErrorInvalidValue;
 	if (D == 32)
-		return launch_bwd_tc<2, 1>(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H, G, scale, work);
+		return launch_bwd_tc<2, 1>(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H, G,
+					   scale, work);
 	if (D == 64)
-		return launch_bwd_tc<4, 1>(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H, G, scale, work);
+		return launch_bwd_tc<4, 1>(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H, G,
+					   scale, work);
 	if (lms_k_attention_occupancy() >= 3)
-		return launch_bwd_tc<8, 3>(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H, G, scale, work);
-	return launch_bwd_tc<8, 1>(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H, G, scale, work);
+		return launch_bwd_tc<8, 3>(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H, G,
+					   scale, work);
+	return launch_bwd_tc<8, 1>(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H, G, scale,
+				   work);
 }

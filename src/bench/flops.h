@@ -26,11 +26,11 @@
 
 /* Per-token counts (FLOP per token of a row of seq_len tokens). */
 struct lms_flops_per_token {
-	double linear_fwd;   /* decoder linears + lm_head, forward */
-	double decoder_fwd;  /* decoder linears alone (one replay of every linear) */
-	double lm_head_fwd;  /* lm_head alone */
-	double attn_fwd;     /* causal attention forward, all layers */
-	double attn_bwd;     /* its backward */
+	double linear_fwd;  /* decoder linears + lm_head, forward */
+	double decoder_fwd; /* decoder linears alone (one replay of every linear) */
+	double lm_head_fwd; /* lm_head alone */
+	double attn_fwd;    /* causal attention forward, all layers */
+	double attn_bwd;    /* its backward */
 };
 
 /* Fills *out for rows of seq_len >= 1 tokens. */

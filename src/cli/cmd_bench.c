@@ -25,13 +25,13 @@
  * written; the checkpoint is never created here (scripts/bench-gpu.sh makes
  * it with `lmsens mkmodel`).
  * Not here: the FLOP formulas (src/bench/flops.c), the phases (src/autoquant/). */
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <dirent.h>
 
 #include "autoquant/pipeline.h"
 #include "backend/backend.h"
@@ -65,7 +65,9 @@ static const struct scenario SCENARIOS[] = {
     {"standard", "wfp8_afp8, gradient, B 4 x T 512 packed, 32 + 32 steps", 0, {NULL}},
     {"bundle7", "7 seed pairs in one bundle", 1, {PAIRS7, NULL}},
     {"kl_div", "kl_div, wfp8_afp8", 0, {"autoquant=kl_div_default", NULL}},
-    {"seq2048", "T 2048, batch 1, 32 + 32 steps", 0,
+    {"seq2048",
+     "T 2048, batch 1, 32 + 32 steps",
+     0,
      {"dataset.calib_seq_len=2048", "autoquant.batch_size=1", "autoquant.score_size=32", NULL}},
 };
 #define N_SCEN (sizeof SCENARIOS / sizeof SCENARIOS[0])
@@ -123,7 +125,8 @@ static enum lms_status parse(int argc, char **argv, struct opts *o)
 		const char *a = argv[i];
 		if (a[0] != '-') {
 			if (o->n_user >= MAX_OVR)
-				return lms_fail(LMS_ERR_USAGE, NULL, "more than %d overrides", MAX_OVR);
+				return lms_fail(LMS_ERR_USAGE, NULL, "more than %d overrides",
+						MAX_OVR);
 			o->user[o->n_user++] = a;
 			continue;
 		}
@@ -132,7 +135,8 @@ static enum lms_status parse(int argc, char **argv, struct opts *o)
 			continue;
 		}
 		if (i + 1 >= argc)
-			return lms_fail(LMS_ERR_USAGE, "see 'lmsens bench --help'", "flag '%s' needs a value", a);
+			return lms_fail(LMS_ERR_USAGE, "see 'lmsens bench --help'",
+					"flag '%s' needs a value", a);
 		const char *v = argv[++i];
 		if (strcmp(a, "--model") == 0)
 			o->model = v;
@@ -151,10 +155,12 @@ static enum lms_status parse(int argc, char **argv, struct opts *o)
 						"%s '%s' is not a valid count", a, v);
 			*(rep ? &o->repeat : &o->peak_size) = (int)n;
 		} else
-			return lms_fail(LMS_ERR_USAGE, "see 'lmsens bench --help'", "unknown flag '%s' for bench", a);
+			return lms_fail(LMS_ERR_USAGE, "see 'lmsens bench --help'",
+					"unknown flag '%s' for bench", a);
 	}
 	if (!o->model)
-		return lms_fail(LMS_ERR_USAGE, "give --model DIR (scripts/bench-gpu.sh makes one with mkmodel)",
+		return lms_fail(LMS_ERR_USAGE,
+				"give --model DIR (scripts/bench-gpu.sh makes one with mkmodel)",
 				"lmsens bench needs --model");
 	char s[256];
 	snprintf(s, sizeof s, "%s", o->scenarios);
@@ -225,7 +231,8 @@ static enum lms_status fill_random(struct lms_backend *be, void *d, size_t n_bf1
 	for (size_t i = 0; i < n_bf16; i++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		/* sign, exponent 2^-4 .. 2^3, random mantissa: no zeros, no specials */
-		h[i] = (uint16_t)(((x >> 63) << 15) | ((123 + (x >> 40) % 8) << 7) | ((x >> 20) & 0x7f));
+		h[i] = (uint16_t)(((x >> 63) << 15) | ((123 + (x >> 40) % 8) << 7) |
+				  ((x >> 20) & 0x7f));
 	}
 	enum lms_status st = be->ops.memcpy_h2d(be->ctx, d, h, n_bf16 * sizeof *h);
 	free(h);
@@ -248,7 +255,8 @@ static enum lms_status measure_peaks(const char *bename, int S, struct peaks *pk
 		st = fill_random(be, a, n, 1);
 	if (st == LMS_OK)
 		st = fill_random(be, b, n, 2);
-	struct lms_gemm_args g = {S, S, S, a, S, 0, b, S, 1, c, S, LMS_GEMM_OUT_BF16, 1.0f, 0.0f, 1, 0, 0, 0};
+	struct lms_gemm_args g = {S,	S,    S, a, S, 0, b, S, 1, c, S, LMS_GEMM_OUT_BF16,
+				  1.0f, 0.0f, 1, 0, 0, 0};
 	double t[16];
 	int reps = strcmp(bename, "cpu") == 0 ? 1 : 10;
 	for (int r = -2; r < 7 && st == LMS_OK; r++) {
@@ -288,7 +296,8 @@ static enum lms_status measure_peaks(const char *bename, int S, struct peaks *pk
 	be->ops.free(be->ctx, dst);
 	lms_backend_free(be);
 	if (st == LMS_OK)
-		printf("peak (%s): bf16 GEMM %d^3 %.1f TFLOP/s; device copy %zu MiB %.0f GB/s (read + write)\n",
+		printf("peak (%s): bf16 GEMM %d^3 %.1f TFLOP/s; device copy %zu MiB %.0f GB/s "
+		       "(read + write)\n",
 		       bename, S, pk->tflops, copy_bytes >> 20, pk->gbps);
 	return st;
 }
@@ -324,9 +333,10 @@ static enum lms_status run_once(const struct opts *o, const struct scenario *sc,
 	snprintf(rdir, sizeof rdir, "hydra.run.dir=%s/%s/%d", o->work, sc->name, rep);
 	snprintf(sdir, sizeof sdir, "hydra.sweep.dir=%s/%s/%d", o->work, sc->name, rep);
 	static const char *const BASE[] = {
-	    "dataset.size=large",	  "dataset.max_calib_samples=8192", "dataset.packing=true",
-	    "dataset.calib_seq_len=512", "autoquant.batch_size=4",	    "autoquant.calib_steps=32",
-	    "autoquant.score_size=128",	  "quant_pair=wfp8_afp8"};
+	    "dataset.size=large",	"dataset.max_calib_samples=8192",
+	    "dataset.packing=true",	"dataset.calib_seq_len=512",
+	    "autoquant.batch_size=4",	"autoquant.calib_steps=32",
+	    "autoquant.score_size=128", "quant_pair=wfp8_afp8"};
 	char bk[64];
 	/* the backend of the peaks, explicitly: auto would let kl_div fall back
 	 * to the CPU when the GPU backend lacks an op */
@@ -350,13 +360,14 @@ static enum lms_status run_once(const struct opts *o, const struct scenario *sc,
 	struct lms_pipeline_job *jobs = calloc(plan->n_jobs, sizeof *jobs);
 	enum lms_status st = jobs ? LMS_OK : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 	for (size_t k = 0; jobs && k < plan->n_jobs; k++)
-		jobs[k] = (struct lms_pipeline_job){plan, plan->jobs[k].cfg, plan->jobs[k].output_dir,
-						    plan->jobs[k].num};
+		jobs[k] = (struct lms_pipeline_job){plan, plan->jobs[k].cfg,
+						    plan->jobs[k].output_dir, plan->jobs[k].num};
 	if (st == LMS_OK) {
 		long long T = 0;
 		st = lms_cfg_get_int(plan->jobs[0].cfg, "dataset.calib_seq_len", &T);
 		res->seq_len = (int)T;
-		const struct lms_cfg *dl = lms_cfg_find(plan->jobs[0].cfg, "autoquant.disabled_layers");
+		const struct lms_cfg *dl =
+		    lms_cfg_find(plan->jobs[0].cfg, "autoquant.disabled_layers");
 		const char *method = NULL;
 		if (lms_cfg_get_str(plan->jobs[0].cfg, "autoquant.method", &method) != LMS_OK)
 			lms_error_clear();
@@ -368,8 +379,8 @@ static enum lms_status run_once(const struct opts *o, const struct scenario *sc,
 	}
 	for (size_t k = 1; st == LMS_OK && k < plan->n_jobs; k++)
 		if (!lms_pipeline_same_bundle(jobs[0].cfg, jobs[k].cfg))
-			st = lms_fail(LMS_ERR_INTERNAL, NULL, "scenario %s: job %zu is not in job 0's bundle",
-				      sc->name, k);
+			st = lms_fail(LMS_ERR_INTERNAL, NULL,
+				      "scenario %s: job %zu is not in job 0's bundle", sc->name, k);
 #ifdef LMS_HAVE_CUDA
 	if (strcmp(backend_name(o), "cpu") != 0)
 		(void)lms_cuda_mem_peak(1);
@@ -413,21 +424,26 @@ static void report(const struct opts *o, const struct peaks *pk, const struct lm
 		   const struct scen_res *res, size_t n_res, FILE *js)
 {
 	double ck = checkpoint_bytes(o->model);
-	printf("\n| scenario | runs | phase | median s | tokens/s | TFLOP/s | %% of peak | peak mem GB |\n"
+	printf("\n| scenario | runs | phase | median s | tokens/s | TFLOP/s | %% of peak | peak "
+	       "mem GB |\n"
 	       "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
 	if (js)
-		fprintf(js, "{\"peak\": {\"tflops\": %.6g, \"gbps\": %.6g, \"measured\": %d},\n \"scenarios\": [",
+		fprintf(js,
+			"{\"peak\": {\"tflops\": %.6g, \"gbps\": %.6g, \"measured\": %d},\n "
+			"\"scenarios\": [",
 			pk->tflops, pk->gbps, pk->measured);
 	for (size_t i = 0; i < n_res; i++) {
 		const struct scen_res *r = &res[i];
 		if (js)
-			fprintf(js, "%s\n  {\"name\": \"%s\", \"runs\": %d", i ? "," : "", r->sc->name, r->n_runs);
+			fprintf(js, "%s\n  {\"name\": \"%s\", \"runs\": %d", i ? "," : "",
+				r->sc->name, r->n_runs);
 		if (r->st != LMS_OK) {
 			printf("| %s | 0 | %s | | | | | |\n", r->sc->name,
 			       r->st == LMS_ERR_UNSUPPORTED ? "not implemented" : "FAILED");
 			printf("|   | | %s | | | | | |\n", r->err);
 			if (js) {
-				fprintf(js, ", \"status\": \"%s\", \"error\": \"", lms_status_name(r->st));
+				fprintf(js, ", \"status\": \"%s\", \"error\": \"",
+					lms_status_name(r->st));
 				for (const char *c = r->err; *c; c++)
 					fprintf(js, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
 				fprintf(js, "\"}");
@@ -436,7 +452,8 @@ static void report(const struct opts *o, const struct peaks *pk, const struct lm
 		}
 		const struct lms_pipeline_stats *s0 = &r->runs[0].s;
 		struct lms_flops_phase fl;
-		lms_flops_phases(mc, r->seq_len, s0->score_tokens, s0->n_formats, r->lm_head_scored, &fl);
+		lms_flops_phases(mc, r->seq_len, s0->score_tokens, s0->n_formats, r->lm_head_scored,
+				 &fl);
 		if (r->is_kl)
 			fl.score = fl.replays = 0.0;
 		struct lms_flops_phase flc;
@@ -448,18 +465,27 @@ static void report(const struct opts *o, const struct peaks *pk, const struct lm
 		}
 		double mem_med = median(mem, r->n_runs);
 		if (js)
-			fprintf(js, ", \"status\": \"ok\", \"seq_len\": %d, \"formats\": %d, \"calib_tokens\": %lld, "
-				    "\"score_tokens\": %lld, \"calib_flop\": %.17g, \"score_flop\": %.17g, "
-				    "\"replay_flop\": %.17g, \"peak_mem_bytes\": %.0f, \"wall_s\": %.4f, \"phases\": {",
-				r->seq_len, s0->n_formats, s0->calib_tokens, s0->score_tokens, flc.calibrate, fl.score,
-				fl.replays, mem_med * 1e9, median(wall, r->n_runs));
+			fprintf(
+			    js,
+			    ", \"status\": \"ok\", \"seq_len\": %d, \"formats\": %d, "
+			    "\"calib_tokens\": %lld, "
+			    "\"score_tokens\": %lld, \"calib_flop\": %.17g, \"score_flop\": %.17g, "
+			    "\"replay_flop\": %.17g, \"peak_mem_bytes\": %.0f, \"wall_s\": %.4f, "
+			    "\"phases\": {",
+			    r->seq_len, s0->n_formats, s0->calib_tokens, s0->score_tokens,
+			    flc.calibrate, fl.score, fl.replays, mem_med * 1e9,
+			    median(wall, r->n_runs));
 		for (int ph = 0; ph < PH_N; ph++) {
 			double t[MAX_RUNS];
 			for (int k = 0; k < r->n_runs; k++)
 				t[k] = phase_time(&r->runs[k].s, ph);
 			double m = median(t, r->n_runs);
-			double flop = ph == PH_CALIB ? flc.calibrate : ph == PH_SCORE ? fl.score : 0;
-			long long tok = ph == PH_CALIB ? s0->calib_tokens : ph == PH_SCORE ? s0->score_tokens : 0;
+			double flop = ph == PH_CALIB   ? flc.calibrate
+				      : ph == PH_SCORE ? fl.score
+						       : 0;
+			long long tok = ph == PH_CALIB	 ? s0->calib_tokens
+					: ph == PH_SCORE ? s0->score_tokens
+							 : 0;
 			char tps[32] = "", tf[32] = "", frac[32] = "", memc[32] = "";
 			if (tok && m > 0)
 				snprintf(tps, sizeof tps, "%.0f", tok / m);
@@ -468,12 +494,14 @@ static void report(const struct opts *o, const struct peaks *pk, const struct lm
 			if (flop > 0 && m > 0) {
 				snprintf(tf, sizeof tf, "%.3g", flop / m / 1e12);
 				if (pk->measured && pk->tflops > 0)
-					snprintf(frac, sizeof frac, "%.1f %%", 100.0 * flop / m / 1e12 / pk->tflops);
+					snprintf(frac, sizeof frac, "%.1f %%",
+						 100.0 * flop / m / 1e12 / pk->tflops);
 			}
 			if (ph == PH_SCORE && mem_med > 0)
 				snprintf(memc, sizeof memc, "%.2f", mem_med);
-			printf("| %s | %d | %s | %.3f | %s | %s | %s | %s |\n", ph ? "" : r->sc->name, r->n_runs,
-			       PH_NAMES[ph], m, tps, tf, frac, memc);
+			printf("| %s | %d | %s | %.3f | %s | %s | %s | %s |\n",
+			       ph ? "" : r->sc->name, r->n_runs, PH_NAMES[ph], m, tps, tf, frac,
+			       memc);
 			if (js)
 				fprintf(js, "%s\"%s\": %.4f", ph ? ", " : "", PH_NAMES[ph], m);
 		}
@@ -502,11 +530,13 @@ int lms_cmd_bench(int argc, char **argv)
 		return lms_cli_fail(st);
 	struct lms_flops_per_token ft;
 	lms_flops_per_token(&mc, 512, &ft);
-	printf("FLOP per token (from %s/config.json, T = 512): linear forward %.3f G (decoder %.3f + "
-	       "lm_head %.3f), backward the same, one replay %.3f G, attention forward %.3f G, backward "
-	       "%.3f G\n",
-	       o.model, ft.linear_fwd / 1e9, ft.decoder_fwd / 1e9, ft.lm_head_fwd / 1e9, ft.decoder_fwd / 1e9,
-	       ft.attn_fwd / 1e9, ft.attn_bwd / 1e9);
+	printf(
+	    "FLOP per token (from %s/config.json, T = 512): linear forward %.3f G (decoder %.3f + "
+	    "lm_head %.3f), backward the same, one replay %.3f G, attention forward %.3f G, "
+	    "backward "
+	    "%.3f G\n",
+	    o.model, ft.linear_fwd / 1e9, ft.decoder_fwd / 1e9, ft.lm_head_fwd / 1e9,
+	    ft.decoder_fwd / 1e9, ft.attn_fwd / 1e9, ft.attn_bwd / 1e9);
 	struct peaks pk = {0};
 	if (!o.no_peak) {
 		st = measure_peaks(backend_name(&o), o.peak_size, &pk);

@@ -37,7 +37,7 @@ int main(void)
 	CHECK(t.attn_bwd == 2.0 * t.attn_fwd);
 	lms_flops_per_token(&q4b, 1, &t);
 	CHECK(t.attn_fwd == 36.0 * 4 * 4096); /* one token sees itself */
-	lms_flops_per_token(&q4b, 0, &t); /* defensive: treated as 1 */
+	lms_flops_per_token(&q4b, 0, &t);     /* defensive: treated as 1 */
 	CHECK(t.attn_fwd == 36.0 * 4 * 4096);
 
 	/* the standard scenario: 65,536 tokens, one format, lm_head disabled */
