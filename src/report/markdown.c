@@ -158,14 +158,16 @@ static void layer_row(FILE *f, const struct lms_aq_result *r, size_t g, int rank
 static void layers(FILE *f, const struct lms_aq_result *r, const size_t *order, const int *rank)
 {
 	fprintf(f, "## Layers ranked by sensitivity\n\n");
-	fprintf(
-	    f,
-	    "A layer is a group of linears that share one format (q/k/v, gate/up, or a single "
-	    "linear), named after its first linear like ModelOpt's `candidate_stats`. Its score "
-	    "is the estimated loss increase when the group alone is quantized: Σ (∂L/∂Y · ΔY)² "
-	    "over its linears' outputs and all scoring batches (method %s). Higher is more "
-	    "sensitive; ranked by the score at %s.\n\n",
-	    S(r->settings.method), r->n_formats > 1 ? r->formats[0].name : "—");
+	int kl = r->settings.method && strcmp(r->settings.method, "kl_div") == 0;
+	fprintf(f,
+		"A layer is a group of linears that share one format (q/k/v, gate/up, or a single "
+		"linear), named after its first linear like ModelOpt's `candidate_stats`. Its score "
+		"%s (method %s). Higher is more sensitive; ranked by the score at %s.\n\n",
+		kl ? "is KL(P_unquantized ‖ Q) of the output distribution when the group alone is "
+		     "quantized, summed over tokens, vocabulary and all scoring batches"
+		   : "is the estimated loss increase when the group alone is quantized: "
+		     "Σ (∂L/∂Y · ΔY)² over its linears' outputs and all scoring batches",
+		S(r->settings.method), r->n_formats > 1 ? r->formats[0].name : "—");
 	fprintf(f, "| rank | layer | members | parameters |");
 	for (size_t fi = 0; fi + 1 < r->n_formats; fi++)
 		fprintf(f, " score %s |", r->formats[fi].name);
