@@ -2,7 +2,8 @@
 # test_faults.sh — faults during a sweep (one rank, no launcher; label e2e):
 #   1. SIGTERM right after each line of the sweep's log (so in every phase:
 #      planning, data, model load, calibration, scoring, search, writing,
-#      summary): exit code 143 (or 0 when the sweep had already finished), no
+#      summary): exit code 143 (or 0 when the signal came during the last
+#      bundle: one rank finishes the bundle in flight), no
 #      temporary file left, every HDF5/JSON file under
 #      a final name complete, and runner.resume=true then finishes the sweep
 #      with artifacts equal to an uninterrupted run (sweepcmp);
