@@ -6,8 +6,6 @@
 # consistent sweep: every ledger line is JSON, artifacts equal a sweep run
 # alone (sweepcmp), no temporary file.
 #   concurrent_sweeps.sh SWEEPCMP      (env: LMSENS_BIN)
-# Not registered in CTest yet: src/dist/ takes no lock (docs/RELIABILITY.md,
-# "Open findings"); run it by hand, it exits 1 until the runner locks.
 set -u
 CMP=${1:?sweepcmp}
 BIN=${LMSENS_BIN:?}
