@@ -294,8 +294,10 @@ static enum lms_status parse_dict(struct cur *c, struct lms_cfg **out)
 			c->p++;
 			st = parse_element(c, 0, &v);
 		}
+		char kt[256];
+		if (st == LMS_OK && k->type == LMS_CFG_STR && strlen(k->s) >= sizeof kt)
+			st = perr(c, "dict key longer than 255 bytes");
 		if (st == LMS_OK) {
-			char kt[256];
 			lms_cfg_scalar_text(k, kt, sizeof kt);
 			st = lms_cfg_map_set(map, kt, v);
 			v = NULL;

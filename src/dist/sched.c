@@ -101,14 +101,16 @@ static json_t *record(struct lms_sched *s, const char *event, int num)
 	return r;
 }
 
-/* The job's artifacts that exist, with their checksums. */
-static json_t *artifacts(const struct lms_job *j)
+#define N_ARTIFACTS 6
+
+/* The names (relative to the job directory) of the artifacts a job writes;
+ * 0 when the scheme cannot be resolved. */
+static int artifact_names(const struct lms_job *j, char names[N_ARTIFACTS][320])
 {
-	char scheme[256], names[6][320];
-	json_t *a = json_object();
+	char scheme[256];
 	if (lms_pipeline_scheme(j->cfg, scheme, sizeof scheme) != LMS_OK) {
 		lms_error_clear();
-		return a;
+		return 0;
 	}
 	snprintf(names[0], sizeof names[0], "%s%s", scheme, LMS_H5STATS_SUFFIX);
 	snprintf(names[1], sizeof names[1], "%s%s", scheme, LMS_REPORT_MANIFEST_SUFFIX);
@@ -116,7 +118,16 @@ static json_t *artifacts(const struct lms_job *j)
 	snprintf(names[3], sizeof names[3], "%s", LMS_REPORT_JSON);
 	snprintf(names[4], sizeof names[4], "%s", LMS_REPORT_SVG);
 	snprintf(names[5], sizeof names[5], ".lmsens/config.yaml");
-	for (int k = 0; k < 6; k++) {
+	return N_ARTIFACTS;
+}
+
+/* The job's artifacts that exist, with their checksums. */
+static json_t *artifacts(const struct lms_job *j)
+{
+	char names[N_ARTIFACTS][320];
+	json_t *a = json_object();
+	int n = artifact_names(j, names);
+	for (int k = 0; k < n; k++) {
 		char path[4096], hex[17];
 		if (lms_path_join(path, sizeof path, j->output_dir, names[k]) != LMS_OK ||
 		    !lms_is_file(path) || lms_dist_file_hash(path, hex) != LMS_OK) {
@@ -137,10 +148,23 @@ static int still_done(const struct lms_job *j, const char *hash, json_t *rec)
 	json_t *a = json_object_get(rec, "artifacts");
 	if (!h || strcmp(h, hash) != 0 || !json_is_object(a) || json_object_size(a) == 0)
 		return 0;
+	/* Only the names this runner writes are hashed: a ledger is user-editable
+	 * input, and a record naming e.g. ../../dev/zero must not make resume
+	 * read outside the job directory (or forever). */
+	char names[N_ARTIFACTS][320];
+	int n_names = artifact_names(j, names);
 	const char *name;
 	json_t *v;
 	json_object_foreach(a, name, v)
 	{
+		int known = 0;
+		for (int k = 0; k < n_names && !known; k++)
+			known = strcmp(name, names[k]) == 0;
+		if (!known) {
+			LMS_WARN("resume: job #%d runs again (its ledger record names an unknown "
+				 "artifact '%s')", j->num, name);
+			return 0;
+		}
 		char path[4096], hex[17];
 		if (lms_path_join(path, sizeof path, j->output_dir, name) != LMS_OK ||
 		    lms_dist_file_hash(path, hex) != LMS_OK || !json_is_string(v) ||

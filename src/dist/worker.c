@@ -101,8 +101,17 @@ static enum lms_status check_dirs(const struct lms_plan *plan)
 	return LMS_OK;
 }
 
+static int local_interrupted(void *ctx)
+{
+	(void)ctx;
+	return lms_dist_interrupted();
+}
+
 static int run_local(const struct lms_plan *plan, const struct lms_dist_hooks *hooks)
 {
+	/* One rank, no reductions; the pipeline still polls the stop flag
+	 * between batches so that SIGTERM/SIGUSR1 end a bundle in flight. */
+	const struct lms_aq_dist local = {.rank = 0, .world = 1, .interrupted = local_interrupted};
 	int rpj = lms_dist_ranks_per_job(plan);
 	if (rpj > 1)
 		LMS_WARN("runner.ranks_per_job=%d, but this is one rank: each job runs on it alone",
@@ -120,7 +129,7 @@ static int run_local(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	int n;
 	while ((n = lms_sched_next(s, 0, lms_dist_host(), nums, (int)plan->n_jobs)) > 0) {
 		double t0 = lms_dist_wall();
-		lms_dist_work(plan, nums, n, NULL, hooks, res);
+		lms_dist_work(plan, nums, n, &local, hooks, res);
 		lms_sched_report(s, 0, lms_dist_host(), t0, lms_dist_wall(), res, n);
 	}
 	lms_pipeline_keep_loaded(0);
