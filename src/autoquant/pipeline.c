@@ -367,6 +367,17 @@ static enum lms_status load_all(struct aq_ctx *c, int forward_only)
 	if (lms_cfg_find(cfg, "dataset.packing") && !lms_cfg_is_null(cfg, "dataset.packing"))
 		LMS_TRY(lms_cfg_get_bool(cfg, "dataset.packing", &packing));
 	o.packing = packing;
+	int skip = 0;
+	if (lms_cfg_find(cfg, "dataset.skip_invalid_utf8") &&
+	    !lms_cfg_is_null(cfg, "dataset.skip_invalid_utf8"))
+		LMS_TRY(lms_cfg_get_bool(cfg, "dataset.skip_invalid_utf8", &skip));
+	o.skip_invalid_utf8 = skip;
+	long long seed;
+	LMS_TRY(opt_int(cfg, "dataset.shuffle_seed", 0, &seed));
+	if (seed < 0)
+		return lms_fail(LMS_ERR_CONFIG, "use null (file order) or a seed > 0",
+				"dataset.shuffle_seed: %lld is negative", seed);
+	o.shuffle_seed = (uint64_t)seed;
 	o.calib_steps = c->calib_steps_cfg;
 	o.score_steps = lms_data_score_steps(c->score_size, c->batch_size);
 	LMS_TRY(lms_dataset_build(&o, c->tok, &c->ds));
