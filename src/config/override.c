@@ -427,9 +427,13 @@ static enum lms_status expand_range(struct cur *c, struct lms_cfg *args, struct 
 	if (!ok || step == 0)
 		return perr(c, "range() takes (stop), (start, stop) or (start, stop, step) "
 			       "numbers, step != 0");
+	if (!fl && (fabs(a) > 9e15 || fabs(b) > 9e15 || fabs(step) > 9e15))
+		return perr(c, "range() bounds beyond ±9e15");
 	double count = ceil((b - a) / step);
-	if (count > 100000)
+	if (!(count <= 100000))
 		return perr(c, "range() with more than 100000 values");
+	if (count < 0)
+		count = 0; /* an empty range, as Python's */
 	struct lms_cfg *seq = lms_cfg_new(LMS_CFG_SEQ);
 	if (!seq)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
@@ -500,7 +504,9 @@ static enum lms_status parse_value(struct cur *c, struct lms_override *o)
 			o->sweep = LMS_SWEEP_GLOB;
 			for (size_t k = 0; k < args->n && st == LMS_OK; k++) {
 				if (k < 64 && kw[k] && strcmp(kw[k], "exclude") == 0)
-					st = to_str_seq(c, args->kids[k], &o->glob_exclude);
+					st = o->glob_exclude
+						 ? perr(c, "glob() takes one exclude list")
+						 : to_str_seq(c, args->kids[k], &o->glob_exclude);
 				else if (k >= 64 || !kw[k] || strcmp(kw[k], "include") == 0)
 					st = o->glob_include
 						 ? perr(c, "glob() takes one include list")
