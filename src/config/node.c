@@ -581,16 +581,34 @@ static int needs_quotes(const char *s)
 	return lms_yaml_plain_type(s) != LMS_CFG_STR;
 }
 
+/* YAML 1.1 treats NEL (U+0085) and the Unicode line and paragraph separators
+ * (U+2028, U+2029) as line breaks: inside a plain or single-quoted scalar they
+ * would be folded on reading. Returns the escape letter for the one at p
+ * (and its UTF-8 length in *len), or 0. */
+static char yaml_break(const char *p, int *len)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	if (u[0] == 0xc2 && u[1] == 0x85) {
+		*len = 2;
+		return 'N';
+	}
+	if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9)) {
+		*len = 3;
+		return u[2] == 0xa8 ? 'L' : 'P';
+	}
+	return 0;
+}
+
 static void put_str(struct lms_sb *b, const char *s)
 {
-	if (!needs_quotes(s)) {
+	int dq = 0, blen;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || yaml_break(p, &blen))
+			dq = 1;
+	if (!dq && !needs_quotes(s)) {
 		lms_sb_puts(b, s);
 		return;
 	}
-	int dq = 0;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			dq = 1;
 	if (!dq) {
 		lms_sb_putc(b, '\'');
 		for (const char *p = s; *p; p++) {
@@ -612,7 +630,10 @@ static void put_str(struct lms_sb *b, const char *s)
 			lms_sb_puts(b, "\\t");
 		else if (c < 0x20 || c == 0x7f)
 			lms_sb_printf(b, "\\x%02x", c);
-		else
+		else if (yaml_break(p, &blen)) {
+			lms_sb_printf(b, "\\%c", yaml_break(p, &blen));
+			p += blen - 1;
+		} else
 			lms_sb_putc(b, (char)c);
 	}
 	lms_sb_putc(b, '"');
