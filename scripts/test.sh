@@ -20,12 +20,12 @@ fi
 echo "== build (warnings are errors)"
 bash scripts/build.sh build-ci -DLMSENS_WERROR=ON
 echo "== tests"
-ctest --test-dir build-ci -LE bench --output-on-failure -j"$jobs" --timeout 1800
+ctest --test-dir build-ci -LE bench --output-on-failure -j"$jobs" --timeout 1800 | tee build-ci/ctest.log
 
 echo "== CPU tests (unit + e2e) under ASan + UBSan"
 bash scripts/build.sh build-asan -DLMSENS_WERROR=ON -DLMSENS_SANITIZE=ON -DLMSENS_CUDA=OFF -DLMSENS_MPI=OFF -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan -LE bench --output-on-failure -j"$jobs" --timeout 1800
+  ctest --test-dir build-asan -LE bench --output-on-failure -j"$jobs" --timeout 1800 | tee build-asan/ctest.log
 
 echo "== fuzz: every parser (libFuzzer + ASan + UBSan, 20 s per target; docs/RELIABILITY.md)"
 if command -v clang >/dev/null 2>&1; then
@@ -36,7 +36,7 @@ if command -v clang >/dev/null 2>&1; then
     -DLMSENS_MPI=OFF -DLMSENS_FUZZ_SECONDS=20 >/dev/null
   cmake --build build-fuzz --target fuzz_all -j"$jobs"
   # Every corpus input (seeds + regressions of fixed bugs) must pass: this fails CI.
-  ctest --test-dir build-fuzz -L '^fuzz_replay$' --output-on-failure
+  ctest --test-dir build-fuzz -L '^fuzz_replay$' --output-on-failure | tee build-fuzz/ctest.log
   # Then 20 s of exploration per target. libFuzzer's exploration is not
   # reproducible across machines (corpus read order, timing), so a new finding
   # here is reported loudly with its input, to become a corpus file and a fix
@@ -51,3 +51,14 @@ if command -v clang >/dev/null 2>&1; then
 else
   echo "clang not found: fuzz targets skipped"
 fi
+
+# One closing line for the whole run. Every step above that can fail stops the
+# script (set -e, pipefail), so reaching here means all of their tests passed.
+total=0
+for log in build-ci/ctest.log build-asan/ctest.log build-fuzz/ctest.log; do
+  [ -f "$log" ] || continue
+  n=$(sed -n 's/.*tests failed out of \([0-9][0-9]*\).*/\1/p' "$log" | tail -1)
+  total=$((total + ${n:-0}))
+done
+echo "== summary (normal build, ASan + UBSan build, fuzz corpus replay)"
+echo "lmsens: $total passed, 0 failed"

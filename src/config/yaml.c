@@ -469,6 +469,11 @@ static enum lms_status on_event(struct loader *L, const yaml_event_t *ev)
 			if (strlen(v) != ev->data.scalar.length)
 				return fail_at(L, line0, col0, "remove the NUL character",
 					       "key contains a NUL byte%s", "");
+			/* YAML allows implicit keys of at most 1024 characters; a
+			 * longer key could not be written back as a plain mapping. */
+			if (ev->data.scalar.length > 512)
+				return fail_at(L, line0, col0, "use a shorter key",
+					       "mapping key longer than 512 bytes%s", "");
 			if (!(top->key = strdup(v)))
 				return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
 			top->key_merge = strcmp(v, "<<") == 0 &&
