@@ -54,14 +54,7 @@ enum lms_status lms_aq_replay(struct aq_ctx *c, int f, const struct lms_linear_e
 		LMS_TRY(o->fake_quant(ctx, c->d_wq, ev->d_w, ev->out, ev->in, &d));
 		w = c->d_wq;
 	}
-	struct lms_gemm_args g = {
-		.m = ev->M, .n = ev->out, .k = ev->in,
-		.d_a = x, .lda = ev->in, .trans_a = 0,
-		.d_b = w, .ldb = ev->in, .trans_b = 1,
-		.d_c = d_out, .ldc = ev->out, .c_dtype = LMS_GEMM_OUT_BF16,
-		.alpha = 1.0f, .beta = 0.0f, .batch = 1,
-	};
-	return o->gemm(ctx, &g);
+	return lms_backend_linear_forward(c->be, d_out, x, w, ev->M, ev->in, ev->out);
 }
 
 /* Gradient score of one (linear, format): Yq into d_yq, then Σ(g·Δ)². */

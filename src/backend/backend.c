@@ -131,3 +131,16 @@ enum lms_status lms_backend_alloc(struct lms_backend *be, size_t bytes, const ch
 		return lms_error_context("%s (%s, %zu bytes)", what, be->name, bytes);
 	return LMS_OK;
 }
+
+enum lms_status lms_backend_linear_forward(struct lms_backend *be, lms_bf16 *d_y, const lms_bf16 *d_x,
+					   const lms_bf16 *d_w, int M, int in, int out)
+{
+	struct lms_gemm_args g = {
+	    .m = M, .n = out, .k = in,
+	    .d_a = d_x, .lda = in, .trans_a = 0,
+	    .d_b = d_w, .ldb = in, .trans_b = 1,
+	    .d_c = d_y, .ldc = out, .c_dtype = LMS_GEMM_OUT_BF16,
+	    .alpha = 1.0f, .beta = 0.0f, .batch = 1,
+	};
+	return be->ops.gemm(be->ctx, &g);
+}

@@ -322,6 +322,13 @@ LMS_NODISCARD enum lms_status lms_backend_init(const char *name, struct lms_back
  * released with it only if the backend says so; callers free theirs first. */
 void lms_backend_free(struct lms_backend *be);
 
+/* The linear forward Y (M, out) = X (M, in) · Wᵀ with W (out, in), bf16 in and
+ * out, fp32 accumulation: the one GEMM layout the engine and the AutoQuant
+ * replays share. All pointers are backend memory, borrowed for the call. */
+LMS_NODISCARD enum lms_status lms_backend_linear_forward(struct lms_backend *be, lms_bf16 *d_y,
+							 const lms_bf16 *d_x, const lms_bf16 *d_w,
+							 int M, int in, int out);
+
 /* Allocates bytes with be->ops.alloc and records a message naming `what`
  * ("engine activations") on failure. */
 LMS_NODISCARD enum lms_status lms_backend_alloc(struct lms_backend *be, size_t bytes,

@@ -36,24 +36,7 @@
 static enum lms_status linear_fwd(struct lms_engine *e, lms_bf16 *y, const lms_bf16 *x,
 				  const lms_bf16 *w, int M, int in, int out)
 {
-	struct lms_gemm_args g = {
-	    .m = M,
-	    .n = out,
-	    .k = in,
-	    .d_a = x,
-	    .lda = in,
-	    .trans_a = 0,
-	    .d_b = w,
-	    .ldb = in,
-	    .trans_b = 1,
-	    .d_c = y,
-	    .ldc = out,
-	    .c_dtype = LMS_GEMM_OUT_BF16,
-	    .alpha = 1.0f,
-	    .beta = 0.0f,
-	    .batch = 1,
-	};
-	return OPS.gemm(CTX, &g);
+	return lms_backend_linear_forward(e->be, y, x, w, M, in, out);
 }
 
 /* dx (M, in) = dy (M, out) · W (out, in); beta = 1 accumulates in bf16. */
