@@ -6,6 +6,7 @@
  * This file knows no CUDA: a CUDA build only declares lms_backend_cuda_init. */
 #include "backend/backend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,4 +144,40 @@ enum lms_status lms_backend_linear_forward(struct lms_backend *be, lms_bf16 *d_y
 	    .alpha = 1.0f, .beta = 0.0f, .batch = 1,
 	};
 	return be->ops.gemm(be->ctx, &g);
+}
+
+void lms_backend_set_debug(struct lms_backend *be, int on)
+{
+	if (be && be->ops.set_debug)
+		be->ops.set_debug(be->ctx, on != 0);
+}
+
+char *lms_backend_label_text(char *buf, size_t cap, const char *module, const char *stage,
+			     const char *detail)
+{
+	const char *parts[3] = {module, stage, detail};
+	size_t len = 0;
+	if (cap == 0)
+		return buf;
+	buf[0] = '\0';
+	for (int i = 0; i < 3; i++) {
+		if (!parts[i] || !parts[i][0])
+			continue;
+		int n = snprintf(buf + len, cap - len, "%s%s", len ? " " : "", parts[i]);
+		if (n < 0 || (size_t)n >= cap - len)
+			break; /* truncated: buf stays NUL-terminated */
+		len += (size_t)n;
+	}
+	return buf;
+}
+
+enum lms_status lms_backend_nonfinite_fail(const char *backend, const char *label, const char *op,
+					   const char *what, unsigned long long count, size_t n)
+{
+	return lms_fail(LMS_ERR_NUMERIC,
+			"dump the module's tensors with runner.debug_dump.layer=<module name> to "
+			"see its inputs, and check the checkpoint for NaN/Inf weights",
+			"%s%s%s: op %s produced %llu non-finite value%s in %s (of %zu)", backend,
+			label && label[0] ? " at " : "", label ? label : "", op, count,
+			count == 1 ? "" : "s", what, n);
 }

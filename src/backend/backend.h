@@ -284,6 +284,22 @@ struct lms_backend_ops {
 				      int64_t rows, int64_t cols,
 				      const struct lms_quant_desc *desc);
 
+	/* ---- debugging aids (optional; NULL: ignored) -----------------------
+	 * set_label names the place of the ops that follow, for debug-mode and
+	 * error messages: the label is the non-empty parts joined by spaces,
+	 * e.g. ("model.language_model.layers.3.mlp.down_proj", "replay",
+	 * "FP8_DEFAULT_CFG"). The parts are BORROWED until the next set_label
+	 * call (engine module names, string literals, format names): the backend
+	 * stores three pointers and formats the text only when it reports, so a
+	 * label per op costs nothing when debug mode is off. NULL parts are
+	 * empty. Callers use lms_backend_set_label (NULL-safe on the slot).
+	 * set_debug turns debug mode on or off: after every op the backend
+	 * checks its outputs for NaN/Inf (and CUDA synchronizes and checks for
+	 * pending errors) and fails with LMS_ERR_NUMERIC naming the op, the
+	 * output and the label (lms_backend_nonfinite_fail). */
+	void (*set_label)(void *ctx, const char *module, const char *stage, const char *detail);
+	void (*set_debug)(void *ctx, int on);
+
 	/* Frees ctx (NULL-safe); called by lms_backend_free. */
 	void (*destroy)(void *ctx);
 };
@@ -328,6 +344,32 @@ void lms_backend_free(struct lms_backend *be);
 LMS_NODISCARD enum lms_status lms_backend_linear_forward(struct lms_backend *be, lms_bf16 *d_y,
 							 const lms_bf16 *d_x, const lms_bf16 *d_w,
 							 int M, int in, int out);
+
+/* Sets the op label (see set_label above; parts borrowed until the next
+ * call). A no-op when the backend has no set_label slot. Inline and
+ * allocation-free: the engine calls it once per module. */
+static inline void lms_backend_set_label(struct lms_backend *be, const char *module,
+					 const char *stage, const char *detail)
+{
+	if (be && be->ops.set_label)
+		be->ops.set_label(be->ctx, module, stage, detail);
+}
+
+/* Turns debug mode on or off (a no-op without a set_debug slot). */
+void lms_backend_set_debug(struct lms_backend *be, int on);
+
+/* Writes the label parts joined by single spaces into buf (cap bytes,
+ * always NUL-terminated; "" when every part is empty). Returns buf. */
+char *lms_backend_label_text(char *buf, size_t cap, const char *module, const char *stage,
+			     const char *detail);
+
+/* The debug-mode failure every backend reports for a non-finite output, so
+ * that the CPU and CUDA messages have one shape:
+ *   "<backend> at <label>: op <op> produced <count> non-finite value(s) in
+ *    <what> (of <n>)"  with a hint. Returns LMS_ERR_NUMERIC. */
+LMS_NODISCARD enum lms_status lms_backend_nonfinite_fail(const char *backend, const char *label,
+							 const char *op, const char *what,
+							 unsigned long long count, size_t n);
 
 /* Allocates bytes with be->ops.alloc and records a message naming `what`
  * ("engine activations") on failure. */

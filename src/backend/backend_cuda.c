@@ -1,8 +1,9 @@
-/* backend_cuda.c — the host side of the CUDA backend: device selection,
- * the stream, device memory (with pinned, double-buffered staging for large
- * host-to-device copies such as weights read from mmapped safetensors),
- * the op table of backend/backend.h wired to the kernels of kernels/ (the
- * GEMM is gemm_cuda.c), errors, debug mode and profile mode.
+/* backend_cuda.c — the CUDA backend's op table: the ops of backend/backend.h
+ * wired to the kernels of kernels/ (validation, launch, debug-mode checks),
+ * the fake quantizer's descriptor translation, device selection, init and
+ * destroy, and the extra API of backend_cuda.h. The runtime every op goes
+ * through (errors, labels, debug and profile mode, device memory and the
+ * pinned staging of uploads) is runtime_cuda.c; the GEMM is gemm_cuda.c.
  *
  * Invariants:
  * - Every op makes its device current for the calling thread first (a
@@ -14,7 +15,8 @@
  *   allocation failures) with "cuda:<dev> [<label>] <op>: '<call>' failed:
  *   <library message>" and is logged once at the failing call.
  * - Ops never allocate device memory (the cuBLAS workspace, the staging
- *   buffers and the dynamic-amax scratch are made at init).
+ *   buffers, the score partials and the dynamic-amax scratch are made at
+ *   init).
  *
  * Not here: kernels (kernels/<op>.cu), the choice between CPU and CUDA
  * (backend.c: lms_backend_init), the engine. */
@@ -24,310 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "backend/cuda_internal.h"
 #include "core/log.h"
 #include "kernels.h"
 #include "quant/quant.h"
-
-/* Op names of the profile table (the names the ops pass to after_launch). */
-static const char *const PROF_NAMES[PROF_OPS] = {
-    "memcpy_h2d",
-    "memcpy_d2h",
-    "memcpy_d2d",
-    "memset",
-    "gemm",
-    "embedding",
-    "rmsnorm_forward",
-    "rmsnorm_backward",
-    "rope_forward",
-    "rope_backward",
-    "attention_forward",
-    "attention_backward",
-    "swiglu_forward",
-    "swiglu_backward",
-    "add",
-    "cross_entropy",
-    "absmax_rows",
-    "sq_dot_accum",
-    "fake_quant",
-    "kl_div_accum",
-    NULL,
-};
-
-const char *const LMS_CUDA_OOM_HINT =
-    "lower autoquant.batch_size (or the sequence length), enable per-layer recomputation, or "
-    "use a GPU with more memory";
-
-/* ---- error reporting --------------------------------------------------- */
-
-enum lms_status lms_cuda_fail(struct cuda_ctx *c, const char *op, const char *call, const char *msg,
-			      int is_oom)
-{
-	const char *lab = c && c->label[0] ? c->label : "";
-	int dev = c ? c->device : -1;
-	lms_log(LMS_LOG_ERROR, "cuda:%d %s%s%s: '%s' failed: %s", dev, lab[0] ? "[" : "", lab,
-		lab[0] ? "] " : "", call, msg);
-	return lms_fail(is_oom ? LMS_ERR_NOMEM : LMS_ERR_LIBRARY, is_oom ? LMS_CUDA_OOM_HINT : NULL,
-			"cuda:%d %s%s%s%s: '%s' failed: %s", dev, lab[0] ? "[" : "", lab,
-			lab[0] ? "] " : "", op, call, msg);
-}
-
-/* Profile mode (LMSENS_CUDA_PROFILE=1): each op records an event when it
- * starts and one when its launches are done, waits for the second and adds
- * the GPU time between them to the op's bucket. It serializes the stream, so
- * it is a diagnosis tool; the table is logged when the backend is freed. */
-/* Makes c's device current for this thread: a process may hold backends on
- * several devices, and CUDA's current device is per thread. Cheap when it is
- * already current. */
-static void use_device(const struct cuda_ctx *c)
-{
-	int cur = -1;
-	if (cudaGetDevice(&cur) != cudaSuccess || cur != c->device)
-		(void)cudaSetDevice(c->device);
-}
-
-void lms_cuda_prof_begin(struct cuda_ctx *c)
-{
-	use_device(c);
-	if (c->profile)
-		(void)cudaEventRecord(c->prof_start, c->stream);
-}
-
-static void prof_end(struct cuda_ctx *c, const char *op)
-{
-	if (!c->profile)
-		return;
-	float ms = 0.0f;
-	if (cudaEventRecord(c->prof_stop, c->stream) != cudaSuccess ||
-	    cudaEventSynchronize(c->prof_stop) != cudaSuccess ||
-	    cudaEventElapsedTime(&ms, c->prof_start, c->prof_stop) != cudaSuccess) {
-		(void)cudaGetLastError();
-		return;
-	}
-	for (int i = 0; i < PROF_OPS && PROF_NAMES[i]; i++)
-		if (strcmp(PROF_NAMES[i], op) == 0) {
-			c->prof_ms[i] += ms;
-			c->prof_calls[i]++;
-			break;
-		}
-	(void)cudaEventRecord(c->prof_start, c->stream); /* a second launch of the same op */
-}
-
-static void prof_report(const struct cuda_ctx *c)
-{
-	double total = 0.0;
-	for (int i = 0; i < PROF_OPS; i++)
-		total += c->prof_ms[i];
-	if (!c->profile || total <= 0.0)
-		return;
-	LMS_INFO("%s profile (GPU time per op, stream serialized):", c->name);
-	for (int i = 0; i < PROF_OPS && PROF_NAMES[i]; i++)
-		if (c->prof_calls[i])
-			LMS_INFO("  %-20s %8ld calls %11.3f ms %9.1f us/call %5.1f %%",
-				 PROF_NAMES[i], c->prof_calls[i], c->prof_ms[i],
-				 1000.0 * c->prof_ms[i] / c->prof_calls[i],
-				 100.0 * c->prof_ms[i] / total);
-}
-
-/* After a kernel launch: the launch status, and in debug mode a full
- * synchronization (so an asynchronous fault is attributed to this op). */
-enum lms_status lms_cuda_after_launch(struct cuda_ctx *c, const char *op, cudaError_t launch)
-{
-	if (launch != cudaSuccess)
-		return lms_cuda_fail(c, op, "kernel launch", cudaGetErrorString(launch),
-				     launch == cudaErrorMemoryAllocation);
-	prof_end(c, op);
-	if (c->debug) {
-		CU_CHECK(c, op, cudaStreamSynchronize(c->stream));
-		CU_CHECK(c, op, cudaGetLastError());
-	}
-	return LMS_OK;
-}
-
-/* Debug mode: fails with LMS_ERR_NUMERIC when the op's output holds NaN/Inf. */
-enum lms_status lms_cuda_check_finite(struct cuda_ctx *c, const char *op, const char *what,
-				      const void *d_x, size_t n, int is_f32)
-{
-	if (!c->debug || n == 0)
-		return LMS_OK;
-	unsigned long long count = 0;
-	CU_CHECK(c, op, cudaMemsetAsync(c->d_count, 0, sizeof *c->d_count, c->stream));
-	CU_CHECK(c, op, lms_k_count_nonfinite(c->stream, c->d_count, d_x, n, is_f32));
-	CU_CHECK(
-	    c, op,
-	    cudaMemcpyAsync(&count, c->d_count, sizeof count, cudaMemcpyDeviceToHost, c->stream));
-	CU_CHECK(c, op, cudaStreamSynchronize(c->stream));
-	if (count == 0)
-		return LMS_OK;
-	return lms_fail(LMS_ERR_NUMERIC,
-			"run with runner.debug=true and dump the named layer to see its inputs; "
-			"check the checkpoint for NaN/Inf weights",
-			"cuda:%d%s%s: op %s produced %llu non-finite value%s in %s (of %zu)",
-			c->device, c->label[0] ? " at " : "", c->label, op, count,
-			count == 1 ? "" : "s", what, n);
-}
-
-/* ---- memory ------------------------------------------------------------ */
-
-/* Peak device memory in use (cudaMemGetInfo: total - free, the CUDA
- * context, cuBLAS and any other process included), sampled after every
- * allocation: allocations happen at setup and per phase, never per op, so
- * the sample is cheap and sees every high-water mark of this process. */
-static size_t g_mem_peak;
-
-static void note_mem_used(void)
-{
-	size_t free_b = 0, total_b = 0;
-	if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
-		(void)cudaGetLastError();
-		return;
-	}
-	if (total_b - free_b > g_mem_peak)
-		g_mem_peak = total_b - free_b;
-}
-
-size_t lms_cuda_mem_peak(int reset)
-{
-	size_t p = g_mem_peak;
-	if (reset) {
-		g_mem_peak = 0;
-		note_mem_used();
-	}
-	return p;
-}
-
-static enum lms_status cu_alloc(void *vc, size_t bytes, void **d_out)
-{
-	struct cuda_ctx *c = vc;
-	use_device(c);
-	*d_out = NULL;
-	if (bytes == 0)
-		return LMS_OK;
-	cudaError_t e = cudaMalloc(d_out, bytes);
-	if (e == cudaSuccess) {
-		note_mem_used();
-		return LMS_OK;
-	}
-	*d_out = NULL;
-	(void)cudaGetLastError(); /* allocation errors are not sticky; clear the record */
-	size_t free_b = 0, total_b = 0;
-	(void)cudaMemGetInfo(&free_b, &total_b);
-	if (e == cudaErrorMemoryAllocation)
-		return lms_fail(
-		    LMS_ERR_NOMEM, LMS_CUDA_OOM_HINT,
-		    "cuda:%d: out of device memory allocating %.1f MiB (%.1f MiB free of "
-		    "%.1f MiB)",
-		    c->device, bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0);
-	return lms_cuda_fail(c, "alloc", "cudaMalloc", cudaGetErrorString(e), 0);
-}
-
-static void cu_free(void *vc, void *d_ptr)
-{
-	use_device(vc);
-	if (d_ptr)
-		(void)cudaFree(d_ptr);
-}
-
-/* memcpy into a staging buffer, split over a few OpenMP threads when there
- * are any: reading a pageable (often freshly mmapped) source is the slow
- * half of an upload. At most 8 threads, so that 8 ranks of a node do not
- * oversubscribe it badly. */
-static void copy_to_stage(void *dst, const void *src, size_t len)
-{
-#ifdef _OPENMP
-	const size_t piece = (size_t)1 << 20;
-	long n = (long)((len + piece - 1) / piece);
-	int threads = omp_get_max_threads() < 8 ? omp_get_max_threads() : 8;
-	if (n > 1 && threads > 1) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-		for (long i = 0; i < n; i++) {
-			size_t off = (size_t)i * piece, l = len - off < piece ? len - off : piece;
-			memcpy((char *)dst + off, (const char *)src + off, l);
-		}
-		return;
-	}
-#endif
-	memcpy(dst, src, len);
-}
-
-/* Large copies go through the two pinned staging buffers: the CPU fills one
- * (reading the mmapped file, page faults included) while the DMA engine
- * drains the other. */
-static enum lms_status cu_h2d(void *vc, void *d_dst, const void *src, size_t bytes)
-{
-	struct cuda_ctx *c = vc;
-	lms_cuda_prof_begin(c);
-	if (bytes == 0)
-		return LMS_OK;
-	if (bytes < STAGE_MIN_COPY || !c->stage[0] || !c->stage[1]) {
-		CU_CHECK(c, "memcpy_h2d",
-			 cudaMemcpyAsync(d_dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
-		CU_CHECK(c, "memcpy_h2d", cudaStreamSynchronize(c->stream));
-		prof_end(c, "memcpy_h2d");
-		return LMS_OK;
-	}
-	const char *s = src;
-	char *d = d_dst;
-	for (size_t off = 0, i = 0; off < bytes; off += STAGE_BYTES, i++) {
-		size_t len = bytes - off < STAGE_BYTES ? bytes - off : STAGE_BYTES;
-		int slot = (int)(i % 2);
-		CU_CHECK(c, "memcpy_h2d", cudaEventSynchronize(c->stage_done[slot]));
-		copy_to_stage(c->stage[slot], s + off, len);
-		CU_CHECK(c, "memcpy_h2d",
-			 cudaMemcpyAsync(d + off, c->stage[slot], len, cudaMemcpyHostToDevice,
-					 c->stream));
-		CU_CHECK(c, "memcpy_h2d", cudaEventRecord(c->stage_done[slot], c->stream));
-	}
-	CU_CHECK(c, "memcpy_h2d", cudaStreamSynchronize(c->stream));
-	prof_end(c, "memcpy_h2d");
-	return LMS_OK;
-}
-
-static enum lms_status cu_d2h(void *vc, void *dst, const void *d_src, size_t bytes)
-{
-	struct cuda_ctx *c = vc;
-	lms_cuda_prof_begin(c);
-	if (bytes == 0)
-		return LMS_OK;
-	CU_CHECK(c, "memcpy_d2h",
-		 cudaMemcpyAsync(dst, d_src, bytes, cudaMemcpyDeviceToHost, c->stream));
-	CU_CHECK(c, "memcpy_d2h", cudaStreamSynchronize(c->stream));
-	prof_end(c, "memcpy_d2h");
-	return LMS_OK;
-}
-
-static enum lms_status cu_d2d(void *vc, void *d_dst, const void *d_src, size_t bytes)
-{
-	struct cuda_ctx *c = vc;
-	lms_cuda_prof_begin(c);
-	if (bytes == 0)
-		return LMS_OK;
-	CU_CHECK(c, "memcpy_d2d",
-		 cudaMemcpyAsync(d_dst, d_src, bytes, cudaMemcpyDeviceToDevice, c->stream));
-	return lms_cuda_after_launch(c, "memcpy_d2d", cudaSuccess);
-}
-
-static enum lms_status cu_memset(void *vc, void *d_dst, int byte, size_t bytes)
-{
-	struct cuda_ctx *c = vc;
-	lms_cuda_prof_begin(c);
-	if (bytes == 0)
-		return LMS_OK;
-	CU_CHECK(c, "memset", cudaMemsetAsync(d_dst, byte, bytes, c->stream));
-	return lms_cuda_after_launch(c, "memset", cudaSuccess);
-}
-
-static enum lms_status cu_sync(void *vc)
-{
-	struct cuda_ctx *c = vc;
-	use_device(c);
-	CU_CHECK(c, "sync", cudaStreamSynchronize(c->stream));
-	return LMS_OK;
-}
 
 /* ---- the other ops: validation, launch, debug checks ------------------ */
 
@@ -545,7 +247,7 @@ static void cu_destroy(void *vc)
 	(void)cudaSetDevice(c->device);
 	if (c->stream)
 		(void)cudaStreamSynchronize(c->stream);
-	prof_report(c);
+	lms_cuda_prof_report(c);
 	if (c->prof_start)
 		(void)cudaEventDestroy(c->prof_start);
 	if (c->prof_stop)
@@ -616,13 +318,13 @@ static enum lms_status ctx_init(struct cuda_ctx *c)
 
 static void set_ops(struct lms_backend_ops *o)
 {
-	o->alloc = cu_alloc;
-	o->free = cu_free;
-	o->memcpy_h2d = cu_h2d;
-	o->memcpy_d2h = cu_d2h;
-	o->memcpy_d2d = cu_d2d;
-	o->memset = cu_memset;
-	o->sync = cu_sync;
+	o->alloc = lms_cuda_alloc;
+	o->free = lms_cuda_free;
+	o->memcpy_h2d = lms_cuda_h2d;
+	o->memcpy_d2h = lms_cuda_d2h;
+	o->memcpy_d2d = lms_cuda_d2d;
+	o->memset = lms_cuda_memset;
+	o->sync = lms_cuda_sync;
 	o->gemm = lms_cuda_gemm;
 	o->embedding = cu_embedding;
 	o->rmsnorm_forward = cu_rmsnorm_fwd;
@@ -639,6 +341,8 @@ static void set_ops(struct lms_backend_ops *o)
 	o->absmax_rows = cu_absmax_rows;
 	o->sq_dot_accum = cu_sq_dot_accum;
 	o->kl_div_accum = cu_kl_div_accum;
+	o->set_label = lms_cuda_set_label;
+	o->set_debug = lms_cuda_set_debug;
 	o->fake_quant = cu_fake_quant;
 	o->destroy = cu_destroy;
 }
@@ -715,8 +419,10 @@ void lms_backend_cuda_set_debug(struct lms_backend *be, int on)
 void lms_backend_cuda_set_label(struct lms_backend *be, const char *label)
 {
 	struct cuda_ctx *c = cuda_ctx_of(be);
-	if (c)
-		snprintf(c->label, sizeof c->label, "%s", label ? label : "");
+	if (!c)
+		return;
+	snprintf(c->label_own, sizeof c->label_own, "%s", label ? label : "");
+	lms_cuda_set_label(c, c->label_own, NULL, NULL);
 }
 
 static enum lms_status fake_quant(struct cuda_ctx *c, lms_bf16 *d_out, const lms_bf16 *d_in,

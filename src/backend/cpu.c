@@ -10,7 +10,8 @@
  * whose partial sums follow the static schedule; kl_div_accum keeps one
  * fp64 sum per row).
  *
- * fake_quant is src/quant/quant_bf16.c's lms_quant_cpu_fake. */
+ * fake_quant is src/quant/quant_bf16.c's lms_quant_cpu_fake. Debug mode
+ * (NaN/Inf checks of every op's outputs) wraps the table: cpu_debug.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +218,7 @@ enum lms_status lms_backend_cpu_init(const struct lms_cpu_options *opts, struct 
 	if (!ctx->gemm_scratch)
 		goto fail_nomem;
 	be->ops = g_cpu_ops;
+	lms_cpu_debug_wrap(ctx, &be->ops);
 	be->ctx = ctx;
 	be->is_host = 1;
 	be->supports = lms_backend_supports;

@@ -34,6 +34,11 @@ enum { CPU_GEMM_IB = 32, CPU_GEMM_NB = 64, CPU_GEMM_KB = 256 };
 
 struct cpu_ctx {
 	int threads;
+	/* Debug mode (cpu_debug.c): the plain ops the table's wrappers call,
+	 * the flag, and the label parts (borrowed, backend.h set_label). */
+	struct lms_backend_ops inner;
+	int debug;
+	const char *label[3];
 	/* Per-thread GEMM scratch, allocated once at init:
 	 * acc (IB·NB) + a panel (IB·KB) + b panel (KB·NB) floats per thread. */
 	float *gemm_scratch;
@@ -48,6 +53,11 @@ static inline int cpu_team(const struct cpu_ctx *ctx, double work)
 {
 	return work < (double)CPU_PAR_MIN_WORK ? 1 : ctx->threads;
 }
+
+/* cpu_debug.c: stores the plain ops of *ops in ctx->inner and replaces the
+ * slots that write tensors with wrappers that, in debug mode, check the
+ * outputs for NaN/Inf; also sets the set_label and set_debug slots. */
+void lms_cpu_debug_wrap(struct cpu_ctx *ctx, struct lms_backend_ops *ops);
 
 /* cpu_gemm.c */
 enum lms_status lms_cpu_gemm(void *ctx, const struct lms_gemm_args *args);

@@ -1,7 +1,8 @@
 /* cuda_internal.h — private to the CUDA backend (src/backend/<name>_cuda.c): its
- * context, the error/debug/profile helpers every op goes through, and the
- * GEMM entry (gemm_cuda.c). Includes the CUDA headers, so nothing outside
- * the CUDA backend's own files may include it.
+ * context, the error/debug/profile helpers and memory ops every op goes
+ * through (runtime_cuda.c), and the GEMM entry (gemm_cuda.c). Includes the
+ * CUDA headers, so nothing outside the CUDA backend's own files may include
+ * it.
  *
  * Invariants: every op calls lms_cuda_prof_begin() first and
  * lms_cuda_after_launch() after each of its launches; every CUDA / cuBLAS
@@ -55,7 +56,8 @@ struct cuda_ctx {
 	cudaEvent_t prof_start, prof_stop;
 	double prof_ms[PROF_OPS];
 	long prof_calls[PROF_OPS];
-	char label[128];
+	const char *label[3]; /* backend.h set_label: borrowed parts */
+	char label_own[128];  /* lms_backend_cuda_set_label's copy */
 	char name[32];
 	struct gemm_plan plans[GEMM_PLANS]; /* gemm_cuda.c's cache */
 	int next_plan;			    /* round-robin replacement */
@@ -90,6 +92,23 @@ enum lms_status lms_cuda_check_finite(struct cuda_ctx *c, const char *op, const 
 				      const void *d_x, size_t n, int is_f32);
 /* Profile mode: marks the start of an op. */
 void lms_cuda_prof_begin(struct cuda_ctx *c);
+
+/* runtime_cuda.c: makes c's device current for this thread (a process may
+ * hold backends on several devices; CUDA's current device is per thread). */
+void lms_cuda_use_device(const struct cuda_ctx *c);
+/* runtime_cuda.c: profile mode's per-op table, logged (at destroy). */
+void lms_cuda_prof_report(const struct cuda_ctx *c);
+/* runtime_cuda.c: the table's set_label and set_debug slots. */
+void lms_cuda_set_label(void *c, const char *module, const char *stage, const char *detail);
+void lms_cuda_set_debug(void *c, int on);
+/* runtime_cuda.c: the table's memory slots (backend.h). */
+enum lms_status lms_cuda_alloc(void *c, size_t bytes, void **d_out);
+void lms_cuda_free(void *c, void *d_ptr);
+enum lms_status lms_cuda_h2d(void *c, void *d_dst, const void *src, size_t bytes);
+enum lms_status lms_cuda_d2h(void *c, void *dst, const void *d_src, size_t bytes);
+enum lms_status lms_cuda_d2d(void *c, void *d_dst, const void *d_src, size_t bytes);
+enum lms_status lms_cuda_memset(void *c, void *d_dst, int byte, size_t bytes);
+enum lms_status lms_cuda_sync(void *c);
 
 /* gemm_cuda.c: the table's gemm slot, and the release of its plan cache. */
 enum lms_status lms_cuda_gemm(void *ctx, const struct lms_gemm_args *args);
