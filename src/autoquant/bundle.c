@@ -179,8 +179,8 @@ static enum lms_status build_result(struct aq_ctx *c, const struct lms_pipeline_
 	free(names);
 	free(numel);
 	LMS_TRY(st);
-	LMS_TRY(lms_aq_result_alloc(r, nf, gs->n, nl, (size_t)c->n_score, (size_t)c->n_calib,
-				    (size_t)c->n_score, 4));
+	LMS_TRY(lms_aq_result_alloc(r, nf, gs->n, nl, (size_t)c->n_score,
+				    c->calib_loss_on ? (size_t)c->n_calib : 0, (size_t)c->n_score, 4));
 	if (!c->is_kl) /* kl_div scores whole groups only */
 		LMS_TRY(lms_aq_result_alloc_module_scores(r));
 	return fill_tables(c, r, fi, gs);

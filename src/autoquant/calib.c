@@ -5,6 +5,12 @@
  * weight amax of every candidate format at that format's granularity (per
  * tensor, per output row, per static block) plus max|W| for the reports.
  *
+ * The forwards compute no logits and no loss (lms_engine_forward_nologits:
+ * lm_head's input amax comes from the final-norm output, without the
+ * (M, V) GEMM) unless autoquant.calib_loss asks for the per-batch losses.
+ * Linears that share their input (q, k, v; gate, up) share one amax
+ * reduction per batch: the later ones copy the first one's value.
+ *
  * Formats whose input quantizer is never calibrated (algorithm null, e.g.
  * W4A8_MXFP4_FP8's FP8 input) ignore the activation amax: score.c computes
  * their amax from each replayed input (ModelOpt's dynamic _get_amax).
@@ -21,7 +27,11 @@
 struct calib_state {
 	struct aq_ctx *c;
 	int batch;
-	float *d_wmax; /* (NL) per-tensor max|W| */
+	float *d_wmax;	   /* (NL) per-tensor max|W| */
+	int *src;	   /* (NL) the linear whose input amax this one shares (itself
+			    * when none), from batch 0's events */
+	const void *last_x; /* the previous event's X in this pass */
+	int last_src;
 };
 
 /* The weight quantizer's amax of format f for one linear, in the layout of
@@ -63,8 +73,15 @@ static enum lms_status on_forward(void *user, const struct lms_linear_event *ev)
 	struct aq_ctx *c = s->c;
 	if (ev->index < 0 || ev->index >= c->n_linears)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "linear index %d out of range", ev->index);
+	/* same X pointer as the previous linear of this pass: the same values
+	 * (hooks never write an event's tensors), so the same amax */
+	int same = ev->d_x == s->last_x;
+	s->last_x = ev->d_x;
+	if (!same)
+		s->last_src = ev->index;
 	if (s->batch == 0) {
 		struct aq_linear *l = &c->lin[ev->index];
+		s->src[ev->index] = s->last_src;
 		l->name = ev->name;
 		l->kind = ev->kind;
 		l->layer = ev->kind == LMS_LINEAR_LM_HEAD ? -1 : ev->layer;
@@ -75,6 +92,11 @@ static enum lms_status on_forward(void *user, const struct lms_linear_event *ev)
 		for (int f = 0; f < c->n_formats; f++)
 			LMS_TRY(weight_amax(c, f, ev));
 	}
+	if (s->src[ev->index] != s->last_src)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: its input changed sharing between batches",
+				ev->name);
+	if (same)
+		return LMS_OK;
 	return c->be->ops.absmax_rows(c->be->ctx, c->d_act_amax + ev->index, ev->d_x, 1,
 				      (int64_t)ev->M * ev->in, 1);
 }
@@ -129,7 +151,11 @@ static enum lms_status calib_batches(struct aq_ctx *c, struct calib_state *s)
 		struct lms_batch eb = {db->B, db->T, db->ids, db->mask, db->labels};
 		double loss = 0.0;
 		s->batch = i;
-		st = lms_engine_forward(c->eng, &eb, &hooks, &loss);
+		s->last_x = NULL;
+		if (c->calib_loss_on)
+			st = lms_engine_forward(c->eng, &eb, &hooks, &loss);
+		else
+			st = lms_engine_forward_nologits(c->eng, &eb, &hooks);
 		if (n_mine > 0)
 			c->calib_loss[b] = loss;
 		lms_aq_progress_step(i + 1);
@@ -143,12 +169,21 @@ enum lms_status lms_aq_calibrate(struct aq_ctx *c)
 	c->n_linears = lms_engine_num_linears(c->eng);
 	LMS_TRY(check_inputs(c));
 	struct calib_state s = {.c = c};
+	size_t nl = (size_t)c->n_linears;
 	enum lms_status st = calib_alloc(c, &s.d_wmax);
+	s.src = calloc(nl + 1, sizeof *s.src);
+	if (st == LMS_OK && !s.src)
+		st = lms_fail(LMS_ERR_NOMEM, NULL, "out of memory (calibration tables)");
 	if (st == LMS_OK)
 		st = calib_batches(c, &s);
-	size_t nl = (size_t)c->n_linears;
 	if (st == LMS_OK)
 		st = c->be->ops.memcpy_d2h(c->be->ctx, c->act_amax, c->d_act_amax, nl * sizeof(float));
+	if (st == LMS_OK) { /* the shared-input linears take their source's amax */
+		for (size_t l = 0; l < nl; l++)
+			c->act_amax[l] = c->act_amax[s.src[l]];
+		st = c->be->ops.memcpy_h2d(c->be->ctx, c->d_act_amax, c->act_amax, nl * sizeof(float));
+	}
+	free(s.src);
 	if (st == LMS_OK)
 		st = c->be->ops.memcpy_d2h(c->be->ctx, c->weight_amax, s.d_wmax, nl * sizeof(float));
 	c->be->ops.free(c->be->ctx, s.d_wmax);
@@ -157,7 +192,8 @@ enum lms_status lms_aq_calibrate(struct aq_ctx *c)
 	if (c->dist && c->dist->world > 1) {
 		LMS_TRY(c->dist->max_f32(c->dist->ctx, c->act_amax, nl));
 		LMS_TRY(c->be->ops.memcpy_h2d(c->be->ctx, c->d_act_amax, c->act_amax, nl * sizeof(float)));
-		LMS_TRY(c->dist->sum_f64(c->dist->ctx, c->calib_loss, (size_t)c->n_calib));
+		if (c->calib_loss_on)
+			LMS_TRY(c->dist->sum_f64(c->dist->ctx, c->calib_loss, (size_t)c->n_calib));
 	}
 	c->t_calib = lms_aq_progress_end();
 	for (size_t l = 0; l < nl; l++) {

@@ -51,9 +51,6 @@ static enum lms_status on_replace(void *user, const struct lms_linear_event *ev,
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "forward event with index %d", ev->index);
 	if (!r->member[ev->index])
 		return LMS_OK;
-	if ((size_t)ev->M * (size_t)ev->in > c->xq_elems ||
-	    (size_t)ev->out * (size_t)ev->in > c->wq_elems)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: replay scratch too small", ev->name);
 	r->replaced++;
 	return lms_aq_replay(c, r->f, ev, d_y);
 }
@@ -119,6 +116,7 @@ static enum lms_status kl_step(struct aq_ctx *c, const struct lms_aq_grouping *g
 		for (int f = 0; f < c->n_formats; f++) {
 			struct kl_run run = {.c = c, .member = member, .f = f};
 			struct lms_linear_replace rp = {.fn = on_replace, .user = &run};
+			lms_aq_replay_reset(c);
 			LMS_TRY(lms_engine_forward_from(c->eng, start, NULL, &rp));
 			if (run.replaced != (int)gd->n_modules)
 				return lms_fail(LMS_ERR_INTERNAL, NULL,
@@ -163,9 +161,19 @@ enum lms_status lms_aq_score_kl(struct aq_ctx *c)
 			      "the %s backend lacks",
 			      c->be->name);
 	if (st == LMS_OK)
-		st = lms_aq_score_alloc(c);
-	if (st == LMS_OK)
 		st = build_groups(c, &gs);
+	/* every member of a scored group is replayed (member[] is all 0 again after) */
+	for (size_t g = 0; st == LMS_OK && g < gs.n; g++) {
+		int scored = 0;
+		for (size_t m = 0; m < gs.g[g].n_modules; m++)
+			scored |= !c->skip[gs.g[g].modules[m]];
+		for (size_t m = 0; m < gs.g[g].n_modules; m++)
+			member[gs.g[g].modules[m]] = (unsigned char)scored;
+	}
+	if (st == LMS_OK)
+		st = lms_aq_score_alloc(c, member);
+	if (member)
+		memset(member, 0, (size_t)c->n_linears + 1);
 	if (st == LMS_OK)
 		st = lms_aq_my_batches(c, c->n_score, &mine, &n_mine);
 	size_t n_scored = 0;

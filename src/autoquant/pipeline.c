@@ -119,7 +119,7 @@ int lms_pipeline_same_bundle(const struct lms_cfg *a, const struct lms_cfg *b)
 {
 	static const char *const keys[] = {
 		"model", "dataset", "autoquant.method", "autoquant.batch_size", "autoquant.score_size",
-		"autoquant.calib_steps", "autoquant.loss_reduction", "autoquant.kl_prefix_reuse", "runner.backend",
+		"autoquant.calib_steps", "autoquant.loss_reduction", "autoquant.kl_prefix_reuse", "autoquant.calib_loss", "runner.backend",
 		"runner.report_only",
 	};
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
@@ -169,6 +169,10 @@ static enum lms_status read_settings(struct aq_ctx *c)
 	c->kl_prefix_reuse = 1;
 	if (lms_cfg_find(cfg, "autoquant.kl_prefix_reuse") && !lms_cfg_is_null(cfg, "autoquant.kl_prefix_reuse"))
 		LMS_TRY(lms_cfg_get_bool(cfg, "autoquant.kl_prefix_reuse", &c->kl_prefix_reuse));
+	LMS_TRY(lms_aq_read_mem_settings(c));
+	c->calib_loss_on = 0;
+	if (lms_cfg_find(cfg, "autoquant.calib_loss") && !lms_cfg_is_null(cfg, "autoquant.calib_loss"))
+		LMS_TRY(lms_cfg_get_bool(cfg, "autoquant.calib_loss", &c->calib_loss_on));
 	s = "mean";
 	LMS_TRY(opt_str(cfg, "autoquant.loss_reduction", &s));
 	if (s && strcmp(s, "sum") == 0)
@@ -398,17 +402,14 @@ static enum lms_status load_all(struct aq_ctx *c, int forward_only)
 	for (int b = 0; b < c->ds->n_batches; b++)
 		if (c->ds->batches[b].T > max_T)
 			max_T = c->ds->batches[b].T;
-	/* A GPU keeps only the layer inputs and recomputes in the backward; the
-	 * CPU keeps every layer's activations unless they would exceed 4 GiB
-	 * (about L·N·(8C + 4F) bf16 values: Qwen3-VL-4B at 8 × 512 needs 17 GiB). */
-	double acts = 2.0 * mc->num_layers * (double)c->batch_size * max_T *
-		      (8.0 * mc->hidden_size + 4.0 * mc->intermediate_size);
 	struct lms_engine_options eo = {
-		.recompute = !c->be->is_host || acts > 4.0 * (1 << 30),
 		.forward_only = forward_only || c->is_kl, /* kl_div: forwards only */
 		.loss_reduction = c->loss_reduction,
 		.prefix_forward = c->is_kl && !forward_only,
 	};
+	/* keep every layer's activations or recompute them (memplan.c) */
+	LMS_TRY(lms_aq_choose_recompute(c, mc, max_T, &eo, &eo.recompute));
+	c->recompute = eo.recompute;
 	LMS_TRY(lms_engine_init(c->be, mc, lms_model_get_weights(c->model), c->batch_size, max_T, &eo,
 				&c->eng));
 	LMS_INFO("model %s: %d layers, hidden %d, vocabulary %d; backend %s", path, mc->num_layers,
@@ -466,10 +467,8 @@ static void ctx_free(struct aq_ctx *c)
 			for (int i = 0; i < c->n_formats * c->n_linears; i++)
 				c->be->ops.free(c->be->ctx, c->d_w_amax[i]);
 		c->be->ops.free(c->be->ctx, c->d_act_amax);
-		c->be->ops.free(c->be->ctx, c->d_xq);
-		c->be->ops.free(c->be->ctx, c->d_wq);
+		lms_aq_replay_free(c);
 		c->be->ops.free(c->be->ctx, c->d_yq);
-		c->be->ops.free(c->be->ctx, c->d_amax_tmp);
 		c->be->ops.free(c->be->ctx, c->d_acc);
 	}
 	free(c->d_w_amax);
@@ -591,6 +590,10 @@ void lms_pipeline_get_stats(const struct lms_pipeline *p, struct lms_pipeline_st
 	out->n_calib = c->n_calib;
 	out->n_score = c->n_score;
 	out->n_formats = c->n_formats;
+	out->recompute = c->recompute;
+	out->wcache_bytes = (double)c->rp.wcache_bytes;
+	out->wcache_slots = c->rp.wcache_slots;
+	out->wcache_want = c->rp.wcache_want;
 	for (int b = 0; c->ds && b < c->ds->n_batches; b++) {
 		const struct lms_data_batch *db = lms_dataset_batch(c->ds, b);
 		long long bt = (long long)db->B * db->T;

@@ -21,7 +21,9 @@
  * config.json; null = never), dataset.{captions_path, max_calib_samples,
  * size, size_to_max_samples, calib_seq_len, pad_token_id, packing, name},
  * autoquant.{method, device, batch_size, score_size, calib_steps,
- * effective_bits, disabled_layers, loss_reduction, kl_prefix_reuse}, quant_pair.{name, weight,
+ * effective_bits, disabled_layers, loss_reduction, kl_prefix_reuse, calib_loss,
+ * recompute, weight_cache},
+ * quant_pair.{name, weight,
  * activation, format_name (a name or a list), scheme_name},
  * runner.{backend, report_only, debug}.
  *
@@ -115,11 +117,15 @@ LMS_NODISCARD enum lms_status lms_pipeline_run(const struct lms_pipeline_job *jo
  * batches and the tokens each phase processed (B·T of its batches, padding
  * included, all ranks of a data-parallel group together) and the number of
  * distinct candidate formats replayed per linear. All zero in report-only
- * mode. */
+ * mode. The memory choices (autoquant.recompute, autoquant.weight_cache)
+ * as they were resolved. */
 struct lms_pipeline_stats {
 	double t_load, t_calib, t_score, t_search, t_write;
 	int n_calib, n_score, n_formats;
 	long long calib_tokens, score_tokens;
+	int recompute;               /* 1: the backward recomputed each layer */
+	double wcache_bytes;         /* fake-quantized weights cached for the job */
+	int wcache_slots, wcache_want; /* (quantizer, linear) pairs cached / scored */
 };
 void lms_pipeline_get_stats(const struct lms_pipeline *p, struct lms_pipeline_stats *out);
 

@@ -36,6 +36,26 @@ struct aq_linear {
 	int64_t in, out;
 };
 
+/* replay.c: the distinct quantizers of the bundle's formats, their scratch
+ * and the cache of fake-quantized weights. DQ = distinct quantizers. */
+struct aq_replay {
+	int n_in, n_w;            /* distinct enabled input / weight quantizers */
+	int *in_of, *w_of;        /* (NF) format f's distinct quantizer, -1: disabled */
+	int *in_fmt, *w_fmt;      /* (DQ) the first format using it */
+	lms_bf16 **d_xq;          /* (n_in) (max M·in) fq_in(X) */
+	const lms_bf16 **x_src;   /* (n_in) the X it holds in this pass, or NULL */
+	int *x_layer;             /* (n_in) and that X's layer */
+	int64_t *x_m;             /* (n_in) and its M·in */
+	lms_bf16 **d_wq;          /* (n_w) (max out·in) fq_w(W) of uncached linears, or NULL
+				   * when every scored linear has a cache slot */
+	int *wq_lin;              /* (n_w) the linear whose fq_w(W) d_wq holds, or -1 */
+	void **d_wblock;          /* (n_w) cache block, or NULL */
+	int64_t *w_off;           /* (n_w·NL) byte offset of the slot in d_wblock, -1: none */
+	unsigned char *w_filled;  /* (n_w·NL) */
+	size_t wcache_bytes;      /* allocated for the cache */
+	int wcache_slots, wcache_want; /* slots allocated / wanted (scored linears × n_w) */
+};
+
 /* The shared state of one bundle run. */
 struct aq_ctx {
 	/* settings (from the first job's config; equal across the bundle) */
@@ -48,6 +68,10 @@ struct aq_ctx {
 	const char *method;           /* "gradient" | "kl_div" */
 	int is_kl;                    /* method is kl_div */
 	int kl_prefix_reuse;          /* autoquant.kl_prefix_reuse (default 1) */
+	int calib_loss_on;            /* autoquant.calib_loss (default 0): calibration
+				       * forwards compute logits and the loss */
+	int recompute_cfg, wcache_cfg; /* autoquant.recompute / weight_cache: -1 auto, 0, 1 */
+	int recompute;                /* what the engine runs with */
 	const char *captions_path;
 
 	/* resources */
@@ -73,7 +97,7 @@ struct aq_ctx {
 	float **d_w_amax;             /* (NF·NL) backend memory, the weight quantizer's
 				       * amax of linear l for format f, or NULL when it
 				       * needs none (MX, disabled) */
-	double *calib_loss;           /* (n_calib) */
+	double *calib_loss;           /* (n_calib); all 0 unless calib_loss_on */
 	int n_calib;
 
 	/* scoring output */
@@ -84,8 +108,7 @@ struct aq_ctx {
 	long long score_tokens;       /* valid tokens in the scoring batches */
 
 	/* scratch in backend memory */
-	lms_bf16 *d_xq;               /* (max M·in) */
-	lms_bf16 *d_wq;               /* (max out·in) */
+	struct aq_replay rp;          /* replay.c */
 	lms_bf16 *d_yq;               /* (max M·out) */
 	float *d_amax_tmp;            /* (1) dynamic per-tensor amax */
 	double *d_acc;                /* (NL·NF) score accumulators; kl_div: (B·T) per-row KL */
@@ -119,15 +142,48 @@ LMS_NODISCARD enum lms_status lms_aq_calibrate(struct aq_ctx *c);
  * step_scores, score_loss, score_tokens. */
 LMS_NODISCARD enum lms_status lms_aq_score(struct aq_ctx *c);
 
-/* score.c: the replay of one linear for format f (index into c->fmt):
+/* replay.c: the replay of one linear for format f (index into c->fmt):
  * d_out (M, out) = fq_in(X) · fq_w(W)ᵀ in bf16 (the gradient method's Yq;
- * the kl_div method passes the engine's writable Y). Uses d_xq, d_wq,
- * d_amax_tmp; d_out must not be X or W. */
+ * the kl_div method passes the engine's writable Y). Uses c->rp and
+ * d_amax_tmp; d_out must not be X or W. Call lms_aq_replay_reset before
+ * every engine pass whose events it replays. */
 LMS_NODISCARD enum lms_status lms_aq_replay(struct aq_ctx *c, int f, const struct lms_linear_event *ev,
 					    lms_bf16 *d_out);
+/* replay.c: the two operands of that replay, fq_in(X) and fq_w(W) (X or W
+ * itself where the format leaves it unquantized), quantized now if needed:
+ * *xq, *wq are backend memory, borrowed until the next replay.
+ * lms_aq_replay = this + the GEMM. */
+LMS_NODISCARD enum lms_status lms_aq_replay_operands(struct aq_ctx *c, int f,
+						     const struct lms_linear_event *ev,
+						     const lms_bf16 **xq, const lms_bf16 **wq);
+/* replay.c: forgets which X the input scratch holds (a pass boundary). */
+void lms_aq_replay_reset(struct aq_ctx *c);
+/* replay.c: the distinct quantizers, their scratch, d_amax_tmp, xq_elems,
+ * wq_elems and a weight cache of at most wcache_budget bytes (0: none), for
+ * the linears with replayed[l] != 0 (NL; borrowed for the call; only those
+ * may be replayed). Needs c->lin, c->fmt. */
+LMS_NODISCARD enum lms_status lms_aq_replay_alloc(struct aq_ctx *c, const unsigned char *replayed,
+						  size_t wcache_budget);
+void lms_aq_replay_free(struct aq_ctx *c); /* everything lms_aq_replay_alloc made */
+
+/* memplan.c: autoquant.recompute and autoquant.weight_cache (auto | true |
+ * false) into c->recompute_cfg, c->wcache_cfg. */
+LMS_NODISCARD enum lms_status lms_aq_read_mem_settings(struct aq_ctx *c);
+/* memplan.c: whether the engine recomputes each layer in the backward
+ * (c->recompute_cfg; auto: keep the activations when they fit, with a
+ * margin, in the backend's free memory). */
+LMS_NODISCARD enum lms_status lms_aq_choose_recompute(struct aq_ctx *c,
+						      const struct lms_model_config *mc, int max_T,
+						      const struct lms_engine_options *eo,
+						      int *recompute);
+/* memplan.c: the byte budget of the weight cache (c->wcache_cfg; auto: the
+ * backend's free memory less a margin, on the CPU at most 1 GiB). */
+LMS_NODISCARD enum lms_status lms_aq_wcache_budget(struct aq_ctx *c, size_t *budget);
+
 /* score.c: allocates the score tables (scores, step_scores, score_loss) and
- * the replay scratch (d_xq, d_wq, d_yq, d_amax_tmp, d_acc). */
-LMS_NODISCARD enum lms_status lms_aq_score_alloc(struct aq_ctx *c);
+ * the replay scratch (lms_aq_replay_alloc, d_yq, d_acc) for the linears with
+ * replayed[l] != 0. */
+LMS_NODISCARD enum lms_status lms_aq_score_alloc(struct aq_ctx *c, const unsigned char *replayed);
 
 /* kldiv.c: kl_div scoring (reference §6, HEAD's true KL) over batches
  * [0, n_score): per batch one unquantized forward, then per scored group and

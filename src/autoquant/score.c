@@ -15,8 +15,9 @@
  * own fp64 cell, copied to the host after the step and added to the totals
  * there, so a format's numbers do not depend on which other formats (pairs of
  * a bundle) are scored in the same pass.
- * The replay itself (lms_aq_replay) is shared with the kl_div method
- * (kldiv.c), which writes Yq over the engine's Y instead of scoring it here.
+ * The replay itself (lms_aq_replay, replay.c: each distinct quantizer once,
+ * cached quantized weights) is shared with the kl_div method (kldiv.c),
+ * which writes Yq over the engine's Y instead of scoring it here.
  * Not here: grouping, monotonization and the search (bundle.c, group.h). */
 #include <math.h>
 #include <stdlib.h>
@@ -24,38 +25,6 @@
 
 #include "autoquant/pipeline_internal.h"
 #include "core/log.h"
-
-enum lms_status lms_aq_replay(struct aq_ctx *c, int f, const struct lms_linear_event *ev, lms_bf16 *d_out)
-{
-	const struct lms_backend_ops *o = &c->be->ops;
-	void *ctx = c->be->ctx;
-	const struct lms_format *fm = &c->fmt[f];
-	const lms_bf16 *x = ev->d_x, *w = ev->d_w;
-	if (fm->input.enabled) {
-		struct lms_quant_desc d = {.q = fm->input, .amax = NULL};
-		size_t len = lms_quant_amax_len(&fm->input, (size_t)ev->M, (size_t)ev->in);
-		if (len == 1 && fm->input.dynamic_amax) {
-			LMS_TRY(o->absmax_rows(ctx, c->d_amax_tmp, ev->d_x, 1, (int64_t)ev->M * ev->in, 0));
-			d.amax = c->d_amax_tmp;
-			d.q.dynamic_amax = 0; /* resolved above, over the whole input */
-		} else if (len == 1) {
-			d.amax = c->d_act_amax + ev->index;
-		}
-		LMS_TRY(o->fake_quant(ctx, c->d_xq, ev->d_x, ev->M, ev->in, &d));
-		x = c->d_xq;
-	}
-	if (fm->weight.enabled) {
-		struct lms_quant_desc d = {
-			.q = fm->weight,
-			.amax = c->d_w_amax[(size_t)f * (size_t)c->n_linears + (size_t)ev->index],
-		};
-		if (d.amax)
-			d.q.dynamic_amax = 0; /* calib.c computed it from this very W */
-		LMS_TRY(o->fake_quant(ctx, c->d_wq, ev->d_w, ev->out, ev->in, &d));
-		w = c->d_wq;
-	}
-	return lms_backend_linear_forward(c->be, d_out, x, w, ev->M, ev->in, ev->out);
-}
 
 /* Gradient score of one (linear, format): Yq into d_yq, then Σ(g·Δ)². */
 static enum lms_status replay(struct aq_ctx *c, int f, const struct lms_linear_event *ev)
@@ -71,42 +40,37 @@ static enum lms_status on_backward(void *user, const struct lms_linear_event *ev
 	struct aq_ctx *c = user;
 	if (ev->index < 0 || ev->index >= c->n_linears || !ev->d_dy)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "backward event without dY or with index %d", ev->index);
-	if ((size_t)ev->M * (size_t)ev->in > c->xq_elems || (size_t)ev->out * (size_t)ev->in > c->wq_elems ||
-	    (size_t)ev->M * (size_t)ev->out > c->yq_elems)
-		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: replay scratch too small", ev->name);
 	if (c->skip[ev->index])
 		return LMS_OK;
+	if ((size_t)ev->M * (size_t)ev->out > c->yq_elems)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: replay scratch too small", ev->name);
+	/* the replay quantizes each distinct input and weight quantizer once */
 	for (int f = 0; f < c->n_formats; f++)
 		LMS_TRY(replay(c, f, ev));
 	return LMS_OK;
 }
 
-enum lms_status lms_aq_score_alloc(struct aq_ctx *c)
+enum lms_status lms_aq_score_alloc(struct aq_ctx *c, const unsigned char *replayed)
 {
 	size_t nl = (size_t)c->n_linears, nf = (size_t)c->n_formats, ns = (size_t)c->n_score;
 	size_t max_m = (size_t)c->batch_size * (size_t)c->seq_len;
-	size_t max_in = 1, max_out = 1, max_w = 1;
-	for (size_t l = 0; l < nl; l++) {
-		size_t in = (size_t)c->lin[l].in, out = (size_t)c->lin[l].out;
-		max_in = in > max_in ? in : max_in;
-		max_out = out > max_out ? out : max_out;
-		max_w = in * out > max_w ? in * out : max_w;
-	}
-	c->xq_elems = max_m * max_in;
-	c->wq_elems = max_w;
+	size_t max_out = 1;
+	for (size_t l = 0; l < nl; l++)
+		if (replayed[l] && (size_t)c->lin[l].out > max_out)
+			max_out = (size_t)c->lin[l].out;
 	c->yq_elems = max_m * max_out;
 	c->scores = calloc(nl * nf + 1, sizeof *c->scores);
 	c->step_scores = calloc(ns * nl * nf + 1, sizeof *c->step_scores);
 	c->score_loss = calloc(ns + 1, sizeof *c->score_loss);
 	if (!c->scores || !c->step_scores || !c->score_loss)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "out of memory (score tables)");
-	LMS_TRY(lms_backend_alloc(c->be, c->xq_elems * sizeof(lms_bf16), "replay input", (void **)&c->d_xq));
-	LMS_TRY(lms_backend_alloc(c->be, c->wq_elems * sizeof(lms_bf16), "replay weight", (void **)&c->d_wq));
 	if (!c->is_kl) /* kl_div writes the replay over the engine's Y */
 		LMS_TRY(lms_backend_alloc(c->be, c->yq_elems * sizeof(lms_bf16), "replay output", (void **)&c->d_yq));
-	LMS_TRY(lms_backend_alloc(c->be, sizeof(float), "dynamic amax", (void **)&c->d_amax_tmp));
 	size_t acc = nl * nf + 1 > max_m ? nl * nf + 1 : max_m; /* kl_div: one per row */
-	return lms_backend_alloc(c->be, acc * sizeof(double), "score accumulators", (void **)&c->d_acc);
+	LMS_TRY(lms_backend_alloc(c->be, acc * sizeof(double), "score accumulators", (void **)&c->d_acc));
+	size_t budget = 0; /* the weight cache comes last: it takes what is left */
+	LMS_TRY(lms_aq_wcache_budget(c, &budget));
+	return lms_aq_replay_alloc(c, replayed, budget);
 }
 
 /* One scoring step s: forward + backward with the replays; its (linear,
@@ -122,6 +86,7 @@ static enum lms_status score_step(struct aq_ctx *c, int s, double *tokens)
 	if (!isfinite(c->score_loss[s]))
 		return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint and the captions",
 				"scoring batch %d: the loss is %g", s, c->score_loss[s]);
+	lms_aq_replay_reset(c);
 	LMS_TRY(lms_engine_backward(c->eng, &hooks));
 	double *step = c->step_scores + (size_t)s * cells;
 	if (cells)
@@ -146,7 +111,13 @@ enum lms_status lms_aq_score(struct aq_ctx *c)
 	int *mine = NULL, n_mine = 0;
 	double tokens = 0.0; /* exact: integers far below 2^53 */
 	/* failures before the reductions go through lms_aq_agree (no rank waits) */
-	enum lms_status st = lms_aq_score_alloc(c);
+	size_t nl = (size_t)c->n_linears;
+	unsigned char *replayed = malloc(nl + 1);
+	for (size_t l = 0; replayed && l < nl; l++)
+		replayed[l] = !c->skip[l];
+	enum lms_status st = replayed ? lms_aq_score_alloc(c, replayed)
+				      : lms_fail(LMS_ERR_NOMEM, NULL, "out of memory");
+	free(replayed);
 	if (st == LMS_OK)
 		st = lms_aq_my_batches(c, c->n_score, &mine, &n_mine);
 	lms_aq_progress_begin("score", n_mine, "steps");

@@ -416,6 +416,22 @@ void lms_backend_cuda_set_debug(struct lms_backend *be, int on)
 		c->debug = on != 0;
 }
 
+enum lms_status lms_backend_cuda_mem_info(struct lms_backend *be, size_t *free_b, size_t *total_b)
+{
+	struct cuda_ctx *c = cuda_ctx_of(be);
+	*free_b = *total_b = 0;
+	if (!c)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "lms_backend_cuda_mem_info on a non-CUDA backend");
+	lms_cuda_use_device(c);
+	cudaError_t e = cudaMemGetInfo(free_b, total_b);
+	if (e != cudaSuccess) {
+		(void)cudaGetLastError();
+		return lms_fail(LMS_ERR_LIBRARY, NULL, "cuda:%d: cudaMemGetInfo failed: %s", c->device,
+				cudaGetErrorString(e));
+	}
+	return LMS_OK;
+}
+
 void lms_backend_cuda_set_label(struct lms_backend *be, const char *label)
 {
 	struct cuda_ctx *c = cuda_ctx_of(be);

@@ -29,6 +29,11 @@ int lms_cuda_device_count(void);
  * backend allocation since the last reset; reset = 1 restarts the count from
  * the memory in use now. Process-wide, not thread-safe (for benchmarks). */
 size_t lms_cuda_mem_peak(int reset);
+/* Free and total memory of be's device now (cudaMemGetInfo), for sizing
+ * optional buffers (the AutoQuant pipeline's recompute and weight-cache
+ * choices). LMS_ERR_INTERNAL for a backend not made by lms_backend_cuda_init. */
+LMS_NODISCARD enum lms_status lms_backend_cuda_mem_info(struct lms_backend *be, size_t *free_b,
+							size_t *total_b);
 /* Turns debug mode on (1) or off (0) for a backend made by
  * lms_backend_cuda_init. A no-op for any other backend. */
 void lms_backend_cuda_set_debug(struct lms_backend *be, int on);

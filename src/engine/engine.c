@@ -286,6 +286,49 @@ static enum lms_status check_backend(const struct lms_backend *be, int backward)
 	return LMS_OK;
 }
 
+/* ---- planning without allocating -------------------------------------------- */
+
+enum lms_status lms_engine_memory_plan(const struct lms_model_config *cfg, int max_B, int max_T,
+				       const struct lms_engine_options *opts,
+				       struct lms_engine_memory *out)
+{
+	memset(out, 0, sizeof *out);
+	LMS_TRY(check_config(cfg, max_B, max_T));
+	/* the carving functions on a scratch engine with a NULL base only add up sizes */
+	struct lms_engine e = {.cfg = *cfg, .max_B = max_B, .max_T = max_T};
+	if (opts)
+		e.opts = *opts;
+	e.C = cfg->hidden_size;
+	e.F = cfg->intermediate_size;
+	e.H = cfg->num_heads;
+	e.G = cfg->num_kv_heads;
+	e.D = cfg->head_dim;
+	e.V = cfg->vocab_size;
+	e.L = cfg->num_layers;
+	e.acts = calloc((size_t)e.L + 1, sizeof *e.acts);
+	if (!e.acts)
+		return lms_fail(LMS_ERR_NOMEM, NULL, "engine: cannot allocate host tables");
+	struct carve c = {NULL, 0};
+	out->weights = weight_bytes(&e, !cfg->tie_word_embeddings);
+	carve_acts(&e, &c);
+	out->activations = c.off;
+	c.off = 0;
+	if (!e.opts.forward_only) {
+		carve_grads(&e, &c);
+		out->gradients = c.off;
+		c.off = 0;
+	}
+	carve_batch(&e, &c);
+	out->batch = c.off;
+	c.off = 0;
+	if (e.opts.prefix_forward) {
+		carve_prefix(&e, &c);
+		out->prefix = c.off;
+	}
+	free(e.acts);
+	return LMS_OK;
+}
+
 /* ---- init / free ----------------------------------------------------------- */
 
 static enum lms_status alloc_host(struct lms_engine *e)

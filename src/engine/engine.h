@@ -69,7 +69,8 @@ struct lms_linear_event {
 	int M, in, out;
 	const lms_bf16 *d_x;   /* (M, in)  the linear's input */
 	const lms_bf16 *d_w;   /* (out, in) */
-	const lms_bf16 *d_y;   /* (M, out) the linear's output, bf16 */
+	const lms_bf16 *d_y;   /* (M, out) the linear's output, bf16; NULL for
+				* lm_head in lms_engine_forward_nologits */
 	const lms_bf16 *d_dy;  /* (M, out) dLoss/dY; NULL in on_forward */
 	const int32_t *d_mask; /* (B, T) attention mask (1 = token, 0 = pad) */
 };
@@ -148,6 +149,17 @@ LMS_NODISCARD enum lms_status lms_engine_forward(struct lms_engine *e,
 						 const struct lms_batch *batch,
 						 const struct lms_linear_hook *hooks, double *loss);
 
+/* The forward without logits and loss: the layers and the final norm, then
+ * lm_head's on_forward event with d_y == NULL (its X, the final norm output,
+ * and W are there; the (M, V) GEMM and the cross-entropy are skipped) — all
+ * the calibration needs (input amax of every linear). Every other event and
+ * every layer's output are bit-identical to lms_engine_forward's.
+ * Afterwards lms_engine_backward and lms_engine_forward_from refuse, and
+ * lms_engine_logits holds nothing valid, until the next lms_engine_forward. */
+LMS_NODISCARD enum lms_status lms_engine_forward_nologits(struct lms_engine *e,
+							  const struct lms_batch *batch,
+							  const struct lms_linear_hook *hooks);
+
 /* Runs the backward pass of the last forward (which must have succeeded on
  * an engine without forward_only), reporting dY of every linear to hooks. */
 LMS_NODISCARD enum lms_status lms_engine_backward(struct lms_engine *e,
@@ -200,6 +212,17 @@ struct lms_engine_memory {
 	size_t weights, activations, gradients, batch, workspace, prefix;
 };
 void lms_engine_memory_usage(const struct lms_engine *e, struct lms_engine_memory *out);
+
+/* The bytes lms_engine_init would allocate per lifetime class for this
+ * config, batch shape and options, without allocating: weights (device
+ * copies, as a non-host backend makes them), activations, gradients, batch,
+ * prefix; workspace is 0 (the backend sizes it). For choosing
+ * opts.recompute: keeping every layer's activations costs
+ * plan(recompute 0).activations − plan(recompute 1).activations more. */
+LMS_NODISCARD enum lms_status lms_engine_memory_plan(const struct lms_model_config *cfg,
+						     int max_B, int max_T,
+						     const struct lms_engine_options *opts,
+						     struct lms_engine_memory *out);
 
 /* HF module name of linear `index` (0..7L as in struct lms_linear_event).
  * Borrowed; valid until lms_engine_free. NULL when out of range. */

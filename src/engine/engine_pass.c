@@ -237,6 +237,8 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	return OPS.add(CTX, x_out, A->x_mid, A->down, (size_t)N * C);
 }
 
+/* loss == NULL: no logits and no loss (lms_engine_forward_nologits); lm_head's
+ * on_forward event then carries d_y == NULL. */
 static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linear_hook *hooks,
 				    double *loss)
 {
@@ -246,6 +248,11 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 		LMS_TRY(lms_eng_layer_forward(e, l, &e->acts[l], e->acts[l + 1].x_in, hooks));
 	LMS_TRY(OPS.rmsnorm_forward(CTX, e->h, e->rstd_final, e->acts[e->L].x_in, e->final_norm, N,
 				    C, (float)e->cfg.rms_norm_eps));
+	if (!loss) {
+		LMS_TRY(fire(e, hooks, 0, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, NULL, NULL, C,
+			     V));
+		return OPS.sync(CTX);
+	}
 	LMS_TRY(linear_fwd(e, e->logits, e->h, e->lm_head, N, C, V));
 	LMS_TRY(fire_fwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, C, V));
 
@@ -273,6 +280,15 @@ enum lms_status lms_engine_forward(struct lms_engine *e, const struct lms_batch 
 	e->have_forward = 1;
 	e->have_cache = 1;
 	return LMS_OK;
+}
+
+enum lms_status lms_engine_forward_nologits(struct lms_engine *e, const struct lms_batch *batch,
+					   const struct lms_linear_hook *hooks)
+{
+	e->have_forward = 0;
+	e->have_cache = 0;
+	LMS_TRY(stage_batch(e, batch));
+	return forward_pass(e, hooks, NULL);
 }
 
 /* engine.h: the forward from the cached input of layer `start` (or from the
