@@ -37,7 +37,12 @@ def check(c, msg):
     if not c:
         print("FAIL:", msg); ok = False
 check(d["peak"]["measured"] == 1 and d["peak"]["tflops"] > 0 and d["peak"]["gbps"] > 0, "peaks measured")
-check(list(s) == ["standard", "bundle7", "kl_div", "seq2048"], "scenario order %s" % list(s))
+check(list(s) == ["standard", "bundle7", "kl_div", "seq2048", "lowmem"], "scenario order %s" % list(s))
+lm = s["lowmem"]
+check(lm["status"] == "ok" and lm["recompute"] == 1 and lm["weight_cache_bytes"] == 0
+      and lm["weight_cache_slots"] == 0 and lm["weight_cache_wanted"] > 0, "lowmem: recompute, no weight cache")
+check(s["standard"]["recompute"] == 0 and s["standard"]["weight_cache_slots"] == s["standard"]["weight_cache_wanted"] > 0,
+      "standard on the CPU (tiny): activations kept, every quantized weight cached")
 kl = s["kl_div"]
 check(kl["status"] == "ok" and kl["runs"] == 1 and kl["phases"]["score"] > 0, "kl_div ran")
 check(kl["score_flop"] == 0 and kl["replay_flop"] == 0, "kl_div FLOPs not counted")
