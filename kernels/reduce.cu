@@ -9,9 +9,12 @@
  *   input makes the result NaN (the contract), and the result is exact and
  *   independent of the reduction order.
  * - sq_dot_accum forms each product g·Δ in fp32 exactly as the CPU does and
- *   squares and sums it in fp64. The block partial sums are added to the
- *   accumulator with fp64 atomics, so the last bits of the sum depend on the
- *   block order (relative noise ~1e-16, far below anything reported).
+ *   squares and sums it in fp64 with an ORDERED reduction: the grid size is
+ *   a function of n only, each block writes its partial sum to its own slot
+ *   of a scratch array, and a second one-block kernel adds the slots in a
+ *   fixed order (per-thread strided sums, then a fixed shuffle tree) and
+ *   the total to the accumulator. No atomics, so two runs give identical
+ *   bits (fp64 atomics made the last bits depend on the block order).
  *
  * Not here: quantizer-specific block amax (fake_quant.cu). */
 #include "common.cuh"
@@ -74,7 +77,7 @@ extern "C" cudaError_t lms_k_absmax_rows(cudaStream_t stream, float *amax, const
 	return cudaGetLastError();
 }
 
-static __global__ void sq_dot_kernel(double *acc, const uint16_t *yq, const uint16_t *y,
+static __global__ void sq_dot_kernel(double *partials, const uint16_t *yq, const uint16_t *y,
 				     const uint16_t *g, size_t n)
 {
 	__shared__ double spart[THREADS / LMS_WARP];
@@ -93,19 +96,43 @@ static __global__ void sq_dot_kernel(double *acc, const uint16_t *yq, const uint
 		double t = 0.0;
 		for (int w = 0; w < THREADS / LMS_WARP; w++)
 			t += spart[w];
-		atomicAdd(acc, t);
+		partials[blockIdx.x] = t;
+	}
+}
+
+/* One block: acc[0] += Σ partials[0..nb) in a fixed order. */
+static __global__ void sq_dot_finish(double *acc, const double *partials, unsigned nb)
+{
+	__shared__ double spart[THREADS / LMS_WARP];
+	double s = 0.0;
+	for (unsigned i = threadIdx.x; i < nb; i += blockDim.x)
+		s += partials[i];
+	s = warp_sum_d(s);
+	if (threadIdx.x % LMS_WARP == 0)
+		spart[threadIdx.x / LMS_WARP] = s;
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		double t = 0.0;
+		for (int w = 0; w < THREADS / LMS_WARP; w++)
+			t += spart[w];
+		acc[0] += t;
 	}
 }
 
 extern "C" cudaError_t lms_k_sq_dot_accum(cudaStream_t stream, double *acc, const uint16_t *yq,
-					  const uint16_t *y, const uint16_t *g, size_t n)
+					  const uint16_t *y, const uint16_t *g, size_t n,
+					  double *partials)
 {
 	if (n == 0)
 		return cudaSuccess;
 	unsigned grid = lms_grid_1d((long long)((n + 7) / 8), THREADS);
-	if (grid > 2048)
-		grid = 2048;
-	sq_dot_kernel<<<grid, THREADS, 0, stream>>>(acc, yq, y, g, n);
+	if (grid > LMS_K_SQ_DOT_PARTIALS)
+		grid = LMS_K_SQ_DOT_PARTIALS;
+	sq_dot_kernel<<<grid, THREADS, 0, stream>>>(partials, yq, y, g, n);
+	cudaError_t e = cudaGetLastError();
+	if (e != cudaSuccess)
+		return e;
+	sq_dot_finish<<<1, THREADS, 0, stream>>>(acc, partials, grid);
 	return cudaGetLastError();
 }
 

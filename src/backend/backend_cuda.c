@@ -219,7 +219,8 @@ static enum lms_status cu_sq_dot_accum(void *vc, double *d_acc, const lms_bf16 *
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
 	return lms_cuda_after_launch(c, "sq_dot_accum",
-				     lms_k_sq_dot_accum(c->stream, d_acc, d_yq, d_y, d_g, n));
+				     lms_k_sq_dot_accum(c->stream, d_acc, d_yq, d_y, d_g, n,
+							c->d_sq_partials));
 }
 
 static enum lms_status cu_kl_div_accum(void *vc, double *d_acc, const lms_bf16 *d_zp,
@@ -260,6 +261,8 @@ static void cu_destroy(void *vc)
 	}
 	if (c->d_count)
 		(void)cudaFree(c->d_count);
+	if (c->d_sq_partials)
+		(void)cudaFree(c->d_sq_partials);
 	if (c->d_qamax)
 		(void)cudaFree(c->d_qamax);
 	if (c->d_lt_work)
@@ -297,6 +300,8 @@ static enum lms_status ctx_init(struct cuda_ctx *c)
 	BLAS_CHECK(c, "init", cublasLtCreate(&c->lt));
 	CU_CHECK(c, "init", cudaMalloc(&c->d_lt_work, LT_WORKSPACE_BYTES));
 	BLAS_CHECK(c, "init", cublasSetWorkspace(c->blas, c->d_lt_work, LT_WORKSPACE_BYTES));
+	CU_CHECK(c, "init",
+		 cudaMalloc((void **)&c->d_sq_partials, LMS_K_SQ_DOT_PARTIALS * sizeof(double)));
 	CU_CHECK(c, "init", cudaMalloc((void **)&c->d_count, sizeof *c->d_count));
 	CU_CHECK(c, "init", cudaMalloc((void **)&c->d_qamax, QAMAX_CAP * sizeof(float)));
 	CU_CHECK(c, "init", cudaEventCreate(&c->prof_start));

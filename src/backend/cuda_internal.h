@@ -51,6 +51,7 @@ struct cuda_ctx {
 	cudaEvent_t stage_done[2];
 	unsigned long long *d_count; /* debug mode: non-finite counter */
 	float *d_qamax;		     /* QAMAX_CAP floats: dynamic amax of fake_quant */
+	double *d_sq_partials;	     /* LMS_K_SQ_DOT_PARTIALS: sq_dot_accum's block sums */
 	int debug;
 	int profile; /* LMSENS_CUDA_PROFILE=1: per-op GPU time */
 	cudaEvent_t prof_start, prof_stop;
