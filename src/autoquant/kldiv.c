@@ -101,8 +101,10 @@ static enum lms_status kl_step(struct aq_ctx *c, const struct lms_aq_grouping *g
 
 	LMS_TRY(lms_engine_forward(c->eng, &eb, NULL, &c->score_loss[s]));
 	if (!isfinite(c->score_loss[s]) && lms_engine_valid_tokens(c->eng) > 0)
-		return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint and the captions",
-				"scoring batch %d: the loss is %g", s, c->score_loss[s]);
+		return lms_fail(LMS_ERR_NUMERIC,
+				"rerun with runner.debug=true to name the first op and module with a "
+				"NaN/Inf output; check the checkpoint and the captions",
+				"scoring batch %d: the loss is %g (non-finite logits)", s, c->score_loss[s]);
 	for (size_t g = 0; g < gs->n; g++) {
 		const struct lms_aq_gdef *gd = &gs->g[g];
 		int scored = 0;
@@ -122,6 +124,7 @@ static enum lms_status kl_step(struct aq_ctx *c, const struct lms_aq_grouping *g
 				return lms_fail(LMS_ERR_INTERNAL, NULL,
 						"%s: %d of %zu linears replaced", gd->name,
 						run.replaced, gd->n_modules);
+			lms_backend_set_label(c->be, gd->name, "kl_div", c->fmt[f].name);
 			LMS_TRY(o->memset(c->be->ctx, c->d_acc, 0, (size_t)rows * sizeof(double)));
 			LMS_TRY(o->kl_div_accum(c->be->ctx, c->d_acc, lms_engine_logits(c->eng),
 						lms_engine_logits_from(c->eng), rows, V));

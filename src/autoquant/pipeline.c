@@ -253,7 +253,7 @@ static enum lms_status open_backend(const struct lms_cfg *cfg, struct lms_backen
 					      "autoquant.method = kl_div needs the backend op kl_div_accum, which the CUDA backend lacks");
 			}
 			if (st == LMS_OK) {
-				lms_backend_cuda_set_debug(be, debug);
+				lms_backend_set_debug(be, debug);
 				*out = be;
 				return LMS_OK;
 			}
@@ -272,7 +272,9 @@ static enum lms_status open_backend(const struct lms_cfg *cfg, struct lms_backen
 				"use runner.backend=cpu (or auto), or rebuild with -DLMSENS_CUDA=ON",
 				"runner.backend = cuda, but this lmsens was built without CUDA");
 #endif
-	return lms_backend_cpu_init(NULL, out);
+	LMS_TRY(lms_backend_cpu_init(NULL, out));
+	lms_backend_set_debug(*out, debug); /* NaN/Inf checks after every op */
+	return LMS_OK;
 }
 
 /* ---- reuse of the loaded model across bundles ---------------------------- */

@@ -151,8 +151,9 @@ LMS_NODISCARD enum lms_status lms_aq_replay(struct aq_ctx *c, int f, const struc
 					    lms_bf16 *d_out);
 /* replay.c: the two operands of that replay, fq_in(X) and fq_w(W) (X or W
  * itself where the format leaves it unquantized), quantized now if needed:
- * *xq, *wq are backend memory, borrowed until the next replay.
- * lms_aq_replay = this + the GEMM. */
+ * *xq, *wq are backend memory, borrowed until the next replay. Also sets
+ * the op label "<linear> replay <format>". lms_aq_replay = this + the GEMM;
+ * the debug dump (debug_dump.c) reads the operands through it. */
 LMS_NODISCARD enum lms_status lms_aq_replay_operands(struct aq_ctx *c, int f,
 						     const struct lms_linear_event *ev,
 						     const lms_bf16 **xq, const lms_bf16 **wq);

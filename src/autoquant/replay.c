@@ -265,6 +265,8 @@ enum lms_status lms_aq_replay_operands(struct aq_ctx *c, int f, const struct lms
 	struct aq_replay *r = &c->rp;
 	if ((size_t)ev->M * (size_t)ev->in > c->xq_elems || (size_t)ev->out * (size_t)ev->in > c->wq_elems)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: replay scratch too small", ev->name);
+	/* the place named by debug-mode and error messages (borrowed, no formatting) */
+	lms_backend_set_label(c->be, ev->name, "replay", c->fmt[f].name);
 	*xq = ev->d_x;
 	*wq = ev->d_w;
 	if (r->in_of[f] >= 0) {

@@ -84,8 +84,10 @@ static enum lms_status score_step(struct aq_ctx *c, int s, double *tokens)
 	LMS_TRY(c->be->ops.memset(c->be->ctx, c->d_acc, 0, (cells + 1) * sizeof(double)));
 	LMS_TRY(lms_engine_forward(c->eng, &eb, NULL, &c->score_loss[s]));
 	if (!isfinite(c->score_loss[s]))
-		return lms_fail(LMS_ERR_NUMERIC, "check the checkpoint and the captions",
-				"scoring batch %d: the loss is %g", s, c->score_loss[s]);
+		return lms_fail(LMS_ERR_NUMERIC,
+				"rerun with runner.debug=true to name the first op and module with a "
+				"NaN/Inf output; check the checkpoint and the captions",
+				"scoring batch %d: the loss is %g (non-finite logits)", s, c->score_loss[s]);
 	lms_aq_replay_reset(c);
 	LMS_TRY(lms_engine_backward(c->eng, &hooks));
 	double *step = c->step_scores + (size_t)s * cells;

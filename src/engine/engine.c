@@ -344,8 +344,9 @@ static enum lms_status alloc_host(struct lms_engine *e)
 	e->h_losses = malloc(N * sizeof *e->h_losses);
 	e->h_inv_freq = malloc(half * sizeof *e->h_inv_freq);
 	e->names = calloc((size_t)n_names, sizeof *e->names);
+	e->lnames = calloc((size_t)e->L + 2, sizeof *e->lnames);
 	if (!e->lw || !e->acts || !e->h_mask || !e->h_targets || !e->h_cos || !e->h_sin ||
-	    !e->h_losses || !e->h_inv_freq || !e->names)
+	    !e->h_losses || !e->h_inv_freq || !e->names || !e->lnames)
 		return lms_fail(LMS_ERR_NOMEM, NULL, "engine: cannot allocate host tables");
 	static const char *const part[LMS_LINEARS_PER_LAYER] = {
 	    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -356,6 +357,10 @@ static enum lms_status alloc_host(struct lms_engine *e)
 			snprintf(e->names[l * LMS_LINEARS_PER_LAYER + k], sizeof e->names[0],
 				 "%slayers.%d.%s", e->cfg.lm_prefix, l, part[k]);
 	snprintf(e->names[n_names - 1], sizeof e->names[0], "lm_head");
+	for (int l = 0; l < e->L; l++)
+		snprintf(e->lnames[l], sizeof e->lnames[0], "%slayers.%d", e->cfg.lm_prefix, l);
+	snprintf(e->lnames[e->L], sizeof e->lnames[0], "%snorm", e->cfg.lm_prefix);
+	snprintf(e->lnames[e->L + 1], sizeof e->lnames[0], "%sembed_tokens", e->cfg.lm_prefix);
 	/* HF: inv_freq = 1 / theta^(arange(0, D, 2) / D), all in fp32. */
 	for (size_t j = 0; j < half; j++) {
 		float ex = (float)(2 * j) / (float)e->D;
@@ -440,6 +445,7 @@ void lms_engine_free(struct lms_engine *e)
 	free(e->h_losses);
 	free(e->h_inv_freq);
 	free(e->names);
+	free(e->lnames);
 	free(e);
 }
 

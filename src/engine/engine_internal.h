@@ -106,6 +106,9 @@ struct lms_engine {
 	int have_cache;	  /* acts[*].x_in and logits hold the last forward */
 
 	char (*names)[96]; /* [7L + 1] HF module names */
+	char (*lnames)[80]; /* [L + 2] "<lm_prefix>layers.<l>", then "<lm_prefix>norm"
+			     * and "<lm_prefix>embed_tokens": the op labels of the
+			     * non-linear ops (backend.h set_label) */
 };
 
 /* engine_pass.c: the layer forward used by both passes (hooks may be NULL). */

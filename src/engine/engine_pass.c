@@ -30,6 +30,10 @@
 
 #define OPS (e->be->ops)
 #define CTX (e->be->ctx)
+/* The op label (backend.h set_label: borrowed parts, formatted only when a
+ * backend reports), set before each module's ops. */
+#define LABEL(module, stage) lms_backend_set_label(e->be, (module), (stage), NULL)
+#define LIN(l, kind) (e->names[(l) * LMS_LINEARS_PER_LAYER + (kind)])
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -207,14 +211,19 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	const float eps = (float)e->cfg.rms_norm_eps;
 	struct lms_attn_dims dm = attn_dims(e);
 
+	LABEL(e->lnames[l], "input_layernorm");
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->a, A->rstd_in, A->x_in, W->input_norm, N, C, eps));
+	LABEL(LIN(l, LMS_LINEAR_Q), NULL);
 	LMS_TRY(linear_fwd(e, A->q, A->a, W->q, N, C, HD));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_Q, A->a, W->q, A->q, C, HD));
+	LABEL(LIN(l, LMS_LINEAR_K), NULL);
 	LMS_TRY(linear_fwd(e, A->k, A->a, W->k, N, C, GD));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_K, A->a, W->k, A->k, C, GD));
+	LABEL(LIN(l, LMS_LINEAR_V), NULL);
 	LMS_TRY(linear_fwd(e, A->v, A->a, W->v, N, C, GD));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_V, A->a, W->v, A->v, C, GD));
 
+	LABEL(e->lnames[l], "self_attn q/k norm, rope, attention");
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->qr, A->rstd_q, A->q, W->q_norm, N * e->H, e->D, eps));
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->kr, A->rstd_k, A->k, W->k_norm, N * e->G, e->D, eps));
 	LMS_TRY(OPS.rope_forward(CTX, A->qr, e->d_cos, e->d_sin, N, e->H, e->D));
@@ -222,18 +231,26 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	LMS_TRY(OPS.attention_forward(CTX, A->att, A->lse, A->qr, A->kr, A->v, e->d_mask, &dm,
 				      e->d_work, e->mem.workspace));
 
+	LABEL(LIN(l, LMS_LINEAR_O), NULL);
 	LMS_TRY(linear_fwd(e, A->o, A->att, W->o, N, HD, C));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_O, A->att, W->o, A->o, HD, C));
+	LABEL(e->lnames[l], "self_attn residual add");
 	LMS_TRY(OPS.add(CTX, A->x_mid, A->x_in, A->o, (size_t)N * C));
 
+	LABEL(e->lnames[l], "post_attention_layernorm");
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->b, A->rstd_post, A->x_mid, W->post_norm, N, C, eps));
+	LABEL(LIN(l, LMS_LINEAR_GATE), NULL);
 	LMS_TRY(linear_fwd(e, A->gate, A->b, W->gate, N, C, F));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, C, F));
+	LABEL(LIN(l, LMS_LINEAR_UP), NULL);
 	LMS_TRY(linear_fwd(e, A->up, A->b, W->up, N, C, F));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_UP, A->b, W->up, A->up, C, F));
+	LABEL(e->lnames[l], "mlp act_fn");
 	LMS_TRY(OPS.swiglu_forward(CTX, A->m, A->gate, A->up, (size_t)N * F));
+	LABEL(LIN(l, LMS_LINEAR_DOWN), NULL);
 	LMS_TRY(linear_fwd(e, A->down, A->m, W->down, N, F, C));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_DOWN, A->m, W->down, A->down, F, C));
+	LABEL(e->lnames[l], "mlp residual add");
 	return OPS.add(CTX, x_out, A->x_mid, A->down, (size_t)N * C);
 }
 
@@ -243,9 +260,11 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 				    double *loss)
 {
 	const int N = e->B * e->T, C = e->C, V = e->V;
+	LABEL(e->lnames[e->L + 1], NULL);
 	LMS_TRY(OPS.embedding(CTX, e->acts[0].x_in, e->embed, e->d_ids, N, C, V));
 	for (int l = 0; l < e->L; l++)
 		LMS_TRY(lms_eng_layer_forward(e, l, &e->acts[l], e->acts[l + 1].x_in, hooks));
+	LABEL(e->lnames[e->L], NULL);
 	LMS_TRY(OPS.rmsnorm_forward(CTX, e->h, e->rstd_final, e->acts[e->L].x_in, e->final_norm, N,
 				    C, (float)e->cfg.rms_norm_eps));
 	if (!loss) {
@@ -253,9 +272,11 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 			     V));
 		return OPS.sync(CTX);
 	}
+	LABEL("lm_head", NULL);
 	LMS_TRY(linear_fwd(e, e->logits, e->h, e->lm_head, N, C, V));
 	LMS_TRY(fire_fwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, C, V));
 
+	LABEL("lm_head", "loss");
 	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, NULL, e->logits, e->d_targets, N, V, 1.0f));
 	LMS_TRY(OPS.memcpy_d2h(CTX, e->h_losses, e->d_losses, (size_t)N * sizeof(float)));
 	LMS_TRY(OPS.sync(CTX));
@@ -312,6 +333,7 @@ static enum lms_status forward_from(struct lms_engine *e, int start,
 	const lms_bf16 *x = NULL;
 	int k = 0;
 	if (start < 0) {
+		LABEL(e->lnames[e->L + 1], NULL);
 		LMS_TRY(OPS.embedding(CTX, e->pf_x[0], e->embed, e->d_ids, N, C, V));
 		x = e->pf_x[0];
 		k = 1;
@@ -326,8 +348,10 @@ static enum lms_status forward_from(struct lms_engine *e, int start,
 		x = e->pf_x[k];
 		k ^= 1;
 	}
+	LABEL(e->lnames[e->L], NULL);
 	LMS_TRY(OPS.rmsnorm_forward(CTX, e->h, e->rstd_final, x, e->final_norm, N, C,
 				    (float)e->cfg.rms_norm_eps));
+	LABEL("lm_head", NULL);
 	LMS_TRY(linear_fwd(e, e->pf_logits, e->h, e->lm_head, N, C, V));
 	LMS_TRY(fire_fwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->pf_logits, C, V));
 	return OPS.sync(CTX);
@@ -347,21 +371,26 @@ static enum lms_status attn_backward(struct lms_engine *e, int l, const struct e
 	struct lms_attn_dims dm = attn_dims(e);
 
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_O, A->att, W->o, A->o, dx_mid, HD, C));
+	LABEL(LIN(l, LMS_LINEAR_O), "backward");
 	LMS_TRY(linear_bwd(e, g->datt, dx_mid, W->o, N, HD, C));
+	LABEL(e->lnames[l], "self_attn attention backward");
 	LMS_TRY(OPS.attention_backward(CTX, g->dq, g->dk, g->dv, g->datt, A->qr, A->kr, A->v,
 				       A->att, A->lse, e->d_mask, &dm, e->d_work,
 				       e->mem.workspace));
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_V, A->a, W->v, A->v, g->dv, C, GD));
 	/* RoPE and q/k norm backward, in place: dq, dk become dY of q_proj, k_proj. */
+	LABEL(e->lnames[l], "self_attn k rope/norm backward");
 	LMS_TRY(OPS.rope_backward(CTX, g->dk, e->d_cos, e->d_sin, N, e->G, e->D));
 	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dk, g->dk, A->k, W->k_norm, A->rstd_k, N * e->G, e->D,
 				     eps));
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_K, A->a, W->k, A->k, g->dk, C, GD));
+	LABEL(e->lnames[l], "self_attn q rope/norm backward");
 	LMS_TRY(OPS.rope_backward(CTX, g->dq, e->d_cos, e->d_sin, N, e->H, e->D));
 	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dq, g->dq, A->q, W->q_norm, A->rstd_q, N * e->H, e->D,
 				     eps));
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_Q, A->a, W->q, A->q, g->dq, C, HD));
 	/* da = (dv·Wv + dk·Wk) + dq·Wq, each term bf16, as autograd adds them. */
+	LABEL(e->lnames[l], "self_attn q/k/v backward");
 	LMS_TRY(linear_bwd(e, g->t1, g->dv, W->v, N, C, GD));
 	LMS_TRY(linear_bwd(e, g->t2, g->dk, W->k, N, C, GD));
 	LMS_TRY(OPS.add(CTX, g->t1, g->t1, g->t2, (size_t)N * C));
@@ -382,10 +411,13 @@ static enum lms_status layer_backward(struct lms_engine *e, int l, const struct 
 
 	/* MLP: x_out = x_mid + down(m); dY(down) = dx. */
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_DOWN, A->m, W->down, A->down, g->dx, F, C));
+	LABEL(LIN(l, LMS_LINEAR_DOWN), "backward");
 	LMS_TRY(linear_bwd(e, g->dm, g->dx, W->down, N, F, C));
+	LABEL(e->lnames[l], "mlp act_fn backward");
 	LMS_TRY(OPS.swiglu_backward(CTX, g->dgate, g->dup, g->dm, A->gate, A->up, (size_t)N * F));
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_UP, A->b, W->up, A->up, g->dup, C, F));
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, g->dgate, C, F));
+	LABEL(e->lnames[l], "mlp gate/up backward, post_attention_layernorm backward");
 	LMS_TRY(linear_bwd(e, g->t1, g->dup, W->up, N, C, F));
 	LMS_TRY(linear_bwd(e, g->t2, g->dgate, W->gate, N, C, F));
 	LMS_TRY(OPS.add(CTX, g->t1, g->t1, g->t2, NC)); /* db */
@@ -395,6 +427,7 @@ static enum lms_status layer_backward(struct lms_engine *e, int l, const struct 
 
 	/* Attention: x_mid = x_in + o(att); dY(o) = dx_mid. */
 	LMS_TRY(attn_backward(e, l, A, g->dx2, hooks)); /* da in t1 */
+	LABEL(e->lnames[l], "input_layernorm backward");
 	LMS_TRY(
 	    OPS.rmsnorm_backward(CTX, g->t1, g->t1, A->x_in, W->input_norm, A->rstd_in, N, C, eps));
 	return OPS.add(CTX, g->dx, g->dx2, g->t1, NC); /* dx_in */
@@ -414,11 +447,14 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 	if (e->opts.loss_reduction == LMS_LOSS_MEAN)
 		scale = e->n_valid ? 1.0f / (float)e->n_valid : 0.0f;
 
+	LABEL("lm_head", "loss backward");
 	LMS_TRY(
 	    OPS.cross_entropy(CTX, e->d_losses, g->dlogits, e->logits, e->d_targets, N, V, scale));
 	LMS_TRY(fire(e, hooks, 1, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, g->dlogits,
 		     C, V));
+	LABEL("lm_head", "backward");
 	LMS_TRY(linear_bwd(e, g->dh, g->dlogits, e->lm_head, N, C, V));
+	LABEL(e->lnames[e->L], "backward");
 	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dx, g->dh, e->acts[e->L].x_in, e->final_norm,
 				     e->rstd_final, N, C, (float)e->cfg.rms_norm_eps));
 	for (int l = e->L - 1; l >= 0; l--) {
