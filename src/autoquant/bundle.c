@@ -28,6 +28,13 @@
 
 #define MAX_PAIR_FORMATS 32
 
+static int g_stats_only; /* lms_pipeline_stats_only */
+
+void lms_pipeline_stats_only(int on)
+{
+	g_stats_only = on;
+}
+
 static const char *str_or(const struct lms_cfg *cfg, const char *path, const char *def)
 {
 	const struct lms_cfg *n = lms_cfg_find(cfg, path);
@@ -235,11 +242,13 @@ enum lms_status lms_aq_finish_job(struct aq_ctx *c, const struct lms_pipeline_jo
 		st = lms_path_join(h5, sizeof h5, job->output_dir, name);
 	if (st == LMS_OK)
 		st = lms_h5stats_write(&r, h5);
-	if (st == LMS_OK)
+	if (st == LMS_OK && !g_stats_only)
 		st = lms_report_write_all(&r, job->output_dir, scheme);
 	if (st == LMS_OK) {
 		c->t_write += lms_aq_now() - t0;
-		LMS_INFO("write: %s and reports in %s (%.2f s)", name, job->output_dir, lms_aq_now() - t0);
+		LMS_INFO("write: %s%s in %s (%.2f s)", name,
+			 g_stats_only ? " (statistics only; the runner writes the reports)" : " and reports",
+			 job->output_dir, lms_aq_now() - t0);
 	}
 	lms_aq_grouping_free(&gs);
 	lms_aq_result_free(&r);

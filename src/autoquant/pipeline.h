@@ -142,6 +142,13 @@ LMS_NODISCARD enum lms_status lms_pipeline_eval(const struct lms_cfg *cfg, FILE 
  * time per process. */
 void lms_pipeline_keep_loaded(int on);
 
+/* Statistics only, for a runner that renders the reports elsewhere: with
+ * on = 1, lms_pipeline_finish writes a job's <scheme>_autoquant_state.h5
+ * but not its manifest and per-layer reports (src/dist/: rank 0 writes them
+ * from that file with lms_report_from_h5, the same bytes). Report-only jobs
+ * are not affected. Process-wide, off by default, set before the bundle. */
+void lms_pipeline_stats_only(int on);
+
 /* Creates the synthetic checkpoint of cfg (model.synthetic = a mkmodel
  * preset) at model.path when it holds no config.json yet; nothing otherwise.
  * lms_pipeline_open does this itself; a runner with several processes calls

@@ -1,7 +1,7 @@
 /* dist_internal.h — shared by the files of src/dist/ (no MPI types here):
  * the scheduler with its ledger (sched.c, ledger.c), the bundle worker
- * (worker.c), the one-rank runner (runner.c) and the MPI runner
- * (runner_mpi.c, dist_mpi.c).
+ * (worker.c), the one-rank runner (worker.c) and the MPI runner
+ * (runner_mpi.c, dist_mpi.c) with its NCCL reductions (reduce_nccl.c).
  *
  * Invariants: only rank 0 owns a struct lms_sched; its functions lock an
  * internal mutex, so the coordinator thread and rank 0's own worker may call
@@ -35,7 +35,10 @@ LMS_NODISCARD enum lms_status lms_sched_init(const struct lms_plan *plan, int wo
  * is no more work or a stop was requested. Appends "start" records. */
 int lms_sched_next(struct lms_sched *s, int leader, const char *host, int *nums, int cap);
 /* Records a bundle's outcome (one "done"/"failed"/"interrupted" record per
- * job, with artifact checksums for done jobs). */
+ * job). For each job that succeeded it first writes the job's manifest and
+ * per-layer reports from its statistics file (on rank 0, whoever led the
+ * group; not for report-only jobs, whose leader rebuilt them); a failure
+ * there fails the job. Done records carry the artifact checksums. */
 void lms_sched_report(struct lms_sched *s, int leader, const char *host, double t0, double t1,
 		      const struct dist_result *r, int n);
 /* Logs the summary, writes the sweep outputs (multirun) and the sweep_end
@@ -73,6 +76,27 @@ void lms_dist_install_signals(void);
 const char *lms_dist_host(void);
 /* runner.ranks_per_job of the plan (default 1). */
 int lms_dist_ranks_per_job(const struct lms_plan *plan);
+
+/* ---- sweep.c ---- */
+/* 1 when the HDF5 library is thread-safe: rank 0's coordinator thread then
+ * renders reports from statistics files while its main thread writes its
+ * own (runner_mpi.c makes rank 0 a pure coordinator otherwise). */
+int lms_dist_h5_threadsafe(void);
+
+/* ---- reduce_nccl.c (LMS_HAVE_NCCL only) ---- */
+/* A GPU group's NCCL communicator. lms_nccl_open is collective over the
+ * group's MPI communicator (mpi_comm: an MPI_Comm *, borrowed): LMS_OK with
+ * *out set on every rank, or the same failure on every rank (no device, two
+ * ranks on one GPU, NCCL init failed) with *out NULL, and the caller then
+ * reduces over MPI. The reductions have the signature of struct lms_aq_dist
+ * (ctx = the struct lms_nccl *) and work on host arrays through a device
+ * buffer. lms_nccl_close frees (NULL-safe). */
+struct lms_nccl;
+LMS_NODISCARD enum lms_status lms_nccl_open(void *mpi_comm, struct lms_nccl **out);
+LMS_NODISCARD enum lms_status lms_nccl_max_f32(void *ctx, float *buf, size_t n);
+LMS_NODISCARD enum lms_status lms_nccl_sum_f64(void *ctx, double *buf, size_t n);
+void lms_nccl_version(char *out, size_t cap);
+void lms_nccl_close(struct lms_nccl *g);
 
 /* ---- runner_mpi.c (LMS_HAVE_MPI only) ---- */
 int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *hooks);

@@ -16,7 +16,10 @@
  * from 50 µs to 10 ms instead of spinning inside a blocking call, so idle
  * ranks leave the cores to the working ones (CPU ranks share a node).
  * Reductions (struct lms_aq_dist): MPI_Iallreduce in place on host arrays,
- * MPI_MAX on float, MPI_SUM on double, in chunks below INT_MAX elements.
+ * MPI_MAX on float, MPI_SUM on double, in chunks below INT_MAX elements; a
+ * group whose bundle runs on the GPU reduces over NCCL instead (one ncclComm
+ * per group, reduce_nccl.c) when every rank has its own GPU, else over MPI
+ * with a warning (LMSENS_REDUCE=mpi forces MPI).
  * A rank that dies ends the whole MPI job (MPI_ERRORS_ARE_FATAL, mpirun and
  * srun kill the step); the ledger, written with one fsync'ed append per
  * event, stays intact and runner.resume=true continues from it.
@@ -103,7 +106,11 @@ struct run {
 	MPI_Comm coord; /* dup of WORLD for the protocol */
 	MPI_Comm grp;	/* this rank's group, or MPI_COMM_NULL */
 	int rank, world, grp_rank, grp_size, cap;
-	struct lms_aq_dist dist;
+	struct lms_aq_dist dist;      /* reductions over MPI (host arrays) */
+	struct lms_aq_dist dist_nccl; /* over NCCL (GPU groups), once nccl is open */
+	struct lms_aq_dist solo;      /* a group of one: no reductions, the stop flag */
+	struct lms_nccl *nccl;	      /* this group's NCCL communicator, or NULL */
+	int nccl_state;		      /* 0 not tried, 1 open, -1 unavailable */
 	struct lms_sched *s; /* rank 0 only */
 	int remote;	     /* rank 0: leaders other than itself */
 	int *work;	     /* (1 + cap) */
@@ -119,10 +126,63 @@ static void group_bcast(struct run *r)
 	wait_req(&q);
 }
 
+/* LMSENS_REDUCE: "mpi" (always MPI), "nccl" or "auto"/unset (NCCL for
+ * bundles that do not run on runner.backend=cpu, when the group can use it). */
+static int want_nccl(const struct run *r)
+{
+	const char *e = getenv("LMSENS_REDUCE");
+	if (e && strcmp(e, "mpi") == 0)
+		return 0;
+	const struct lms_cfg *b = lms_cfg_find(r->plan->jobs[r->work[1]].cfg, "runner.backend");
+	return !(b && b->type == LMS_CFG_STR && strcmp(b->s, "cpu") == 0);
+}
+
+/* The reductions for the bundle in r->work: none for a group of one (but
+ * the stop flag is polled between batches, so a bundle in flight stops);
+ * NCCL
+ * for a GPU bundle when every rank of the group has its own GPU (opened on
+ * the first such bundle: every rank of the group gets here with the same
+ * bundle, so the collective opening matches); MPI otherwise. */
+static const struct lms_aq_dist *group_dist(struct run *r)
+{
+	if (r->grp_size <= 1)
+		return &r->solo;
+	if (!want_nccl(r))
+		return &r->dist;
+#ifdef LMS_HAVE_NCCL
+	if (r->nccl_state == 0) {
+		enum lms_status st = lms_nccl_open(&r->grp, &r->nccl);
+		r->nccl_state = st == LMS_OK ? 1 : -1;
+		char v[32];
+		lms_nccl_version(v, sizeof v);
+		if (st == LMS_OK && r->grp_rank == 0)
+			LMS_INFO("group of %d led by rank %d: reductions over NCCL %s on device "
+				 "buffers (NCCL_NVLS_ENABLE=%s)",
+				 r->grp_size, r->rank, v, getenv("NCCL_NVLS_ENABLE"));
+		if (st != LMS_OK && r->grp_rank == 0)
+			LMS_WARN("group of %d led by rank %d: reductions over MPI, not NCCL: %s",
+				 r->grp_size, r->rank, lms_error_message());
+		lms_error_clear();
+		r->dist_nccl = r->dist;
+		r->dist_nccl.ctx = r->nccl;
+		r->dist_nccl.max_f32 = lms_nccl_max_f32;
+		r->dist_nccl.sum_f64 = lms_nccl_sum_f64;
+	}
+	if (r->nccl_state > 0)
+		return &r->dist_nccl;
+#else
+	if (r->nccl_state == 0 && r->grp_rank == 0 && getenv("LMSENS_REDUCE") &&
+	    strcmp(getenv("LMSENS_REDUCE"), "nccl") == 0)
+		LMS_WARN("LMSENS_REDUCE=nccl, but this lmsens was built without NCCL: reductions "
+			 "over MPI");
+	r->nccl_state = -1;
+#endif
+	return &r->dist;
+}
+
 static void run_work(struct run *r)
 {
-	lms_dist_work(r->plan, r->work + 1, r->work[0], r->grp_size > 1 ? &r->dist : NULL, r->hooks,
-		      r->res);
+	lms_dist_work(r->plan, r->work + 1, r->work[0], group_dist(r), r->hooks, r->res);
 }
 
 /* ---- coordinator (rank 0) -------------------------------------------------- */
@@ -273,7 +333,11 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	 * only coordinate (LMSENS_COORDINATOR=dedicated: large sweeps, tests) */
 	const char *cm = getenv("LMSENS_COORDINATOR");
 	int dedicated = cm && strcmp(cm, "dedicated") == 0;
-	int first = lms_dist_thread_multiple() && !dedicated ? 0 : 1;
+	/* rank 0 renders reports (HDF5 reads) in its coordinator thread while
+	 * its main thread may write a statistics file: that needs a thread-safe
+	 * HDF5 (Debian's and Ubuntu's are) */
+	int h5ts = lms_dist_h5_threadsafe();
+	int first = lms_dist_thread_multiple() && h5ts && !dedicated ? 0 : 1;
 	int g = lms_dist_ranks_per_job(plan);
 	if (g > r.world - first)
 		g = r.world - first;
@@ -285,6 +349,7 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	}
 	r.dist = (struct lms_aq_dist){r.grp_rank,  r.grp_size,	&r.grp,
 				      red_max_f32, red_sum_f64, red_interrupted};
+	r.solo = (struct lms_aq_dist){.rank = 0, .world = 1, .interrupted = red_interrupted};
 	r.work = calloc((size_t)r.cap + 1, sizeof *r.work);
 	r.res = calloc((size_t)r.cap + 1, sizeof *r.res);
 	LMS_ASSERT(r.work && r.res);
@@ -302,6 +367,8 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 			LMS_INFO(
 			    "%d ranks, groups of %d; rank 0 only coordinates (LMSENS_COORDINATOR)",
 			    r.world, g);
+		else if (!h5ts)
+			LMS_WARN("the HDF5 library is not thread-safe: rank 0 only coordinates");
 		else
 			LMS_WARN(
 			    "the MPI library lacks MPI_THREAD_MULTIPLE: rank 0 only coordinates");
@@ -321,6 +388,7 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	wait_req(&q);
 	int rc = init_rc;
 	lms_pipeline_keep_loaded(1); /* consecutive bundles of one checkpoint load it once */
+	lms_pipeline_stats_only(1);  /* leaders write statistics; rank 0 the reports */
 	if (init_rc == 0) {
 		if (r.rank == 0) {
 			pthread_t th;
@@ -343,6 +411,10 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 		wait_req(&q);
 	}
 	lms_pipeline_keep_loaded(0);
+	lms_pipeline_stats_only(0);
+#ifdef LMS_HAVE_NCCL
+	lms_nccl_close(r.nccl);
+#endif
 	lms_sched_free(r.s);
 	if (r.grp != MPI_COMM_NULL)
 		MPI_Comm_free(&r.grp);

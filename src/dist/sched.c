@@ -11,9 +11,12 @@
  *     sample, a forward+backward and one replay per pair per scoring
  *     sample), ties by job number, so the longest work starts first;
  *   - after a stop request (lms_dist_interrupted) nothing more is handed out;
- *   - a job is "done" in the ledger only after its leader reported success,
- *     i.e. after its artifacts were renamed into place; the record carries
- *     their FNV-1a 64 checksums and the hash of the job's resolved config.
+ *   - a job is "done" in the ledger only after its leader reported success
+ *     (its statistics file renamed into place) and rank 0 wrote the job's
+ *     manifest and reports from that file (publish); the record carries the
+ *     FNV-1a 64 checksums of all of them, the hash of the job's resolved
+ *     config, and who wrote what (stats_rank, reports_rank);
+ *   - sweep_end is appended before the sweep outputs are written.
  * Every public function locks s->mu (the coordinator thread and rank 0's
  * worker share the scheduler). One run per sweep directory: rank 0 holds an
  * flock on <dir>/.lmsens.lock from init to free; a second run is refused.
@@ -137,6 +140,42 @@ static json_t *artifacts(const struct lms_job *j)
 		json_object_set_new(a, names[k], json_string(hex));
 	}
 	return a;
+}
+
+/* 1 when the job only rebuilds its reports (runner.report_only=true): its
+ * leader did that already, from the job's own files. */
+static int report_only(const struct lms_job *j)
+{
+	int ro = 0;
+	if (lms_cfg_find(j->cfg, "runner.report_only") &&
+	    !lms_cfg_is_null(j->cfg, "runner.report_only") &&
+	    lms_cfg_get_bool(j->cfg, "runner.report_only", &ro) != LMS_OK) {
+		lms_error_clear();
+		ro = 0;
+	}
+	return ro;
+}
+
+/* Rank 0's part of a finished job: the manifest and the per-layer reports,
+ * rendered from the statistics file the group leader renamed into place
+ * (lms_report_from_h5, the report-only path: the same bytes the job would
+ * have written itself). Runs without s->mu held: it reads and renders, and
+ * the coordinator thread must keep answering meanwhile. */
+static enum lms_status publish(const struct lms_job *j)
+{
+	char scheme[256], name[320], h5[4096];
+	double t0 = lms_dist_now();
+	LMS_TRY(lms_pipeline_scheme(j->cfg, scheme, sizeof scheme));
+	snprintf(name, sizeof name, "%s%s", scheme, LMS_H5STATS_SUFFIX);
+	LMS_TRY(lms_path_join(h5, sizeof h5, j->output_dir, name));
+	if (!lms_is_file(h5))
+		return lms_fail(LMS_ERR_IO, "check that every rank sees the sweep directory (a shared file system)",
+				"job #%d: its group leader reported success, but rank 0 finds no %s",
+				j->num, h5);
+	LMS_TRY(lms_report_from_h5(h5, j->output_dir));
+	LMS_INFO("job #%d: manifest and reports written by rank %d from %s (%.2f s)", j->num,
+		 lms_dist_rank(), name, lms_dist_now() - t0);
+	return LMS_OK;
 }
 
 /* 1 when rec says done with this config and every artifact still matches. */
@@ -403,8 +442,30 @@ int lms_sched_next(struct lms_sched *s, int leader, const char *host, int *nums,
 }
 
 void lms_sched_report(struct lms_sched *s, int leader, const char *host, double t0, double t1,
-		      const struct dist_result *r, int n)
+		      const struct dist_result *res, int n)
 {
+	/* the manifests and reports of the jobs that succeeded (outside the
+	 * lock); a failure to write them fails the job */
+	struct dist_result *r = calloc((size_t)n + 1, sizeof *r);
+	int *by = calloc((size_t)n + 1, sizeof *by);
+	LMS_ASSERT(r && by);
+	memcpy(r, res, (size_t)n * sizeof *r);
+	for (int i = 0; i < n; i++) {
+		by[i] = leader;
+		if (r[i].st != LMS_OK || r[i].num < 0 || (size_t)r[i].num >= s->n_jobs ||
+		    report_only(&s->plan->jobs[r[i].num]))
+			continue;
+		lms_error_clear();
+		enum lms_status st = publish(&s->plan->jobs[r[i].num]);
+		by[i] = lms_dist_rank();
+		if (st != LMS_OK) {
+			r[i].st = st;
+			snprintf(r[i].error, sizeof r[i].error, "%s", lms_error_message());
+			snprintf(r[i].hint, sizeof r[i].hint, "%s",
+				 lms_error_hint() ? lms_error_hint() : "");
+			lms_error_clear();
+		}
+	}
 	pthread_mutex_lock(&s->mu);
 	for (int i = 0; i < n; i++) {
 		if (r[i].num < 0 || (size_t)r[i].num >= s->n_jobs)
@@ -428,8 +489,14 @@ void lms_sched_report(struct lms_sched *s, int leader, const char *host, double 
 		json_object_set_new(rec, "t_start", json_real(t0));
 		json_object_set_new(rec, "t_end", json_real(t1));
 		json_object_set_new(rec, "seconds", json_real(t1 - t0));
-		if (r[i].st == LMS_OK)
+		if (r[i].st == LMS_OK) {
+			/* who wrote what: the statistics file (the group leader) and
+			 * the manifest and reports (rank 0, or the leader for
+			 * report-only jobs) */
+			json_object_set_new(rec, "stats_rank", json_integer(leader));
+			json_object_set_new(rec, "reports_rank", json_integer(by[i]));
 			json_object_set_new(rec, "artifacts", artifacts(&s->plan->jobs[r[i].num]));
+		}
 		append(s, rec);
 		if (r[i].st == LMS_OK)
 			LMS_INFO("job #%d done (%.1f s, rank %d on %s)", r[i].num, t1 - t0, leader,
@@ -438,6 +505,8 @@ void lms_sched_report(struct lms_sched *s, int leader, const char *host, double 
 			LMS_WARN("job #%d %s: %s", r[i].num, g_state_name[j->state], r[i].error);
 	}
 	pthread_mutex_unlock(&s->mu);
+	free(r);
+	free(by);
 }
 
 static void write_sweep(struct lms_sched *s)
@@ -480,14 +549,17 @@ int lms_sched_finish(struct lms_sched *s)
 	int user_only = 1;
 	for (size_t k = 0; k < s->n_jobs; k++) {
 		struct sched_job *j = &s->jobs[k];
-		if (j->state == J_RUNNING) /* handed out, never reported: a stop */
+		if (j->state == J_RUNNING) { /* handed out, never reported: a stop */
 			j->state = J_INTERRUPTED;
+			json_t *rec = record(s, "interrupted", (int)k);
+			json_object_set_new(rec, "status", json_string(lms_status_name(LMS_ERR_INTERRUPTED)));
+			json_object_set_new(rec, "error", json_string("handed out, never reported"));
+			append(s, rec);
+		}
 		count[j->state]++;
 		if (j->state == J_FAILED && !lms_status_is_user_error(j->st))
 			user_only = 0;
 	}
-	if (s->plan->multirun)
-		write_sweep(s);
 	/* a stop that came when nothing was left is no reason to requeue */
 	int interrupted =
 	    count[J_INTERRUPTED] > 0 || (lms_dist_interrupted() && count[J_PENDING] > 0);
@@ -506,6 +578,12 @@ int lms_sched_finish(struct lms_sched *s)
 	json_object_set_new(rec, "seconds", json_real(lms_dist_now() - s->t0));
 	json_object_set_new(rec, "exit_code", json_integer(rc));
 	append(s, rec);
+	/* sweep_end first: under `mpirun`, a SIGTERM to mpirun gives the ranks
+	 * odls_base_sigkill_timeout seconds before SIGKILL, and the record (with
+	 * the exit code a batch script reads, docs/sweeps.md §3) must be on disk
+	 * by then; the sweep outputs are rewritten by every later run anyway */
+	if (s->plan->multirun)
+		write_sweep(s);
 	if (s->n_jobs > 1 || rc != 0)
 		LMS_INFO("sweep: %zu done (%zu from an earlier run), %zu failed, %zu interrupted, "
 			 "%zu not started; %.1f s",

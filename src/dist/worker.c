@@ -4,7 +4,9 @@
  * The group leader prepares each job (run_plan.c writes the .lmsens/ YAML files),
  * every rank opens the bundle with the same job list (the collective part:
  * load, calibrate, score with reductions), and the leader finishes each job
- * (search + artifacts into the job's directory) and reports. A job whose
+ * (search + the statistics file <scheme>_autoquant_state.h5, atomic) and
+ * reports; rank 0 then writes the manifest and reports from that file
+ * (sched.c). A job whose
  * preparation failed still takes part in the shared pass (so the group's
  * collective calls match) but is not finished.
  * Not here: the ledger (sched.c) and the transport (runner_mpi.c). */
@@ -126,6 +128,7 @@ static int run_local(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	struct dist_result *res = calloc(plan->n_jobs + 1, sizeof *res);
 	LMS_ASSERT(nums && res);
 	lms_pipeline_keep_loaded(1); /* consecutive bundles of one checkpoint load it once */
+	lms_pipeline_stats_only(1);  /* the statistics file; sched.c writes the reports */
 	int n;
 	while ((n = lms_sched_next(s, 0, lms_dist_host(), nums, (int)plan->n_jobs)) > 0) {
 		double t0 = lms_dist_wall();
@@ -133,6 +136,7 @@ static int run_local(const struct lms_plan *plan, const struct lms_dist_hooks *h
 		lms_sched_report(s, 0, lms_dist_host(), t0, lms_dist_wall(), res, n);
 	}
 	lms_pipeline_keep_loaded(0);
+	lms_pipeline_stats_only(0);
 	int rc = lms_sched_finish(s);
 	lms_sched_free(s);
 	free(nums);

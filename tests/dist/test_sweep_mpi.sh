@@ -5,14 +5,17 @@
 #      dedicated coordinator: identical artifacts
 #      (sweepcmp: statistics exactly, reports byte for byte, manifests without
 #      timings), a ledger with every job done, sweep.h5 and the summary;
+#      group leaders write the statistics files, rank 0 the manifests and
+#      reports (log lines and the ledger's stats_rank / reports_rank);
 #   2. a data-parallel group of 2 (runner.ranks_per_job=2, np 2) and of 3
 #      (np 3): the same artifacts as one rank, bit for bit;
 #   3. a job with a bad model path fails alone: exit code 1, the other job's
 #      artifacts are there, the ledger records the failure with its error;
 #   4. SIGTERM mid-sweep (one rank, and the ranks of an mpirun), exit code
 #      143, then runner.resume=true: every job done, artifacts equal to the
-#      uninterrupted run, done jobs not rerun; SIGUSR1 to mpirun; a SIGKILLed
-#      rank, then resume;
+#      uninterrupted run, done jobs not rerun; SIGUSR1 to mpirun; SIGTERM to
+#      mpirun itself (Slurm preemption), then resume; a SIGKILLed rank, then
+#      resume;
 #   5. two jobs writing one directory are refused at planning time (exit 2);
 #      a second run on a sweep directory in use is refused (exit 2);
 #   6. lmsens merge of two sweeps: one sweep.h5 with every job.
@@ -81,10 +84,19 @@ grep -q '"bundles":3' "$T/ref/ledger.jsonl" && ok "default: 3 bundles (pairs sha
 
 # 1b. rank 0 as a dedicated coordinator (the path taken without
 #     MPI_THREAD_MULTIPLE): two worker ranks
-LMSENS_COORDINATOR=dedicated mpi 3 "${GRID[@]}" hydra.sweep.dir="$T/ded" 2>"$T/ded.err"
+LMSENS_COORDINATOR=dedicated LMS_LOG_LEVEL=info mpi 3 "${GRID[@]}" hydra.sweep.dir="$T/ded" 2>"$T/ded.err"
 rc=$?
 [ $rc = 0 ] || { bad "dedicated coordinator: rc $rc"; tail -20 "$T/ded.err"; }
 grep -q '"event":"done".*"rank":0,' "$T/ded/ledger.jsonl" && bad "dedicated coordinator: rank 0 ran a job"
+# who writes what: the group leaders (ranks 1, 2) only the statistics files,
+# rank 0 every manifest and report (from those files); the ledger says so too
+n0=$(grep -c '^\[[^]]*:0\] info: job #[0-9]*: manifest and reports written by rank 0 from ' "$T/ded.err")
+nst=$(grep -c '^\[[^]]*:[12]\] info: write: .*_autoquant_state.h5 (statistics only' "$T/ded.err")
+nrep=$(grep -c 'info: write: .* and reports in ' "$T/ded.err")
+nled=$(grep '"event":"done"' "$T/ded/ledger.jsonl" | grep -c '"stats_rank":[12],"reports_rank":0,')
+[ "$n0" = $NJ ] && [ "$nst" = $NJ ] && [ "$nrep" = 0 ] && [ "$nled" = $NJ ] &&
+	ok "leaders write the statistics, rank 0 the manifests and reports (log and ledger, $NJ jobs)" ||
+	bad "writers: rank 0 wrote $n0 report sets, leaders $nst statistics-only files, $nrep leader report sets, ledger $nled"
 "$CMP" "$T/ref" "$T/ded" $NJ >"$T/cmp.out" && ok "dedicated coordinator: artifacts equal one rank" ||
 	{ bad "dedicated coordinator: artifacts differ"; cat "$T/cmp.out"; }
 
@@ -186,6 +198,45 @@ interrupt "$T/usr1" $mpid USR1 $mpid
 rc=$?
 [ $rc = 143 ] && [ "$(ledger_count "$T/usr1" done)" -lt $NJ2 ] && ok "SIGUSR1 to mpirun: rc 143, work left" ||
 	bad "SIGUSR1 to mpirun: rc $rc, $(ledger_count "$T/usr1" done) done"
+
+# 4c. SIGTERM to mpirun itself (Slurm's preemption and time limit signal the
+#     batch step's mpirun). Open MPI 4.1's mpirun does not forward SIGTERM: it
+#     sends SIGCONT, waits odls_base_sigkill_timeout seconds, sends SIGTERM,
+#     waits as long again, sends SIGKILL, and exits 1 whatever the ranks did.
+#     The ranks must therefore stop, record the jobs in flight as interrupted
+#     and close the ledger (sweep_end, exit_code 143: what a batch script
+#     reads, slurm/sweep.sbatch) within that timeout; docs/sweeps.md raises it
+#     for GPU batches, here 2 s. A longer grid (bundles of ~1 s) so that work
+#     is in flight when the ranks get the signal; its own reference.
+GRID3=(-cn demo "model.path=$T/model" dataset.max_calib_samples=256 autoquant.score_size=256
+	-m quant_pair=wfp8_afp8,wint8_afp16 dataset.size=small,medium,large autoquant.batch_size=1,2,4)
+NJ3=18
+OMP_NUM_THREADS=1 "$BIN" "${GRID3[@]}" hydra.sweep.dir="$T/ref3" 2>"$T/ref3.err" || bad "reference 3 failed"
+"$MPIRUN" --allow-run-as-root --oversubscribe --mca odls_base_sigkill_timeout 2 -np 2 "$BIN" "${GRID3[@]}" \
+	hydra.sweep.dir="$T/mterm" 2>"$T/mterm.err" &
+mpid=$!
+interrupt "$T/mterm" $mpid TERM $mpid
+rc=$?
+last=$(tail -n 1 "$T/mterm/ledger.jsonl")
+ndone=$(ledger_count "$T/mterm" done)
+nint=$(ledger_count "$T/mterm" interrupted)
+[ $rc != 0 ] && ok "SIGTERM to mpirun: mpirun exits $rc (its own code)" || bad "SIGTERM to mpirun: rc 0"
+case $last in
+*'"event":"sweep_end"'*'"exit_code":143'*) ok "SIGTERM to mpirun: ledger closed by the ranks (sweep_end, exit_code 143)" ;;
+*) bad "SIGTERM to mpirun: last ledger record is not sweep_end with 143: $last"; tail -5 "$T/mterm.err" ;;
+esac
+[ "$nint" -ge 1 ] && [ "$ndone" -lt $NJ3 ] && ok "SIGTERM to mpirun: $nint job(s) in flight recorded as interrupted, $ndone of $NJ3 done" ||
+	bad "SIGTERM to mpirun: $nint interrupted, $ndone done of $NJ3 (signal too late?)"
+grep -q "interrupted: .* job(s) left" "$T/mterm.err" && ok "SIGTERM to mpirun: rank 0 logged the interruption" ||
+	bad "SIGTERM to mpirun: no interruption summary in the log"
+pgrep -x lmsens -P $mpid >/dev/null 2>&1 && bad "SIGTERM to mpirun: ranks still running"
+mpi 2 "${GRID3[@]}" hydra.sweep.dir="$T/mterm" runner.resume=true 2>"$T/mtermr.err"
+rc=$?
+[ $rc = 0 ] && ok "resume after SIGTERM to mpirun: rc 0" || { bad "resume after SIGTERM to mpirun: rc $rc"; tail -20 "$T/mtermr.err"; }
+[ "$(ledger_count "$T/mterm" done)" = "$NJ3" ] && ok "resume after SIGTERM to mpirun ran only the missing jobs" ||
+	bad "resume after SIGTERM to mpirun: $(ledger_count "$T/mterm" done) done records, want $NJ3"
+"$CMP" --ignore-config "$T/ref3" "$T/mterm" $NJ3 >"$T/cmp.out" && ok "artifacts after SIGTERM to mpirun + resume equal the uninterrupted run" ||
+	{ bad "artifacts after SIGTERM to mpirun + resume differ"; cat "$T/cmp.out"; }
 
 # 4b. a rank that dies (SIGKILL, e.g. the OOM killer) ends the MPI job; the
 #     ledger stays readable and a resume finishes the sweep with equal artifacts
