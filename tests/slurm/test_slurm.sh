@@ -19,6 +19,12 @@
 #      ranks, exit 143, `scontrol requeue <job id>`; the restart resumes and
 #      the artifacts equal an uninterrupted sweep;
 #   4. LMSENS_LAUNCHER=mpirun: the same artifacts;
+#   4b. preemption with the mpirun launcher: SIGTERM to the batch shell,
+#      mpirun and the ranks at once (Slurm signals every process of the
+#      batch step; mpirun exits 1 after a SIGTERM): exit 143 from the
+#      ledger's sweep_end, TERM forwarded to mpirun as USR1, no requeue by
+#      the script; the restart resumes and the artifacts equal an
+#      uninterrupted sweep;
 #   5. array.sbatch: submit mode plans 4 jobs, submits --array=0-3 and a
 #      merge job with --dependency=afterany:<array id>; elements 0..3 write
 #      the same artifacts as the sweep; a requeued element resumes (nothing
@@ -175,6 +181,43 @@ grep -q "mpirun -np 2" "$T/s4.out" && ok "mpirun -np SLURM_NTASKS" || bad "no 'm
 "$CMP" --ignore-config "$T/ref" "$S4" $NJ >"$T/cmp.out" && ok "mpirun launcher artifacts equal" ||
 	{
 		bad "mpirun launcher artifacts differ"
+		cat "$T/cmp.out"
+	}
+
+# 4b. preemption with the mpirun launcher: every process of the step gets SIGTERM
+S5=$T/s5
+SLURM_JOB_ID=104 SLURM_RESTART_COUNT=0 LMSENS_LAUNCHER=mpirun LMSENS_SWEEP_DIR=$S5 OMPI_MCA_odls_base_sigkill_timeout=2 \
+	bash "$SRC/slurm/sweep.sbatch" "${GRID2[@]}" >"$T/s5.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 3000); do
+	[ "$(count "$S5/ledger.jsonl" '"event":"done"')" -ge 1 ] && break
+	kill -0 $pid 2>/dev/null || break
+	sleep 0.02
+done
+mp=$(pgrep -x mpirun -P $pid)
+# shellcheck disable=SC2046
+kill -TERM $pid ${mp:+"$mp"} $(pgrep -x lmsens -P "${mp:-1}") 2>/dev/null
+wait $pid
+rc=$?
+ndone=$(count "$S5/ledger.jsonl" '"event":"done"')
+[ $rc = 143 ] && ok "preemption, mpirun launcher: exit 143" || {
+	bad "preemption, mpirun launcher: exit $rc, want 143"
+	cat "$T/s5.out"
+}
+[ "$ndone" -lt $NJ2 ] && ok "preemption: $ndone of $NJ2 done" || bad "preemption came too late ($ndone done)"
+tail -n 1 "$S5/ledger.jsonl" | grep -q '"event":"sweep_end".*"exit_code":143' && ok "preemption: the ranks closed the ledger (143)" ||
+	bad "preemption: ledger does not end with sweep_end 143"
+grep -q "got SIGTERM: forwarding SIGUSR1" "$T/s5.out" && ok "TERM forwarded to mpirun as USR1" || bad "no TERM → USR1 forwarding line"
+[ "$(count "$T/scontrol.calls" requeue)" = 1 ] && ok "preemption: the script did not requeue" || bad "preemption: the script requeued"
+SLURM_JOB_ID=104 SLURM_RESTART_COUNT=1 LMSENS_LAUNCHER=mpirun LMSENS_SWEEP_DIR=$S5 bash "$SRC/slurm/sweep.sbatch" "${GRID2[@]}" >"$T/s5b.out" 2>&1
+rc=$?
+[ $rc = 0 ] && ok "preempted job restarted: exit 0" || {
+	bad "preempted job restarted: exit $rc"
+	cat "$T/s5b.out"
+}
+"$CMP" --ignore-config "$T/ref2" "$S5" $NJ2 >"$T/cmp.out" && ok "preempted + resumed artifacts equal" ||
+	{
+		bad "preempted + resumed artifacts differ"
 		cat "$T/cmp.out"
 	}
 
