@@ -483,6 +483,7 @@ static void ctx_free(struct aq_ctx *c)
 	free(c->lin);
 	free(c->skip);
 	free(c->fmt);
+	lms_aq_dump_free(c);
 	lms_engine_free(c->eng);
 	if (c->model && c->model == g_keep.model) { /* kept for the next bundle */
 		c->model = NULL;
@@ -533,6 +534,8 @@ static enum lms_status run_shared(struct aq_ctx *c, const struct lms_pipeline_jo
 		st = load_all(c, 0);
 	if (st == LMS_OK)
 		st = mark_skipped(c, jobs, n);
+	if (st == LMS_OK)
+		st = lms_aq_dump_setup(c); /* runner.debug_dump: checks the layer name now */
 	/* a rank that failed to load (out of memory) must not leave the others
 	 * waiting in the calibration's reductions */
 	LMS_TRY(lms_aq_agree(c, st, "load"));
@@ -575,7 +578,8 @@ enum lms_status lms_pipeline_finish(struct lms_pipeline *p, const struct lms_pip
 {
 	if (p->report_only)
 		return lms_aq_report_only(job);
-	return lms_aq_finish_job(&p->c, job);
+	LMS_TRY(lms_aq_finish_job(&p->c, job));
+	return lms_aq_dump_write(&p->c, job); /* a no-op without runner.debug_dump */
 }
 
 void lms_pipeline_get_stats(const struct lms_pipeline *p, struct lms_pipeline_stats *out)

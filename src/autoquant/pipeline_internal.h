@@ -120,7 +120,25 @@ struct aq_ctx {
 
 	/* data parallelism (pipeline.h); NULL: this rank alone */
 	const struct lms_aq_dist *dist;
+
+	/* runner.debug_dump (debug_dump.c); NULL: none */
+	struct aq_dump *dump;
 };
+
+/* debug_dump.c (runner.debug_dump): setup checks the layer name against the
+ * engine's linears (needs eng, skip, is_kl; a bad name is LMS_ERR_CONFIG
+ * with a hint listing the valid names) and makes c->dump, or leaves it NULL
+ * when runner.debug_dump.layer is null; step tells the scoring step that
+ * runs now; capture copies the event's tensors and every format's replay
+ * operands and output to the host when ev is the dumped layer (within the
+ * first `steps` steps; a no-op otherwise); write stores the job's pair
+ * formats in <job output dir>/debug_dump.h5; free is NULL-safe. */
+struct aq_dump;
+LMS_NODISCARD enum lms_status lms_aq_dump_setup(struct aq_ctx *c);
+void lms_aq_dump_step(struct aq_ctx *c, int step);
+LMS_NODISCARD enum lms_status lms_aq_dump_capture(struct aq_ctx *c, const struct lms_linear_event *ev);
+LMS_NODISCARD enum lms_status lms_aq_dump_write(struct aq_ctx *c, const struct lms_pipeline_job *job);
+void lms_aq_dump_free(struct aq_ctx *c);
 
 /* dp.c: this rank's share of n_batches (lms_data_rank_batches; all of
  * them without c->dist). *idx is new (free), *n its length. */

@@ -44,6 +44,7 @@ static enum lms_status on_backward(void *user, const struct lms_linear_event *ev
 		return LMS_OK;
 	if ((size_t)ev->M * (size_t)ev->out > c->yq_elems)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: replay scratch too small", ev->name);
+	LMS_TRY(lms_aq_dump_capture(c, ev)); /* runner.debug_dump: a no-op unless this layer */
 	/* the replay quantizes each distinct input and weight quantizer once */
 	for (int f = 0; f < c->n_formats; f++)
 		LMS_TRY(replay(c, f, ev));
@@ -77,6 +78,7 @@ enum lms_status lms_aq_score_alloc(struct aq_ctx *c, const unsigned char *replay
  * format) contributions land in step_scores[s]. */
 static enum lms_status score_step(struct aq_ctx *c, int s, double *tokens)
 {
+	lms_aq_dump_step(c, s);
 	size_t cells = (size_t)c->n_linears * (size_t)c->n_formats;
 	struct lms_linear_hook hooks = {.on_backward = on_backward, .user = c};
 	const struct lms_data_batch *db = lms_dataset_batch(c->ds, s);
