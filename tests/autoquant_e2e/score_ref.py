@@ -82,7 +82,7 @@ MODELOPT_CPU = ["FP8_DEFAULT_CFG", "INT8_DEFAULT_CFG", "INT8_WEIGHT_ONLY_CFG",
                 "INT4_BLOCKWISE_WEIGHT_ONLY_CFG"]
 
 
-def batches_for(model_dir):
+def batches_for(model_dir, device="cpu"):
     tok = tokenizers.Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
     pad = tok.token_to_id("<|endoftext|>")
     path = os.path.join(SRC, "datasets", "vlm-quantize-calib", "coco2017_captions_small.txt")
@@ -98,25 +98,26 @@ def batches_for(model_dir):
         for r, s in enumerate(part):
             ids[r, :len(s)] = torch.tensor(s)
             mask[r, :len(s)] = 1
-        out.append(dict(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)))
+        out.append({k: v.to(device) for k, v in dict(input_ids=ids, attention_mask=mask,
+                                                      labels=ids.masked_fill(mask == 0, -100)).items()})
     return out
 
 
-def load(model_dir):
+def load(model_dir, device="cpu"):
     m = transformers.Qwen3ForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16,
                                                       attn_implementation="eager")
     m.eval()
-    return m
+    return m.to(device)
 
 
-def reference_scores(model_dir, batches, formats):
-    """§4-§5 in PyTorch: {(module, format): score}."""
-    model = load(model_dir)
+def reference_scores(model_dir, batches, formats, device="cpu"):
+    """§4-§5 in PyTorch on `device` (batches there too): {(module, format): score}."""
+    model = load(model_dir, device)
     for p in model.parameters():
         p.requires_grad_(False)
     model.model.embed_tokens.weight.requires_grad_(True)
     lins = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    amax = {n: torch.zeros(1) for n in lins}
+    amax = {n: torch.zeros(1, device=device) for n in lins}
     cap, hooks = {}, []
     for n, m in lins.items():
         def fwd(mod, inp, out, n=n):
@@ -164,10 +165,17 @@ def modelopt_cpu_fq_fp8(x, amax):
 
 def modelopt_scores(model_dir, batches, fmt):
     """mtq.auto_quantize with one format: per-module importances and group scores."""
+    per_mod, groups, _ = modelopt_run(model_dir, batches, fmt)
+    return per_mod, groups
+
+
+def modelopt_run(model_dir, batches, fmt, device="cpu", effective_bits=16.0):
+    """mtq.auto_quantize with one format on `device` (batches there too):
+    per-module importances, group scores and ModelOpt's search state."""
     import modelopt.torch.quantization as mtq
-    model = load(model_dir)
+    model = load(model_dir, device)
     model, state = mtq.auto_quantize(
-        model, constraints={"effective_bits": 16.0}, quantization_formats=[getattr(mtq, fmt)],
+        model, constraints={"effective_bits": effective_bits}, quantization_formats=[getattr(mtq, fmt)],
         data_loader=batches, forward_step=lambda m, b: m(**b), loss_func=lambda o, b: o.loss,
         disabled_layers=["*lm_head*"], num_calib_steps=N_CALIB, num_score_steps=N_SCORE,
         method="gradient")
@@ -188,7 +196,7 @@ def modelopt_scores(model_dir, batches, fmt):
                         per_mod[names.get(id(m2), str(m2))] = float(v)
     groups = {k[: -len(".quant_recipe")]: v["scores"][0] for k, v in state["candidate_stats"].items()
               if len(v["scores"]) > 1}
-    return per_mod, groups
+    return per_mod, groups, state
 
 
 def group_of(module):
@@ -205,21 +213,28 @@ def rel(a, b):
     return abs(a - b) / max(abs(b), 1e-300)
 
 
-def main():
-    lmsens = os.environ["LMSENS_BIN"]
-    work = tempfile.mkdtemp(prefix="lmsens-scoreref-")
+def make_model(lmsens, work):
+    """The tiny qwen3 checkpoint in work/model."""
     model_dir = os.path.join(work, "model")
     subprocess.run([lmsens, "mkmodel", "--preset", "tiny", "--format", "qwen3", "--out", model_dir],
                    check=True, capture_output=True)
-    formats = list(SPECS)
-    out = os.path.join(work, "out")
+    return model_dir
+
+
+def lmsens_scores(lmsens, work, model_dir, formats, name="out", extra=()):
+    """One lmsens job (this file's data settings, nothing disabled) into
+    work/name: ({(module, format): score}, {(group, format): raw score}, stderr)."""
+    out = os.path.join(work, name)
     cap = os.path.join(SRC, "datasets", "vlm-quantize-calib", "coco2017_captions_small.txt")
-    subprocess.run([lmsens, f"model.path={model_dir}", "model.name=tiny", f"dataset.captions_path={cap}",
-                    f"dataset.max_calib_samples={N_SAMPLES}", f"dataset.calib_seq_len={SEQ_LEN}",
-                    f"autoquant.batch_size={BATCH}", f"autoquant.score_size={SCORE_SIZE}",
-                    f"quant_pair.format_name=[{','.join(formats)}]", "autoquant.disabled_layers=[]",
-                    f"runner.output_dir={out}"],
-                   check=True, capture_output=True, cwd=work)
+    p = subprocess.run([lmsens, f"model.path={model_dir}", "model.name=tiny", f"dataset.captions_path={cap}",
+                        f"dataset.max_calib_samples={N_SAMPLES}", f"dataset.calib_seq_len={SEQ_LEN}",
+                        f"autoquant.batch_size={BATCH}", f"autoquant.score_size={SCORE_SIZE}",
+                        f"quant_pair.format_name=[{','.join(formats)}]", "autoquant.disabled_layers=[]",
+                        f"runner.output_dir={out}", *extra],
+                       capture_output=True, text=True, cwd=work)
+    if p.returncode != 0:
+        print(p.stderr[-3000:])
+        raise subprocess.CalledProcessError(p.returncode, p.args)
     with h5py.File(glob.glob(os.path.join(out, "*_autoquant_state.h5"))[0], "r") as f:
         fnames = [s.decode() for s in f["formats/name"][:]]
         mnames = [s.decode() for s in f["modules/name"][:]]
@@ -229,6 +244,15 @@ def main():
     ours = {(m, fnames[j]): float(mscores[i, j]) for i, m in enumerate(mnames)
             for j in range(len(fnames))}
     ours_g = {(g, fnames[j]): float(gscores[i, j]) for i, g in enumerate(gnames) for j in range(len(fnames))}
+    return ours, ours_g, p.stderr
+
+
+def main():
+    lmsens = os.environ["LMSENS_BIN"]
+    work = tempfile.mkdtemp(prefix="lmsens-scoreref-")
+    model_dir = make_model(lmsens, work)
+    formats = list(SPECS)
+    ours, ours_g, _ = lmsens_scores(lmsens, work, model_dir, formats)
     batches = batches_for(model_dir)
     ref = reference_scores(model_dir, batches, formats)
     fails = []

@@ -14,7 +14,9 @@ It follows the kernels op by op in fp32:
   - NVFP4 (Triton path): gs = amax/2688, s = min(bmax/(6 gs), 448) rounded to
     E4M3, scale = s8*gs, 1e-5 floor, E2M1 thresholds, y = q*scale.
 Every result is rounded to bf16 like the kernels' final store.
-Specs use the syntax of lms_quant_desc_parse (src/quant/quant.h)."""
+Specs use the syntax of lms_quant_desc_parse (src/quant/quant.h).
+Every function runs on the device of its input (CPU or CUDA: the same IEEE
+ops, so the same bits; tests/autoquant_e2e/score_ref_gpu.py uses CUDA)."""
 import torch
 
 F32 = torch.float32
@@ -111,14 +113,14 @@ def blocks(x, bs):
     """(R, C) -> (R, nb, bs), zero padded."""
     r, c = x.shape
     nb = (c + bs - 1) // bs
-    xp = torch.zeros(r, nb * bs, dtype=F32)
+    xp = torch.zeros(r, nb * bs, dtype=F32, device=x.device)
     xp[:, :c] = x
     return xp.view(r, nb, bs)
 
 
 def fq_int(x, amax, bits):
     bound = float(2 ** (bits - 1) - 1)
-    scale = torch.tensor(bound, dtype=F32) / amax
+    scale = torch.tensor(bound, dtype=F32, device=amax.device) / amax
     q = torch.clamp(torch.round(x * scale), -bound - 1.0, bound)
     y = q / scale
     return torch.where(amax < 2.0 ** -24, torch.zeros_like(y), y)
@@ -126,8 +128,8 @@ def fq_int(x, amax, bits):
 
 def fq_fp8(x, amax):
     a = torch.where(amax <= 2.0 ** -24, torch.ones_like(amax), amax)
-    scale = torch.tensor(448.0, dtype=F32) / a
-    inv = torch.tensor(1.0, dtype=F32) / scale
+    scale = torch.tensor(448.0, dtype=F32, device=a.device) / a
+    inv = torch.tensor(1.0, dtype=F32, device=a.device) / scale
     return e4m3(x * scale) * inv
 
 
@@ -137,7 +139,7 @@ MX_DMAX = {"e2m1": 6.0, "e4m3": 448.0, "int8": 127.0}
 def fq_mx(x, el):
     r, c = x.shape
     xb = blocks(x, 32)
-    dmax = torch.tensor(MX_DMAX[el], dtype=F32)
+    dmax = torch.tensor(MX_DMAX[el], dtype=F32, device=x.device)
     bmax = ftz(xb.abs()).clamp(max=FLT_MAX).amax(-1, keepdim=True)
     ratio = ftz(bmax / dmax)
     u = ratio.view(torch.int32).to(torch.int64) & 0xFFFFFFFF
@@ -145,8 +147,9 @@ def fq_mx(x, el):
     sf = u & 0x7FFFFF
     bump = (sf > 0) & (ef != 0xFE) & ~((ef == 0) & (sf <= 0x400000))
     e = torch.where(bump, ef - 126, ef - 127)
-    unscale = torch.pow(torch.tensor(2.0, dtype=torch.float64), e.to(torch.float64)).to(F32)
-    scale = torch.pow(torch.tensor(2.0, dtype=torch.float64), (-e).to(torch.float64)).to(F32)
+    two = torch.tensor(2.0, dtype=torch.float64, device=x.device)
+    unscale = torch.pow(two, e.to(torch.float64)).to(F32)
+    scale = torch.pow(two, (-e).to(torch.float64)).to(F32)
     trivial = bmax == 0
     scale = torch.where(trivial, torch.ones_like(scale), scale)
     unscale = torch.where(trivial, torch.ones_like(unscale), unscale)
@@ -165,8 +168,10 @@ def fq_mx(x, el):
 def fq_nvfp4(x, gamax, bs):
     r, c = x.shape
     xb = blocks(x, bs)
-    gs = gamax.reshape(()) / 2688.0
-    gs_safe = torch.where(gs > 0, gs, torch.tensor(1e-12, dtype=F32))
+    # a tensor divisor: PyTorch's CUDA division by a Python scalar multiplies by
+    # its reciprocal (not correctly rounded); the CPU divides
+    gs = gamax.reshape(()) / torch.tensor(2688.0, dtype=F32, device=x.device)
+    gs_safe = torch.where(gs > 0, gs, torch.tensor(1e-12, dtype=F32, device=x.device))
     bmax = xb.abs().amax(-1, keepdim=True)
     s = torch.clamp(bmax / (6.0 * gs_safe), max=448.0)
     scale = e4m3(s) * gs_safe
