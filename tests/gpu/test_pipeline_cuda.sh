@@ -8,6 +8,7 @@
 # docs/cuda.md). Exits 77 when no CUDA device is visible (CI). Label: gpu.
 set -euo pipefail
 BIN=${LMSENS_BIN:?LMSENS_BIN is not set}
+H5CMP=${1:-} # tests/autoquant_e2e's h5cmp: the reproducibility check below
 PY=${LMSENS_PYTHON:-}
 if [ -z "$PY" ] || ! "$PY" -c 'import json' 2>/dev/null; then PY=python3; fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/lmsens-gpu-pipeline.XXXXXX")
@@ -33,6 +34,16 @@ for spec in "cpu mean" "cuda sum" "cpu sum"; do
 	set -- $spec
 	run "$1" "$2" "out/$1-$2" || { cat "out/$1-$2.log"; exit 1; }
 done
+# Bit-reproducible scores: a second CUDA run gives identical statistics files
+# (sq_dot_accum reduces in a fixed order; no atomics reach the outputs).
+if [ -n "$H5CMP" ]; then
+	run cuda mean out/cuda-mean-again || { cat out/cuda-mean-again.log; exit 1; }
+	for f in out/cuda-mean/*/*_autoquant_state.h5; do
+		"$H5CMP" --ignore-config "$f" "out/cuda-mean-again/${f#out/cuda-mean/}" ||
+			{ echo "FAIL: two CUDA runs give different statistics: $f"; exit 1; }
+	done
+	echo "  reproducibility: $(ls out/cuda-mean/*/*_autoquant_state.h5 | wc -l) statistics files of two CUDA runs are identical"
+fi
 
 # Relative score tolerance: measured worst 1.7e-3 on an H100 (docs/cuda.md).
 "$PY" - "$work/out" <<'EOF'
