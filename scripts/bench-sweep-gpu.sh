@@ -1,28 +1,45 @@
 #!/usr/bin/env bash
-# bench-sweep-gpu.sh — the multi-GPU measurements of docs/BENCHMARKS.md in one
-# call on a machine with N >= 2 GPUs (the device tool's nvidia-h200-x2):
+# bench-sweep-gpu.sh — the multi-GPU measurements of docs/BENCHMARKS.md
+# ("Sweeps on several GPUs") in one call on a machine with N >= 2 GPUs (the
+# device tool's nvidia-h200-x2):
 #   0. makes the Qwen3-VL-4B-shaped checkpoint (timed; the real Qwen3 tokenizer
 #      is copied in) and, with --hf, loads mkmodel's 4B output in HF
 #      transformers (tests/model/hf_load.py --big);
-#   1. the 7-pair x 3-size sweep on 1 GPU and on N GPUs, bundled and unbundled;
-#   2. one bundle (7 pairs, dataset.size=large) on 1 GPU and data parallel on N;
-#   3. sweepcmp: the N-GPU artifacts equal the 1-GPU ones.
-# Usage (repository root): scripts/bench-sweep-gpu.sh [--bin DIR] [--hf]
+#   1. NCCL check: a data-parallel group of N on a small bundle (3 pairs,
+#      dataset.size=small) must log "reductions over NCCL"; if it does not,
+#      the rest runs anyway and the table says so;
+#   2. the 7-pair x 3-size sweep on 1 GPU and on N GPUs: bundled (3 bundles,
+#      groups of 1), bundled with runner.ranks_per_job=N (each bundle data
+#      parallel over all GPUs, NCCL), and unbundled (LMSENS_BUNDLES=off, 21
+#      jobs);
+#   3. data-parallel efficiency of one long bundle: the 7 pairs as one bundle
+#      on 512-token packed rows (dataset.packing=true, calib_seq_len=512,
+#      batch 4, 8192 captions = 46 batches, calib_steps=32, score_size=128 =
+#      32 scoring steps), on 1 GPU and on a group of N with NCCL, and with
+#      LMSENS_REDUCE=mpi for comparison;
+#   4. equality: sweepcmp (statistics exactly, reports byte for byte) and
+#      scripts/compare-scores.py (worst relative score difference) of every
+#      N-GPU result against its 1-GPU run, and NCCL against MPI reductions.
+# Usage (repository root): scripts/bench-sweep-gpu.sh [--bin DIR] [--hf] [--skip-unbundled]
 #   --bin DIR: holds lmsens and sweepcmp (default build-gpu, sweepcmp under tests/dist/).
-# Prints one table line per measurement; logs go to $OUT (or /tmp/lmsens-sweep-out).
+# Prints one table line per measurement (name, seconds, exit code); logs,
+# ledgers and the comparison outputs go to $OUT (or /tmp/lmsens-sweep-out).
 set -uo pipefail
 bindir=build-gpu
 hf=0
+unbundled=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--bin) bindir=$2; shift 2 ;;
 	--hf) hf=1; shift ;;
+	--skip-unbundled) unbundled=0; shift ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
 B=$PWD/$bindir/lmsens
 CMP=$PWD/$bindir/sweepcmp
 [ -x "$CMP" ] || CMP=$PWD/$bindir/tests/dist/sweepcmp
+PY=${LMSENS_PYTHON:-python3}
 out=${OUT:-/tmp/lmsens-sweep-out}
 work=${BENCH_WORK:-/tmp/lmsens-sweep}
 model=$work/q4b
@@ -30,52 +47,89 @@ mkdir -p "$out" "$work"
 [ -d .devlibs ] && export LD_LIBRARY_PATH=$PWD/.devlibs:${LD_LIBRARY_PATH:-}
 export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_btl=self,vader
-n=$(nvidia-smi -L | wc -l)
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-echo "GPUs: $n"
+# BENCH_NGPU, BENCH_PRESET, BENCH_BACKEND: a smoke run of this script without
+# GPUs (e.g. BENCH_NGPU=2 BENCH_PRESET=tiny BENCH_BACKEND=cpu)
+n=${BENCH_NGPU:-$(nvidia-smi -L | wc -l)}
+{
+	nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+	nvidia-smi topo -m
+} > "$out/gpu.txt" 2>&1
+head -n "$n" "$out/gpu.txt"
+echo "GPUs: $n; $(nproc) CPUs; commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
-if [ "$hf" = 1 ] && [ -n "${LMSENS_PYTHON:-python3}" ]; then
-	timeout 300 "${LMSENS_PYTHON:-python3}" tests/model/hf_load.py --lmsens "$B" --workdir "$work/hf" --big \
+if [ "$hf" = 1 ]; then
+	timeout 300 "$PY" tests/model/hf_load.py --lmsens "$B" --workdir "$work/hf" --big \
 		> "$out/hf_load.log" 2>&1
 	echo "hf_load --big: rc $?"; grep -E "qwen3-vl-4b|FAIL|ok|passed|failed" "$out/hf_load.log" | head -12
 	rm -rf "$work/hf"
 fi
 
 t0=$(now)
-"$B" mkmodel --preset qwen3-vl-4b --out "$model" > "$out/mkmodel.log" 2>&1 || { tail "$out/mkmodel.log"; exit 1; }
-echo "mkmodel qwen3-vl-4b: $(secs "$t0" "$(now)") s ($(nproc) CPUs)"
-cp tests/data/tokenizer/qwen3-tokenizer.json "$model/tokenizer.json"
+"$B" mkmodel --preset "${BENCH_PRESET:-qwen3-vl-4b}" --out "$model" > "$out/mkmodel.log" 2>&1 || { tail "$out/mkmodel.log"; exit 1; }
+echo "mkmodel ${BENCH_PRESET:-qwen3-vl-4b}: $(secs "$t0" "$(now)") s"
+[ "${BENCH_PRESET:-qwen3-vl-4b}" = qwen3-vl-4b ] && cp tests/data/tokenizer/qwen3-tokenizer.json "$model/tokenizer.json"
 cat "$model"/*.safetensors > /dev/null
 
 PAIRS=wfp4_afp16,wfp4_afp8,wfp8_afp16,wfp8_afp8,wint8_afp16,wint8_afp8,wint8_aint8
-G="model.path=$model model.synthetic=null runner.backend=cuda"
+G="model.path=$model model.synthetic=null runner.backend=${BENCH_BACKEND:-cuda}"
+SIZES="dataset.size=small,medium,large"
+LONG="dataset.size=large dataset.max_calib_samples=8192 dataset.packing=true dataset.calib_seq_len=512 autoquant.batch_size=4 autoquant.calib_steps=32 autoquant.score_size=128"
 # run NAME SECONDS_LIMIT command... : prints "NAME seconds rc"
 run() {
 	local name=$1 lim=$2
 	shift 2
-	local a
+	local a rc s
 	a=$(now)
 	timeout "$lim" "$@" > "$out/$name.log" 2>&1
-	local rc=$?
-	local s
+	rc=$?
 	s=$(secs "$a" "$(now)")
-	printf '%-28s %8s s  rc %s\n' "$name" "$s" "$rc" | tee -a "$out/table.txt"
+	printf '%-30s %8s s  rc %s\n' "$name" "$s" "$rc" | tee -a "$out/table.txt"
 }
 MPI="mpirun -np $n --bind-to none"
+ONE="env CUDA_VISIBLE_DEVICES=0"
 # shellcheck disable=SC2086
 {
-	run bundled-1gpu 150 env CUDA_VISIBLE_DEVICES=0 "$B" $G -m quant_pair=$PAIRS dataset.size=small,medium,large hydra.sweep.dir="$work/b-1"
-	run bundled-${n}gpu 150 $MPI "$B" $G -m quant_pair=$PAIRS dataset.size=small,medium,large hydra.sweep.dir="$work/b-N"
-	run unbundled-1gpu 240 env CUDA_VISIBLE_DEVICES=0 LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS dataset.size=small,medium,large hydra.sweep.dir="$work/u-1"
-	run unbundled-${n}gpu 150 $MPI -x LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS dataset.size=small,medium,large hydra.sweep.dir="$work/u-N"
-	run dp-large-1gpu 120 env CUDA_VISIBLE_DEVICES=0 "$B" $G -m quant_pair=$PAIRS dataset.size=large hydra.sweep.dir="$work/d-1"
-	run dp-large-${n}gpu 120 $MPI "$B" $G -m quant_pair=$PAIRS dataset.size=large runner.ranks_per_job=$n hydra.sweep.dir="$work/d-N"
+	run nccl-check-${n}gpu 90 $MPI "$B" $G -m quant_pair=wfp8_afp8,wint8_afp16,wfp4_afp8 dataset.size=small runner.ranks_per_job=$n hydra.sweep.dir="$work/nc"
+	grep -h "reductions over" "$out/nccl-check-${n}gpu.log" | head -2
+	run bundled-1gpu 150 $ONE "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-1"
+	run bundled-${n}gpu 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-N"
+	run bundled-${n}gpu-dp 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES runner.ranks_per_job=$n hydra.sweep.dir="$work/bd-N"
+	if [ "$unbundled" = 1 ]; then
+		run unbundled-1gpu 240 $ONE LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/u-1"
+		run unbundled-${n}gpu 150 $MPI -x LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/u-N"
+	fi
+	run dp-long-1gpu 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1"
+	run dp-long-${n}gpu-nccl 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-N"
+	run dp-long-${n}gpu-mpi 120 $MPI -x LMSENS_REDUCE=mpi "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-M"
 }
-for p in b u; do "$CMP" "$work/$p-1" "$work/$p-N" 21 > "$out/cmp-$p.log" 2>&1; echo "sweepcmp $p-1 vs $p-N: rc $?"; done
-"$CMP" --ignore-config "$work/d-1" "$work/d-N" 7 > "$out/cmp-d.log" 2>&1; echo "sweepcmp d-1 vs d-N: rc $?"
-grep -h '"seconds"' "$work"/b-N/ledger.jsonl 2>/dev/null | head -3 > "$out/ledger-sample.txt"
-for f in "$work"/b-1/ledger.jsonl "$work"/d-N/ledger.jsonl; do [ -f "$f" ] && cp "$f" "$out/$(basename "$(dirname "$f")")-ledger.jsonl"; done
+# equality: sweepcmp exit 0 = statistics exactly equal, reports byte for byte
+cmpd() { # name A B N [--ignore-config]
+	local name=$1 a=$2 b=$3 nj=$4
+	shift 4
+	if [ ! -d "$a" ] || [ ! -d "$b" ]; then
+		echo "$name: missing"
+		return
+	fi
+	"$CMP" "$@" "$a" "$b" "$nj" > "$out/cmp-$name.log" 2>&1
+	echo "sweepcmp $name: rc $? ($(tail -n 1 "$out/cmp-$name.log"))" | tee -a "$out/table.txt"
+	"$PY" scripts/compare-scores.py "$a" "$b" 2>&1 | tail -n 1 | tee -a "$out/table.txt"
+}
+cmpd bundled "$work/b-1" "$work/b-N" 21
+cmpd bundled-dp "$work/b-1" "$work/bd-N" 21 --ignore-config
+[ "$unbundled" = 1 ] && cmpd unbundled "$work/u-1" "$work/u-N" 21
+cmpd dp-long-nccl "$work/d-1" "$work/d-N" 7 --ignore-config
+cmpd nccl-vs-mpi "$work/d-M" "$work/d-N" 7 --ignore-config
+# which reductions each group used, and the phase times of every rank
+grep -h "reductions over\|rank 0 coordinates" "$out"/*-"${n}"gpu*.log 2>/dev/null | sort | uniq -c | tee "$out/reductions.txt"
+for f in dp-long-1gpu dp-long-${n}gpu-nccl dp-long-${n}gpu-mpi; do
+	echo "== $f"
+	grep -h -E "\] info: (load|calibrate|score):|manifest and reports written" "$out/$f.log" | head -12
+done > "$out/dp-phases.txt"
+for d in b-1 b-N bd-N u-1 u-N d-1 d-N d-M; do
+	[ -f "$work/$d/ledger.jsonl" ] && cp "$work/$d/ledger.jsonl" "$out/ledger-$d.jsonl"
+done
+cat "$out/dp-phases.txt"
 cat "$out/table.txt"
