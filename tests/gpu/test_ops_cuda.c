@@ -449,6 +449,16 @@ static void case_reductions(int64_t rows, int64_t cols)
 		ok(be->ops.sq_dot_accum(be->ctx, d_acc, d_yq, d_y, d_g, n), "sq_dot_accum");
 		ok(be->ops.sq_dot_accum(be->ctx, d_acc, d_yq, d_y, d_g, n), "sq_dot_accum");
 		down(be, &acc[i], d_acc, sizeof(double));
+		if (be == g_gpu) { /* ordered reduction: bit-identical on every run */
+			for (int rep = 0; rep < 4; rep++) {
+				double again = 0.25;
+				ok(be->ops.memcpy_h2d(be->ctx, d_acc, &again, sizeof again), "h2d");
+				ok(be->ops.sq_dot_accum(be->ctx, d_acc, d_yq, d_y, d_g, n), "sq_dot_accum");
+				ok(be->ops.sq_dot_accum(be->ctx, d_acc, d_yq, d_y, d_g, n), "sq_dot_accum");
+				down(be, &again, d_acc, sizeof again);
+				CHECK(memcmp(&again, &acc[i], sizeof again) == 0);
+			}
+		}
 		void *ptrs[] = {d_x, d_x2, d_a, d_y, d_yq, d_g, d_acc};
 		for (int p = 0; p < 7; p++)
 			be->ops.free(be->ctx, ptrs[p]);
@@ -782,6 +792,27 @@ static void case_errors(void)
 	CHECK(g_gpu->ops.add(g_gpu->ctx, d_o, d_a, d_a, n) == LMS_OK);
 	lms_backend_cuda_set_debug(g_gpu, 0);
 	lms_backend_cuda_set_label(g_gpu, NULL);
+	/* the op table's set_label/set_debug: the same message on both backends */
+	a[517] = 0x7fc0;
+	struct lms_backend *bes[2] = {g_cpu, g_gpu};
+	for (int i = 0; i < 2; i++) {
+		struct lms_backend *b = bes[i];
+		void *d_x = up(b, a, n * 2), *d_y = up(b, NULL, n * 2);
+		char want[256];
+		snprintf(want, sizeof want,
+			 "%s at model.language_model.layers.3.mlp.down_proj replay FP8_DEFAULT_CFG: op "
+			 "add produced 1 non-finite value in out (of 1000)",
+			 b->name);
+		lms_backend_set_debug(b, 1);
+		lms_backend_set_label(b, "model.language_model.layers.3.mlp.down_proj", "replay",
+				      "FP8_DEFAULT_CFG");
+		CHECK_FAILS_WITH(b->ops.add(b->ctx, d_y, d_x, d_x, n), LMS_ERR_NUMERIC, want);
+		lms_backend_set_debug(b, 0);
+		lms_backend_set_label(b, NULL, NULL, NULL);
+		CHECK(b->ops.add(b->ctx, d_y, d_x, d_x, n) == LMS_OK);
+		b->ops.free(b->ctx, d_x);
+		b->ops.free(b->ctx, d_y);
+	}
 	g_gpu->ops.free(g_gpu->ctx, d_a);
 	g_gpu->ops.free(g_gpu->ctx, d_o);
 	free(a);
