@@ -10,8 +10,11 @@
  *     runner.ranks_per_job consecutive ranks. Under MPI_THREAD_MULTIPLE rank 0
  *     also works (a coordinator thread answers the other groups); otherwise
  *     rank 0 only coordinates.
- *   - A group splits its bundle's batches (struct lms_aq_dist, reductions
- *     with MPI_Allreduce on host arrays); its leader writes the job artifacts.
+ *   - A group splits its bundle's batches (struct lms_aq_dist; reductions
+ *     over NCCL for GPU bundles when every rank has its own GPU, else
+ *     MPI_Iallreduce on host arrays); its leader writes each job's
+ *     statistics file, and rank 0 then writes the job's manifest and reports
+ *     from it.
  *   - Rank 0 appends every event to <sweep dir>/ledger.jsonl and writes the
  *     sweep outputs at the end. runner.resume=true skips jobs whose last
  *     ledger record is "done" and whose artifacts still match their checksums.
