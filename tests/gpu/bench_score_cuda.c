@@ -1,0 +1,109 @@
+/* bench_score_cuda.c — what the ordered score reduction costs: the time of
+ * sq_dot_accum (per-block partials + a one-block ordered sum, no atomics)
+ * next to the replay GEMM it follows, at Qwen3-VL-4B shapes (M = 8·512
+ * tokens and a short batch M = 256), median of 21 calls after a warm-up,
+ * host clock around a backend sync per call (so launch latency counts).
+ * Label: bench (never in CI); exits 77 without a GPU. Numbers: docs/cuda.md. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/backend.h"
+#include "backend/backend_cuda.h"
+#include "core/log.h"
+#include "test.h"
+
+#define REPS 21
+
+static struct lms_backend *g_be;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static void ok(enum lms_status st, const char *what)
+{
+	if (st != LMS_OK) {
+		fprintf(stderr, "%s failed: %s\n", what, lms_error_message());
+		exit(1);
+	}
+}
+
+static void *dev_fill(size_t n, uint16_t bits)
+{
+	uint16_t *h = malloc(n * 2);
+	for (size_t i = 0; i < n; i++)
+		h[i] = (uint16_t)(bits + (i * 7919u) % 97u); /* varied, finite values */
+	void *d = NULL;
+	ok(lms_backend_alloc(g_be, n * 2, "bench", &d), "alloc");
+	ok(g_be->ops.memcpy_h2d(g_be->ctx, d, h, n * 2), "h2d");
+	free(h);
+	return d;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median_ms(int which, void *y, void *yq, void *g, void *x, void *w, double *acc,
+			int M, int N, int K)
+{
+	struct lms_gemm_args a = {.m = M, .n = N, .k = K, .d_a = x, .lda = K, .d_b = w, .ldb = K,
+				  .trans_b = 1, .d_c = yq, .ldc = N, .c_dtype = LMS_GEMM_OUT_BF16,
+				  .alpha = 1.0f, .beta = 0.0f, .batch = 1};
+	double t[REPS];
+	for (int r = -1; r < REPS; r++) {
+		double t0 = now_ms();
+		if (which == 0)
+			ok(g_be->ops.sq_dot_accum(g_be->ctx, acc, yq, y, g, (size_t)M * N), "sq_dot");
+		else
+			ok(g_be->ops.gemm(g_be->ctx, &a), "gemm");
+		ok(g_be->ops.sync(g_be->ctx), "sync");
+		if (r >= 0)
+			t[r] = now_ms() - t0;
+	}
+	qsort(t, REPS, sizeof t[0], cmp_double);
+	return t[REPS / 2];
+}
+
+static void bench(const char *what, int M, int N, int K)
+{
+	void *y = dev_fill((size_t)M * N, 0x3f00), *yq = dev_fill((size_t)M * N, 0x3f01);
+	void *g = dev_fill((size_t)M * N, 0x3a00), *x = dev_fill((size_t)M * K, 0x3e00);
+	void *w = dev_fill((size_t)N * K, 0x3c00);
+	double *acc = NULL;
+	ok(lms_backend_alloc(g_be, sizeof *acc, "acc", (void **)&acc), "alloc");
+	ok(g_be->ops.memset(g_be->ctx, acc, 0, sizeof *acc), "memset");
+	double ts = median_ms(0, y, yq, g, x, w, acc, M, N, K);
+	double tg = median_ms(1, y, yq, g, x, w, acc, M, N, K);
+	printf("%-10s M %-5d N %-5d K %-5d sq_dot_accum %8.4f ms (%5.0f GB/s)  replay gemm %8.4f ms  "
+	       "ratio %.3f\n",
+	       what, M, N, K, ts, 3.0 * 2.0 * M * N / ts * 1e-6, tg, ts / tg);
+	void *p[] = {y, yq, g, x, w, acc};
+	for (int i = 0; i < 6; i++)
+		g_be->ops.free(g_be->ctx, p[i]);
+}
+
+int main(void)
+{
+	if (lms_cuda_device_count() == 0) {
+		printf("no CUDA device: skipped\n");
+		return 77;
+	}
+	ok(lms_backend_cuda_init(0, &g_be), "cuda init");
+	bench("q_proj", 4096, 4096, 2560);
+	bench("gate_proj", 4096, 9728, 2560);
+	bench("down_proj", 4096, 2560, 9728);
+	bench("k_proj", 4096, 1024, 2560);
+	bench("gate short", 256, 9728, 2560);
+	bench("k short", 256, 1024, 2560);
+	lms_backend_free(g_be);
+	return lms_test_finish();
+}
