@@ -72,16 +72,16 @@ double lms_dist_now(void);
 double lms_dist_wall(void);
 /* runtime.c: SIGTERM and SIGUSR1 set the stop flag (lms_dist_interrupted). */
 void lms_dist_install_signals(void);
+/* runtime.c: one process-wide lock around the runner's HDF5 work (a job's
+ * finish on its leader, rank 0's report rendering): rank 0's coordinator
+ * thread renders reports from statistics files while its main thread may be
+ * writing its own, and a serial HDF5 library need not be thread-safe. */
+void lms_dist_h5_lock(void);
+void lms_dist_h5_unlock(void);
 /* This host's name (static buffer). */
 const char *lms_dist_host(void);
 /* runner.ranks_per_job of the plan (default 1). */
 int lms_dist_ranks_per_job(const struct lms_plan *plan);
-
-/* ---- sweep.c ---- */
-/* 1 when the HDF5 library is thread-safe: rank 0's coordinator thread then
- * renders reports from statistics files while its main thread writes its
- * own (runner_mpi.c makes rank 0 a pure coordinator otherwise). */
-int lms_dist_h5_threadsafe(void);
 
 /* ---- reduce_nccl.c (LMS_HAVE_NCCL only) ---- */
 /* A GPU group's NCCL communicator. lms_nccl_open is collective over the

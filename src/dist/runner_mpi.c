@@ -333,11 +333,7 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	 * only coordinate (LMSENS_COORDINATOR=dedicated: large sweeps, tests) */
 	const char *cm = getenv("LMSENS_COORDINATOR");
 	int dedicated = cm && strcmp(cm, "dedicated") == 0;
-	/* rank 0 renders reports (HDF5 reads) in its coordinator thread while
-	 * its main thread may write a statistics file: that needs a thread-safe
-	 * HDF5 (Debian's and Ubuntu's are) */
-	int h5ts = lms_dist_h5_threadsafe();
-	int first = lms_dist_thread_multiple() && h5ts && !dedicated ? 0 : 1;
+	int first = lms_dist_thread_multiple() && !dedicated ? 0 : 1;
 	int g = lms_dist_ranks_per_job(plan);
 	if (g > r.world - first)
 		g = r.world - first;
@@ -367,8 +363,6 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 			LMS_INFO(
 			    "%d ranks, groups of %d; rank 0 only coordinates (LMSENS_COORDINATOR)",
 			    r.world, g);
-		else if (!h5ts)
-			LMS_WARN("the HDF5 library is not thread-safe: rank 0 only coordinates");
 		else
 			LMS_WARN(
 			    "the MPI library lacks MPI_THREAD_MULTIPLE: rank 0 only coordinates");

@@ -7,7 +7,9 @@
  * safe). The scheduler stops handing out work when it is set and the
  * pipeline polls it between batches (struct lms_aq_dist.interrupted). A
  * second signal restores the default action, so a user can still kill a
- * process that is stuck. Not here: the scheduling itself (sched.c). */
+ * process that is stuck. The HDF5 lock (dist_internal.h) is a plain
+ * process-wide mutex. Not here: the scheduling itself (sched.c). */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,18 @@ void lms_dist_install_signals(void)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+}
+
+static pthread_mutex_t g_h5 = PTHREAD_MUTEX_INITIALIZER;
+
+void lms_dist_h5_lock(void)
+{
+	pthread_mutex_lock(&g_h5);
+}
+
+void lms_dist_h5_unlock(void)
+{
+	pthread_mutex_unlock(&g_h5);
 }
 
 int lms_dist_interrupted(void)

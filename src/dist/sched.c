@@ -172,7 +172,10 @@ static enum lms_status publish(const struct lms_job *j)
 		return lms_fail(LMS_ERR_IO, "check that every rank sees the sweep directory (a shared file system)",
 				"job #%d: its group leader reported success, but rank 0 finds no %s",
 				j->num, h5);
-	LMS_TRY(lms_report_from_h5(h5, j->output_dir));
+	lms_dist_h5_lock(); /* rank 0's main thread may be writing its own job's file */
+	enum lms_status st = lms_report_from_h5(h5, j->output_dir);
+	lms_dist_h5_unlock();
+	LMS_TRY(st);
 	LMS_INFO("job #%d: manifest and reports written by rank %d from %s (%.2f s)", j->num,
 		 lms_dist_rank(), name, lms_dist_now() - t0);
 	return LMS_OK;

@@ -304,12 +304,6 @@ static void heatmap_svg(struct buf *b, const struct lms_sweep_entry *e, size_t n
 	put(b, "</svg>\n");
 }
 
-int lms_dist_h5_threadsafe(void)
-{
-	hbool_t ts = 0;
-	return H5is_library_threadsafe(&ts) >= 0 && ts;
-}
-
 enum lms_status lms_sweep_write(const struct lms_sweep_entry *e, size_t n, const char *dir)
 {
 	LMS_TRY(lms_mkdir_p(dir));

@@ -78,7 +78,9 @@ void lms_dist_work(const struct lms_plan *plan, const int *nums, int n,
 			continue;
 		}
 		lms_error_clear();
+		lms_dist_h5_lock(); /* rank 0's coordinator thread may be rendering reports */
 		enum lms_status js = lms_pipeline_finish(p, &jobs[i]);
+		lms_dist_h5_unlock();
 		if (js != LMS_OK) {
 			lms_log_last_error();
 			capture(&res[i], js);
