@@ -16,7 +16,7 @@
 #      on 512-token packed rows (dataset.packing=true, calib_seq_len=512,
 #      batch 4, 8192 captions = 46 batches, calib_steps=32, score_size=128 =
 #      32 scoring steps), on 1 GPU and on a group of N with NCCL, and with
-#      LMSENS_REDUCE=mpi for comparison;
+#      LMSENS_REDUCE=mpi for comparison (1 GPU and NCCL twice each);
 #   4. equality: sweepcmp (statistics exactly, reports byte for byte) and
 #      scripts/compare-scores.py (worst relative score difference) of every
 #      N-GPU result against its 1-GPU run, and NCCL against MPI reductions.
@@ -101,8 +101,11 @@ ONE="env CUDA_VISIBLE_DEVICES=0"
 		run unbundled-1gpu 240 $ONE LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/u-1"
 		run unbundled-${n}gpu 150 $MPI -x LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/u-N"
 	fi
+	# twice each (1 GPU, NCCL group): two timings, and run-to-run determinism
 	run dp-long-1gpu 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1"
 	run dp-long-${n}gpu-nccl 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-N"
+	run dp-long-1gpu-again 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1b"
+	run dp-long-${n}gpu-nccl-again 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-Nb"
 	run dp-long-${n}gpu-mpi 120 $MPI -x LMSENS_REDUCE=mpi "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-M"
 }
 # equality: sweepcmp exit 0 = statistics exactly equal, reports byte for byte
@@ -122,13 +125,15 @@ cmpd bundled-dp "$work/b-1" "$work/bd-N" 21 --ignore-config
 [ "$unbundled" = 1 ] && cmpd unbundled "$work/u-1" "$work/u-N" 21
 cmpd dp-long-nccl "$work/d-1" "$work/d-N" 7 --ignore-config
 cmpd nccl-vs-mpi "$work/d-M" "$work/d-N" 7 --ignore-config
+cmpd nccl-twice "$work/d-N" "$work/d-Nb" 7
+cmpd 1gpu-twice "$work/d-1" "$work/d-1b" 7
 # which reductions each group used, and the phase times of every rank
 grep -h "reductions over\|rank 0 coordinates" "$out"/*-"${n}"gpu*.log 2>/dev/null | sort | uniq -c | tee "$out/reductions.txt"
-for f in dp-long-1gpu dp-long-${n}gpu-nccl dp-long-${n}gpu-mpi; do
+for f in dp-long-1gpu dp-long-${n}gpu-nccl dp-long-${n}gpu-mpi dp-long-1gpu-again dp-long-${n}gpu-nccl-again; do
 	echo "== $f"
 	grep -h -E "\] info: (load|calibrate|score):|manifest and reports written" "$out/$f.log" | head -12
 done > "$out/dp-phases.txt"
-for d in b-1 b-N bd-N u-1 u-N d-1 d-N d-M; do
+for d in b-1 b-N bd-N u-1 u-N d-1 d-N d-M d-1b d-Nb; do
 	[ -f "$work/$d/ledger.jsonl" ] && cp "$work/$d/ledger.jsonl" "$out/ledger-$d.jsonl"
 done
 cat "$out/dp-phases.txt"

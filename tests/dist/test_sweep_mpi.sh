@@ -215,7 +215,13 @@ OMP_NUM_THREADS=1 "$BIN" "${GRID3[@]}" hydra.sweep.dir="$T/ref3" 2>"$T/ref3.err"
 "$MPIRUN" --allow-run-as-root --oversubscribe --mca odls_base_sigkill_timeout 2 -np 2 "$BIN" "${GRID3[@]}" \
 	hydra.sweep.dir="$T/mterm" 2>"$T/mterm.err" &
 mpid=$!
-interrupt "$T/mterm" $mpid TERM $mpid
+for _ in $(seq 1 3000); do # the first bundle started: mpirun's SIGTERM reaches the ranks 2 s later
+	[ "$(ledger_count "$T/mterm" start)" -ge 1 ] && break
+	kill -0 $mpid 2>/dev/null || break
+	sleep 0.02
+done
+kill -TERM $mpid
+wait $mpid
 rc=$?
 last=$(tail -n 1 "$T/mterm/ledger.jsonl")
 ndone=$(ledger_count "$T/mterm" done)
