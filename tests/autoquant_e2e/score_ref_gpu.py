@@ -131,22 +131,36 @@ def modelopt_triton_fq_nvfp4(x, gamax, bs):
     return fp4_fake_quant_block(x.to(torch.bfloat16), gamax.reshape(()).float(), block_size=bs).float()
 
 
-def nvfp4_kernel_diff(model_dir):
-    """Element counts, over every linear weight: ModelOpt's Triton NVFP4 vs the
-    IEEE reference (= lmsens), and global scales that differ."""
+def kernel_bit_diff(model_dir):
+    """ModelOpt's GPU quantizer kernels vs ref_quant (IEEE, = lmsens's
+    quantizers bit for bit, tests/quant) on every linear weight of the model:
+    {kernel: (differing elements, elements)}, and for NVFP4 how many global
+    scales amax/2688 PyTorch computes differently on CUDA."""
+    from modelopt.torch.quantization import tensor_quant as tq
+    from modelopt.torch.quantization.extensions import get_cuda_ext_fp8
+    fp8 = get_cuda_ext_fp8(raise_if_failed=True)
+    kernels = {  # name: (ModelOpt's call on bf16 w with fp32 amax a, ref_quant spec)
+        "MXFP4 (tensor_quant_mx.cu)": (lambda w, a: tq._dynamic_block_quantize_impl(w, 32, None, 4, 2, 9, 8), "mx:e2m1"),
+        "MXFP8 (tensor_quant_mx.cu)": (lambda w, a: tq._dynamic_block_quantize_impl(w, 32, None, 8, 4, 9, 8), "mx:e4m3"),
+        "FP8 per tensor (tensor_quant_gpu_fp8.cu)": (lambda w, a: fp8.fake_e4m3fy(w, a), "fp8"),
+        "NVFP4 (Triton fp4_fake_quant_block)": (lambda w, a: modelopt_triton_fq_nvfp4(w.float(), a, 16), "nvfp4"),
+    }
     model = score_ref.load(model_dir, DEVICE)
-    diff = total = gs_diff = n = 0
+    out = {k: [0, 0] for k in kernels}
+    gs_diff = n = 0
     for _, m in model.named_modules():
-        if isinstance(m, torch.nn.Linear):
-            w = m.weight.detach()
-            a = w.float().abs().amax().reshape(1)
-            ieee = score_ref.ref_quant.fake("nvfp4", w.float())
-            tri = modelopt_triton_fq_nvfp4(w.float(), a, 16).to(torch.bfloat16)
-            diff += int((ieee != tri).sum())
-            total += w.numel()
-            gs_diff += bool(float(a.float() / 2688.0) != float(a.cpu() / torch.tensor(2688.0)))
-            n += 1
-    return diff, total, gs_diff, n
+        if not isinstance(m, torch.nn.Linear):
+            continue
+        w = m.weight.detach()
+        a = w.float().abs().amax().reshape(1)
+        for name, (call, spec) in kernels.items():
+            mine = score_ref.ref_quant.fake(spec, w.float(), a)
+            theirs = call(w, a).to(torch.bfloat16)
+            out[name][0] += int((mine != theirs).sum())
+            out[name][1] += w.numel()
+        gs_diff += bool(float(a / 2688.0) != float(a.cpu() / torch.tensor(2688.0)))
+        n += 1
+    return out, gs_diff, n
 
 
 def groups_of(per_linear, fmt):
@@ -284,9 +298,13 @@ def main():
 
     nv = [f for f in mo_lin if SPECS[f][0] == "nvfp4"] if DEVICE == "cuda" else []
     if nv:
-        diff, total, gs_diff, n = nvfp4_kernel_diff(model_dir)
-        print(f"5. NVFP4: ModelOpt's Triton kernel vs the IEEE reference (= lmsens) on the {n} weights: "
-              f"{diff} of {total} elements differ; the global scale amax/2688 differs for {gs_diff} of {n}")
+        bits, gs_diff, n = kernel_bit_diff(model_dir)
+        print(f"5. ModelOpt's GPU quantizer kernels vs the IEEE reference (= lmsens's quantizers) on the {n} weights:")
+        for name, (diff, total) in bits.items():
+            print(f"  {name:42s} {diff} of {total} elements differ")
+            if not name.startswith("NVFP4"):
+                check(diff == 0, f"{name}: {diff} weight elements differ from lmsens's quantizer")
+        print(f"  NVFP4 global scale amax/2688 computed by PyTorch on CUDA differs from IEEE for {gs_diff} of {n}")
         orig = score_ref.ref_quant.fq_nvfp4
         score_ref.ref_quant.fq_nvfp4 = modelopt_triton_fq_nvfp4
         try:
