@@ -54,10 +54,12 @@ SPECS = {
     "MXFP4_WEIGHT_ONLY_CFG": ("mx:e2m1", None, False),
 }
 # CUDA vs CPU (normalized squared error; W and Wq must be identical). X, Y
-# and Xq differ by upstream GEMM accumulation order (a few bf16 ulps of
-# some elements, and then an occasional quantization step); dY more (the
-# backward amplifies it; test_engine_cuda: dY nmse <= 1e-3).
-NMSE_TOL = {"X": 1e-4, "Y": 1e-4, "dY": 1e-3, "Xq": 1e-3, "Yq": 1e-3}
+# and Xq differ by upstream accumulation order and attention numerics (the
+# default flash kernels keep fp32 scores), i.e. a few bf16 ulps of some
+# elements, and then an occasional quantization step; dY by the backward's.
+# Measured on an H100 (flash attention): X 8.0e-5, Y 8.8e-5, Xq 5.6e-4,
+# Yq 5.6e-4, dY 6.3e-6.
+NMSE_TOL = {"X": 3e-4, "Y": 3e-4, "dY": 1e-4, "Xq": 2e-3, "Yq": 2e-3}
 
 fails = 0
 
