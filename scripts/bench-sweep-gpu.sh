@@ -14,8 +14,9 @@
 #      jobs);
 #   3. data-parallel efficiency of one long bundle: the 7 pairs as one bundle
 #      on 512-token packed rows (dataset.packing=true, calib_seq_len=512,
-#      batch 4, 8192 captions = 46 batches, calib_steps=32, score_size=128 =
-#      32 scoring steps), on 1 GPU and on a group of N with NCCL, and with
+#      batch 4, the 8192 captions of the large file = 93,696 tokens = 46
+#      batches: 46 calibration batches and score_size=184 = 46 scoring
+#      steps), on 1 GPU and on a group of N with NCCL, and with
 #      LMSENS_REDUCE=mpi for comparison (1 GPU and NCCL twice each);
 #   4. equality: sweepcmp (statistics exactly, reports byte for byte) and
 #      scripts/compare-scores.py (worst relative score difference) of every
@@ -76,7 +77,7 @@ cat "$model"/*.safetensors > /dev/null
 PAIRS=wfp4_afp16,wfp4_afp8,wfp8_afp16,wfp8_afp8,wint8_afp16,wint8_afp8,wint8_aint8
 G="model.path=$model model.synthetic=null runner.backend=${BENCH_BACKEND:-cuda}"
 SIZES="dataset.size=small,medium,large"
-LONG="dataset.size=large dataset.max_calib_samples=8192 dataset.packing=true dataset.calib_seq_len=512 autoquant.batch_size=4 autoquant.calib_steps=32 autoquant.score_size=128"
+LONG="dataset.size=large dataset.max_calib_samples=8192 dataset.packing=true dataset.calib_seq_len=512 autoquant.batch_size=4 autoquant.score_size=184"
 # run NAME SECONDS_LIMIT command... : prints "NAME seconds rc"
 run() {
 	local name=$1 lim=$2
