@@ -136,9 +136,10 @@ static enum lms_status cpu_kl_div_accum(void *vctx, double *acc, const lms_bf16 
 	for (int64_t r = 0; r < rows; r++) {
 		const lms_bf16 *a = zp + r * V, *b = zq + r * V;
 		float mp = -INFINITY, mq = -INFINITY;
-		for (int64_t v = 0; v < V; v++) {
-			mp = fmaxf(mp, lms_bf16_to_f32(a[v]));
-			mq = fmaxf(mq, lms_bf16_to_f32(b[v]));
+		for (int64_t v = 0; v < V; v++) { /* not fmaxf: a libm call per element here */
+			float x = lms_bf16_to_f32(a[v]), y = lms_bf16_to_f32(b[v]);
+			mp = x > mp ? x : mp;
+			mq = y > mq ? y : mq;
 		}
 		/* one pass of exps: KL = Σ e^xp·(xp − xq) / Sp − (log Sp − log Sq) */
 		double sp = 0.0, sq = 0.0, w = 0.0;
