@@ -6,7 +6,9 @@
  *   - recomputation gives bit-identical losses and dY;
  *   - hook order and HF module names;
  *   - right padding: a padded row's logits equal the unpadded sequence's;
- *   - mean vs sum reduction, no-valid-token NaN, and bad input errors.
+ *   - mean vs sum reduction, no-valid-token NaN, and bad input errors;
+ *   - the calibration forward without logits (same X events) and the memory
+ *     plan (the sizes init allocates).
  * Tolerances sit next to each check with the worst value measured. */
 #include <math.h>
 #include <stdio.h>
@@ -471,8 +473,100 @@ static void test_weight_copy(void)
 	}
 }
 
+/* The calibration forward without logits: every event's X (q..down of each
+ * layer, then lm_head's final-norm output) equals the full forward's, lm_head
+ * fires with d_y == NULL, and a backward is refused until the next forward. */
+struct xcopy {
+	lms_bf16 *x[NLIN];
+	size_t n[NLIN];
+	int null_y[NLIN], count;
+};
+
+static enum lms_status copy_x(void *u, const struct lms_linear_event *ev)
+{
+	struct xcopy *r = u;
+	size_t n = (size_t)ev->M * ev->in;
+	free(r->x[ev->index]);
+	r->x[ev->index] = malloc(n * 2);
+	memcpy(r->x[ev->index], ev->d_x, n * 2);
+	r->n[ev->index] = n;
+	r->null_y[ev->index] = ev->d_y == NULL;
+	r->count++;
+	return LMS_OK;
+}
+
+static void test_nologits(void)
+{
+	struct tmodel m;
+	make_model(&m, LMS_MODEL_QWEN3_VL);
+	struct lms_backend *be = NULL;
+	struct lms_engine *e = NULL;
+	CHECK_INT_EQ(lms_backend_cpu_init(NULL, &be), LMS_OK);
+	CHECK_INT_EQ(lms_engine_init(be, &m.cfg, &m.w, BMAX, TMAX, NULL, &e), LMS_OK);
+	struct lms_batch bt = make_batch(3, 11, 1);
+	struct xcopy a = {0}, b = {0};
+	struct lms_linear_hook ha = {.on_forward = copy_x, .user = &a};
+	struct lms_linear_hook hb = {.on_forward = copy_x, .user = &b};
+	double loss = 0;
+	CHECK_INT_EQ(lms_engine_forward(e, &bt, &ha, &loss), LMS_OK);
+	CHECK_INT_EQ(lms_engine_forward_nologits(e, &bt, &hb), LMS_OK);
+	CHECK_INT_EQ(a.count, NLIN);
+	CHECK_INT_EQ(b.count, NLIN);
+	for (int i = 0; i < NLIN; i++) {
+		CHECK(a.n[i] == b.n[i] && a.x[i] && b.x[i] && memcmp(a.x[i], b.x[i], a.n[i] * 2) == 0);
+		CHECK_INT_EQ(a.null_y[i], 0);
+		CHECK_INT_EQ(b.null_y[i], i == NLIN - 1); /* lm_head only */
+	}
+	CHECK_INT_EQ(lms_engine_backward(e, NULL), LMS_ERR_INTERNAL);
+	lms_error_clear();
+	CHECK_INT_EQ(lms_engine_forward(e, &bt, NULL, &loss), LMS_OK);
+	CHECK_INT_EQ(lms_engine_backward(e, NULL), LMS_OK);
+	for (int i = 0; i < NLIN; i++)
+		free(a.x[i]), free(b.x[i]);
+	lms_engine_free(e);
+	lms_backend_free(be);
+	free_model(&m);
+}
+
+/* lms_engine_memory_plan gives the sizes lms_engine_init allocates, for
+ * recompute on and off, forward-only and prefix-forward engines. */
+static void test_memory_plan(void)
+{
+	struct tmodel m;
+	make_model(&m, LMS_MODEL_QWEN3_VL);
+	struct lms_backend *be = NULL;
+	CHECK_INT_EQ(lms_backend_cpu_init(NULL, &be), LMS_OK);
+	struct lms_backend dev = *be; /* weights copied, as on a GPU */
+	dev.is_host = 0;
+	const struct lms_engine_options opts[] = {
+	    {.recompute = 0}, {.recompute = 1}, {.forward_only = 1, .prefix_forward = 1}};
+	size_t acts[2] = {0, 0};
+	for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+		struct lms_engine *e = NULL;
+		struct lms_engine_memory got, plan;
+		CHECK_INT_EQ(lms_engine_init(&dev, &m.cfg, &m.w, BMAX, TMAX, &opts[k], &e), LMS_OK);
+		CHECK_INT_EQ(lms_engine_memory_plan(&m.cfg, BMAX, TMAX, &opts[k], &plan), LMS_OK);
+		lms_engine_memory_usage(e, &got);
+		CHECK(plan.weights == got.weights && plan.activations == got.activations &&
+		      plan.gradients == got.gradients && plan.batch == got.batch &&
+		      plan.prefix == got.prefix);
+		if (k < 2)
+			acts[k] = plan.activations;
+		lms_engine_free(e);
+	}
+	/* recompute keeps one layer's working set instead of L */
+	CHECK(acts[0] > acts[1]);
+	struct lms_engine_memory bad;
+	CHECK_INT_EQ(lms_engine_memory_plan(&m.cfg, 0, TMAX, NULL, &bad), LMS_ERR_CONFIG);
+	lms_error_clear();
+	lms_backend_free(be);
+	free_model(&m);
+}
+
 int main(void)
 {
+	test_nologits();
+	test_memory_plan();
 	test_gradients();
 	test_padding(LMS_MODEL_QWEN3_VL);
 	test_padding(LMS_MODEL_QWEN3);
