@@ -41,6 +41,9 @@ struct lms_nccl {
 	void *d_buf;
 	size_t cap; /* bytes of d_buf */
 	int rank, size;
+	double t_init;	  /* seconds in lms_nccl_open */
+	double t_reduce;  /* seconds in reductions, copies included */
+	long long calls, bytes;
 };
 
 static void nap(long *us)
@@ -74,6 +77,7 @@ enum lms_status lms_nccl_open(void *mpi_comm, struct lms_nccl **out)
 {
 	MPI_Comm comm = *(MPI_Comm *)mpi_comm;
 	int rank = 0, size = 1;
+	double t0 = lms_dist_now();
 	*out = NULL;
 	MPI_Comm_rank(comm, &rank);
 	MPI_Comm_size(comm, &size);
@@ -136,6 +140,7 @@ enum lms_status lms_nccl_open(void *mpi_comm, struct lms_nccl **out)
 				r != ncclSuccess ? ": " : "",
 				r != ncclSuccess ? ncclGetErrorString(r) : "");
 	}
+	g->t_init = lms_dist_now() - t0;
 	*out = g;
 	return LMS_OK;
 }
@@ -159,12 +164,10 @@ static enum lms_status wait_stream(struct lms_nccl *g)
 	}
 }
 
-static enum lms_status reduce(struct lms_nccl *g, void *buf, size_t n, size_t esz,
-			      ncclDataType_t t, ncclRedOp_t op)
+static enum lms_status reduce_once(struct lms_nccl *g, void *buf, size_t n, size_t esz,
+				   ncclDataType_t t, ncclRedOp_t op)
 {
 	size_t bytes = n * esz;
-	if (n == 0)
-		return LMS_OK;
 	if (cudaSetDevice(0) != cudaSuccess)
 		return lms_fail(LMS_ERR_LIBRARY, NULL, "NCCL reduction: cudaSetDevice(0) failed");
 	if (bytes > g->cap) {
@@ -186,6 +189,19 @@ static enum lms_status reduce(struct lms_nccl *g, void *buf, size_t n, size_t es
 	    cudaSuccess)
 		return lms_fail(LMS_ERR_LIBRARY, NULL, "NCCL reduction: device-to-host copy failed");
 	return wait_stream(g);
+}
+
+static enum lms_status reduce(struct lms_nccl *g, void *buf, size_t n, size_t esz,
+			      ncclDataType_t t, ncclRedOp_t op)
+{
+	if (n == 0)
+		return LMS_OK;
+	double t0 = lms_dist_now();
+	enum lms_status st = reduce_once(g, buf, n, esz, t, op);
+	g->t_reduce += lms_dist_now() - t0;
+	g->calls++;
+	g->bytes += (long long)(n * esz);
+	return st;
 }
 
 enum lms_status lms_nccl_max_f32(void *ctx, float *buf, size_t n)
@@ -210,6 +226,10 @@ void lms_nccl_close(struct lms_nccl *g)
 {
 	if (!g)
 		return;
+	if (g->rank == 0)
+		LMS_INFO("NCCL: communicator set up in %.2f s; %lld reductions, %.2f MB, %.3f s "
+			 "(host-device copies included)",
+			 g->t_init, g->calls, (double)g->bytes / 1e6, g->t_reduce);
 	cudaFree(g->d_buf);
 	ncclCommDestroy(g->comm);
 	cudaStreamDestroy(g->stream);

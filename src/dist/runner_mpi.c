@@ -65,10 +65,22 @@ static void wait_req(MPI_Request *r)
 
 /* ---- reductions ------------------------------------------------------------ */
 
-static enum lms_status allreduce(MPI_Comm comm, void *buf, size_t n, MPI_Datatype t, size_t esz,
-				 MPI_Op op)
+/* The MPI reductions' context: the group's communicator and what they cost
+ * (logged by the group leader at the end, like reduce_nccl.c's). */
+struct mpi_red {
+	MPI_Comm comm;
+	double seconds;
+	long long calls, bytes;
+};
+
+static enum lms_status allreduce(struct mpi_red *g, void *buf, size_t n, MPI_Datatype t,
+				 size_t esz, MPI_Op op)
 {
 	char *p = buf;
+	MPI_Comm comm = g->comm;
+	double t0 = lms_dist_now();
+	g->calls++;
+	g->bytes += (long long)(n * esz);
 	while (n > 0) {
 		int m = n > (size_t)(INT_MAX / 2) ? INT_MAX / 2 : (int)n;
 		MPI_Request r;
@@ -79,17 +91,18 @@ static enum lms_status allreduce(MPI_Comm comm, void *buf, size_t n, MPI_Datatyp
 		p += (size_t)m * esz;
 		n -= (size_t)m;
 	}
+	g->seconds += lms_dist_now() - t0;
 	return LMS_OK;
 }
 
 static enum lms_status red_max_f32(void *ctx, float *buf, size_t n)
 {
-	return allreduce(*(MPI_Comm *)ctx, buf, n, MPI_FLOAT, sizeof(float), MPI_MAX);
+	return allreduce(ctx, buf, n, MPI_FLOAT, sizeof(float), MPI_MAX);
 }
 
 static enum lms_status red_sum_f64(void *ctx, double *buf, size_t n)
 {
-	return allreduce(*(MPI_Comm *)ctx, buf, n, MPI_DOUBLE, sizeof(double), MPI_SUM);
+	return allreduce(ctx, buf, n, MPI_DOUBLE, sizeof(double), MPI_SUM);
 }
 
 static int red_interrupted(void *ctx)
@@ -106,6 +119,7 @@ struct run {
 	MPI_Comm coord; /* dup of WORLD for the protocol */
 	MPI_Comm grp;	/* this rank's group, or MPI_COMM_NULL */
 	int rank, world, grp_rank, grp_size, cap;
+	struct mpi_red red;	      /* the MPI reductions' context */
 	struct lms_aq_dist dist;      /* reductions over MPI (host arrays) */
 	struct lms_aq_dist dist_nccl; /* over NCCL (GPU groups), once nccl is open */
 	struct lms_aq_dist solo;      /* a group of one: no reductions, the stop flag */
@@ -343,7 +357,8 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 		MPI_Comm_rank(r.grp, &r.grp_rank);
 		MPI_Comm_size(r.grp, &r.grp_size);
 	}
-	r.dist = (struct lms_aq_dist){r.grp_rank,  r.grp_size,	&r.grp,
+	r.red.comm = r.grp;
+	r.dist = (struct lms_aq_dist){r.grp_rank,  r.grp_size,	&r.red,
 				      red_max_f32, red_sum_f64, red_interrupted};
 	r.solo = (struct lms_aq_dist){.rank = 0, .world = 1, .interrupted = red_interrupted};
 	r.work = calloc((size_t)r.cap + 1, sizeof *r.work);
@@ -406,6 +421,9 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	}
 	lms_pipeline_keep_loaded(0);
 	lms_pipeline_stats_only(0);
+	if (r.red.calls > 0 && r.grp_rank == 0)
+		LMS_INFO("MPI reductions of the group led by rank %d: %lld, %.2f MB, %.3f s", r.rank,
+			 r.red.calls, (double)r.red.bytes / 1e6, r.red.seconds);
 #ifdef LMS_HAVE_NCCL
 	lms_nccl_close(r.nccl);
 #endif
