@@ -79,7 +79,7 @@ PAIRS = {  # quant_pair -> format (conf/quant_pair/*.yaml), plus NVFP4
 }
 BITS = {"MXFP4_WEIGHT_ONLY_CFG": 4.0, "W4A8_MXFP4_FP8_CFG": 4.0, "FP8_WEIGHT_ONLY_CFG": 8.0,
         "FP8_DEFAULT_CFG": 8.0, "INT8_WEIGHT_ONLY_CFG": 8.0, "INT8_WEIGHT_FP8_ACT_CFG": 8.0,
-        "INT8_DEFAULT_CFG": 8.0, "NVFP4_DEFAULT_CFG": 4.0}
+        "INT8_DEFAULT_CFG": 8.0, "NVFP4_DEFAULT_CFG": 4.5}  # 4.5: conf/formats, reference §7.1 (HEAD)
 FORMATS = list(BITS)
 fails = []
 
