@@ -129,7 +129,7 @@ cmpd nccl-vs-mpi "$work/d-M" "$work/d-N" 7 --ignore-config
 cmpd nccl-twice "$work/d-N" "$work/d-Nb" 7
 cmpd 1gpu-twice "$work/d-1" "$work/d-1b" 7
 # which reductions each group used, and the phase times of every rank
-grep -h "reductions over\|rank 0 coordinates" "$out"/*-"${n}"gpu*.log 2>/dev/null | sort | uniq -c | tee "$out/reductions.txt"
+grep -H "reductions over\|rank 0 coordinates\|NCCL: communicator\|MPI reductions" "$out"/*-"${n}"gpu*.log 2>/dev/null | tee "$out/reductions.txt"
 for f in dp-long-1gpu dp-long-${n}gpu-nccl dp-long-${n}gpu-mpi dp-long-1gpu-again dp-long-${n}gpu-nccl-again; do
 	echo "== $f"
 	grep -h -E "\] info: (load|calibrate|score):|manifest and reports written" "$out/$f.log" | head -12
