@@ -74,6 +74,7 @@ SPECS = {
     "MXFP4_DEFAULT_CFG": ("mx:e2m1", "mx:e2m1", False),
     "MXFP4_WEIGHT_ONLY_CFG": ("mx:e2m1", None, False),
     "MXFP8_DEFAULT_CFG": ("mx:e4m3", "mx:e4m3", False),
+    "MXINT8_DEFAULT_CFG": ("mx:int8", "mx:int8", False),
     "NVFP4_DEFAULT_CFG": ("nvfp4", "nvfp4", True),
     "W4A16_NVFP4_CFG": ("nvfp4", None, False),
     "W4A8_MXFP4_FP8_CFG": ("mx:e2m1", "fp8:dynamic", False),

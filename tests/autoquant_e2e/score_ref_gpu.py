@@ -70,10 +70,10 @@ from score_ref import SPECS, TOL, TOL_LM_HEAD, group_of, rel  # noqa: E402
 # ModelOpt presets that are also in lmsens's registry, with ModelOpt 0.47's
 # effective bits (NVFP4 4.5: configs/numerics/nvfp4.yaml). The other three
 # registry formats (FP8_WEIGHT_ONLY, INT8_WEIGHT_FP8_ACT, MXFP4_WEIGHT_ONLY)
-# are lmsens's own presets; ModelOpt's MXINT8_DEFAULT_CFG has no registry
-# entry. Those are covered by check 1 only.
+# are lmsens's own presets, covered by check 1 only.
 MO_BITS = {"FP8_DEFAULT_CFG": 8.0, "INT8_DEFAULT_CFG": 8.0, "INT8_WEIGHT_ONLY_CFG": 8.0,
-           "INT4_BLOCKWISE_WEIGHT_ONLY_CFG": 4.0, "MXFP8_DEFAULT_CFG": 8.0, "MXFP4_DEFAULT_CFG": 4.0,
+           "INT4_BLOCKWISE_WEIGHT_ONLY_CFG": 4.0, "MXFP8_DEFAULT_CFG": 8.0, "MXINT8_DEFAULT_CFG": 8.0,
+           "MXFP4_DEFAULT_CFG": 4.0,
            "W4A8_MXFP4_FP8_CFG": 4.0, "NVFP4_DEFAULT_CFG": 4.5, "W4A16_NVFP4_CFG": 4.5}
 MO_FORMATS = list(MO_BITS) if DEVICE == "cuda" else score_ref.MODELOPT_CPU
 # lmsens (and the IEEE reference) vs ModelOpt for the NVFP4 formats: ModelOpt's

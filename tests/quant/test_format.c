@@ -30,6 +30,7 @@ static void test_registry(void)
 		{"MXFP4_DEFAULT_CFG", 4, LMS_QSCHEME_MX, LMS_QSCHEME_MX},
 		{"MXFP4_WEIGHT_ONLY_CFG", 4, LMS_QSCHEME_MX, LMS_QSCHEME_DISABLED},
 		{"MXFP8_DEFAULT_CFG", 8, LMS_QSCHEME_MX, LMS_QSCHEME_MX},
+		{"MXINT8_DEFAULT_CFG", 8, LMS_QSCHEME_MX, LMS_QSCHEME_MX},
 		{"NVFP4_DEFAULT_CFG", 4.5, LMS_QSCHEME_NVFP4, LMS_QSCHEME_NVFP4},
 		{"W4A16_NVFP4_CFG", 4.5, LMS_QSCHEME_NVFP4, LMS_QSCHEME_DISABLED},
 		{"W4A8_MXFP4_FP8_CFG", 4, LMS_QSCHEME_MX, LMS_QSCHEME_FP8},
@@ -55,7 +56,7 @@ static void test_registry(void)
 		CHECK_INT_EQ(s, want[i].in);
 	}
 	/* W4A8_MXFP4_FP8: algorithm null → the FP8 input amax is dynamic */
-	CHECK(f[11].input.dynamic_amax);
+	CHECK(f[12].input.dynamic_amax);
 	CHECK(!f[0].input.dynamic_amax);
 	CHECK_INT_EQ(f[3].weight.axis, 0);
 	CHECK_INT_EQ(f[2].weight.block_size, 128);
