@@ -22,7 +22,7 @@ CPU-style eager code or raise).
 
 Checks (exit 0 pass, 1 fail, 77 skip: no CUDA device, no ModelOpt, or an
 lmsens built without CUDA):
- 1. lmsens cuda and lmsens cpu vs the §5 reference on CUDA, all 12 registry
+ 1. lmsens cuda and lmsens cpu vs the §5 reference on CUDA, all 13 registry
     formats, per linear (14 decoder linears; lm_head separately, TOL_LM_HEAD
     as in score_ref.py);
  2. lmsens cuda vs lmsens cpu, per linear and per group;
