@@ -33,10 +33,13 @@
  * later passes read them back instead of recomputing the dot products — the
  * same values, so the results do not depend on whether the cache is used.
  *
- * Not here: the tensor-core kernels (attention_tc.cu forward,
- * attention_bwd_tc.cu backward), which the entry points below pick for
- * D = 32, 64, 128 unless LMSENS_CUDA_ATTN_SIMPLE=1; these kernels are the
- * correctness-first reference shape and serve every other head size. */
+ * Not here: the tensor-core kernels, which the entry points below pick for
+ * D = 32, 64, 128 unless LMSENS_CUDA_ATTN_SIMPLE=1: by default the flash
+ * kernels (attention_flash.cu, attention_flash_bwd.cu: online softmax, SDPA
+ * numerics), with LMSENS_CUDA_ATTN=eager the eager-exact ones
+ * (attention_tc.cu forward, attention_bwd_tc.cu backward); these kernels
+ * are the correctness-first reference shape and serve every other head
+ * size. */
 #include <stdlib.h>
 
 #include "common.cuh"
@@ -496,7 +499,10 @@ extern "C" size_t lms_k_attention_workspace(int B, int T, int H, int D)
 {
 	size_t stats = (size_t)3 * (size_t)B * (size_t)H * (size_t)T * sizeof(float);
 	/* the tensor-core backward's per-head dK, dV terms after the statistics */
-	return (stats + 255) / 256 * 256 + lms_k_attention_bwd_tc_extra(B, T, H, D);
+	size_t eager = (stats + 255) / 256 * 256 + lms_k_attention_bwd_tc_extra(B, T, H, D);
+	/* either kind of kernel may run (LMSENS_CUDA_ATTN is read per call) */
+	size_t flash = lms_k_attention_flash_workspace(B, T, H, D);
+	return eager > flash ? eager : flash;
 }
 
 template <typename K> static cudaError_t allow_smem(K kernel, size_t bytes)
@@ -591,6 +597,10 @@ extern "C" cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *ou
 		return cudaSuccess;
 	if (D <= 0 || D > LMS_K_ATTN_MAX_D || G <= 0 || H % G != 0)
 		return cudaErrorInvalidValue;
+	if (!simple_kernels() && lms_k_attention_flash() && lms_k_attention_flash_ok(q, k, v, D) &&
+	    scale > 0.0f && (uintptr_t)out % 16 == 0)
+		return lms_k_attention_forward_flash(stream, out, lse, q, k, v, mask, B, T, H, G, D,
+						     scale);
 	if (!simple_kernels() && lms_k_attention_forward_tc_ok(q, k, v, D))
 		return lms_k_attention_forward_tc(stream, out, lse, q, k, v, mask, B, T, H, G, D,
 						  scale);
@@ -607,13 +617,21 @@ extern "C" cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *ou
 extern "C" cudaError_t lms_k_attention_backward(cudaStream_t stream, uint16_t *dq, uint16_t *dk,
 						uint16_t *dv, const uint16_t *dout,
 						const uint16_t *q, const uint16_t *k,
-						const uint16_t *v, const int32_t *mask, int B,
+						const uint16_t *v, const uint16_t *out,
+						const float *lse, const int32_t *mask, int B,
 						int T, int H, int G, int D, float scale, void *work)
 {
 	if (B <= 0 || T <= 0)
 		return cudaSuccess;
 	if (D <= 0 || D > LMS_K_ATTN_MAX_D || G <= 0 || H % G != 0 || work == NULL)
 		return cudaErrorInvalidValue;
+	/* the same choice as the forward, which wrote out and lse */
+	if (!simple_kernels() && lms_k_attention_flash() && lms_k_attention_flash_ok(q, k, v, D) &&
+	    scale > 0.0f && out != NULL && lse != NULL &&
+	    (((uintptr_t)dout | (uintptr_t)out | (uintptr_t)dq | (uintptr_t)dk | (uintptr_t)dv) %
+	     16) == 0)
+		return lms_k_attention_backward_flash(stream, dq, dk, dv, dout, q, k, v, out, lse,
+						      mask, B, T, H, G, D, scale, work);
 	if (!simple_kernels() && lms_k_attention_backward_tc_ok(dout, q, k, v, D))
 		return lms_k_attention_backward_tc(stream, dq, dk, dv, dout, q, k, v, mask, B, T, H,
 						   G, D, scale, work);

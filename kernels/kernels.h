@@ -95,10 +95,34 @@ cudaError_t lms_k_attention_forward(cudaStream_t stream, uint16_t *out, float *l
 				    const uint16_t *q, const uint16_t *k, const uint16_t *v,
 				    const int32_t *mask, int B, int T, int H, int G, int D,
 				    float scale);
+/* The backward takes the forward's out and lse (B, H, T): the flash
+ * backward needs them (the eager-exact kernels recompute the statistics
+ * and ignore them). */
 cudaError_t lms_k_attention_backward(cudaStream_t stream, uint16_t *dq, uint16_t *dk, uint16_t *dv,
 				     const uint16_t *dout, const uint16_t *q, const uint16_t *k,
-				     const uint16_t *v, const int32_t *mask, int B, int T, int H,
-				     int G, int D, float scale, void *work);
+				     const uint16_t *v, const uint16_t *out, const float *lse,
+				     const int32_t *mask, int B, int T, int H, int G, int D,
+				     float scale, void *work);
+
+/* attention_flash.cu, attention_flash_bwd.cu: FlashAttention-2 style
+ * kernels (one pass, online softmax, fp32 S, exp2; SDPA numerics, not the
+ * eager graph's), the default for D = 32, 64, 128 with 16-byte aligned
+ * tensors and scale > 0. lms_k_attention_flash() is 0 when
+ * LMSENS_CUDA_ATTN=eager (read at every call), else 1. The backward needs
+ * out and lse from the flash forward and lms_k_attention_flash_workspace()
+ * bytes (lms_k_attention_workspace() covers it). */
+int lms_k_attention_flash(void);
+int lms_k_attention_flash_ok(const uint16_t *q, const uint16_t *k, const uint16_t *v, int D);
+size_t lms_k_attention_flash_workspace(int B, int T, int H, int D);
+cudaError_t lms_k_attention_forward_flash(cudaStream_t stream, uint16_t *out, float *lse,
+					  const uint16_t *q, const uint16_t *k, const uint16_t *v,
+					  const int32_t *mask, int B, int T, int H, int G, int D,
+					  float scale);
+cudaError_t lms_k_attention_backward_flash(cudaStream_t stream, uint16_t *dq, uint16_t *dk,
+					   uint16_t *dv, const uint16_t *dout, const uint16_t *q,
+					   const uint16_t *k, const uint16_t *v, const uint16_t *out,
+					   const float *lse, const int32_t *mask, int B, int T,
+					   int H, int G, int D, float scale, void *work);
 
 /* fake_quant.cu — bit-exact ports of src/quant/quant.c. The host maps a
  * struct lms_quantizer_desc (quant/quant.h) to this plain description. */

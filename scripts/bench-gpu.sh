@@ -74,6 +74,13 @@ if [ "${BENCH_OCC_AB:-0}" = 1 ]; then
 		--scenarios standard "$@" 2>/dev/null | grep -A8 "^| scenario" | sed 's/^/OCC=1 /'
 fi
 
+# BENCH_ATTN_AB=1: also the standard scenario with the eager-exact attention
+# kernels (LMSENS_CUDA_ATTN=eager: v2's kernels), for the flash-vs-eager ratio in the same run
+if [ "${BENCH_ATTN_AB:-0}" = 1 ]; then
+	LMSENS_CUDA_ATTN=eager "$BIN" bench --model "$model" --work /tmp/lmsens-bench/eager --no-peak \
+		--scenarios standard "$@" 2>/dev/null | grep -A8 "^| scenario" | sed 's/^/ATTN=eager /'
+fi
+
 # per-op profiles (serialized stream: shares, not speeds)
 prof() { # name overrides...
 	local name=$1; shift

@@ -107,6 +107,14 @@ static enum lms_status attn_check(struct cuda_ctx *c, const char *op, const stru
 				"num_heads a multiple of num_kv_heads; use runner.backend=cpu",
 				"%s %s: unsupported shape B=%d T=%d H=%d G=%d D=%d", c->name, op,
 				d->B, d->T, d->H, d->G, d->D);
+	/* the kernels read LMSENS_CUDA_ATTN themselves (kernels/attention_flash.cu) */
+	const char *kind = getenv("LMSENS_CUDA_ATTN");
+	if (kind && kind[0] && strcmp(kind, "flash") != 0 && strcmp(kind, "eager") != 0)
+		return lms_fail(LMS_ERR_CONFIG,
+				"set LMSENS_CUDA_ATTN to flash (the default) or eager (the "
+				"eager-exact kernels), or unset it",
+				"%s %s: LMSENS_CUDA_ATTN='%s' is not a kind of attention kernel",
+				c->name, op, kind);
 	return LMS_OK;
 }
 
@@ -135,8 +143,6 @@ static enum lms_status cu_attn_bwd(void *vc, lms_bf16 *d_dq, lms_bf16 *d_dk, lms
 {
 	struct cuda_ctx *c = vc;
 	lms_cuda_prof_begin(c);
-	(void)d_out;
-	(void)d_lse; /* the kernels recompute the softmax statistics bit-exactly */
 	LMS_TRY(attn_check(c, "attention_backward", d));
 	size_t need = lms_k_attention_workspace(d->B, d->T, d->H, d->D);
 	if (!d_work || work_bytes < need)
@@ -145,8 +151,9 @@ static enum lms_status cu_attn_bwd(void *vc, lms_bf16 *d_dq, lms_bf16 *d_dk, lms
 				c->name, work_bytes, need);
 	LMS_TRY(lms_cuda_after_launch(
 	    c, "attention_backward",
-	    lms_k_attention_backward(c->stream, d_dq, d_dk, d_dv, d_dout, d_q, d_k, d_v, d_mask,
-				     d->B, d->T, d->H, d->G, d->D, d->scale, d_work)));
+	    lms_k_attention_backward(c->stream, d_dq, d_dk, d_dv, d_dout, d_q, d_k, d_v, d_out,
+				     d_lse, d_mask, d->B, d->T, d->H, d->G, d->D, d->scale,
+				     d_work)));
 	size_t nq = (size_t)d->B * d->T * d->H * d->D, nk = (size_t)d->B * d->T * d->G * d->D;
 	LMS_TRY(lms_cuda_check_finite(c, "attention_backward", "dq", d_dq, nq, 0));
 	LMS_TRY(lms_cuda_check_finite(c, "attention_backward", "dk", d_dk, nk, 0));

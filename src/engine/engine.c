@@ -85,6 +85,14 @@ static void carve_acts(struct lms_engine *e, struct carve *c)
 			carve_layer_set(e, c, &e->acts[l]);
 		}
 	}
+	/* recompute: each layer keeps its attention output and lse (16 MB per
+	 * layer at 2048 tokens of Qwen3-VL-4B) so that the backward does not
+	 * recompute the attention (engine_internal.h skip_att) */
+	if (e->opts.recompute && !e->opts.forward_only)
+		for (int l = 1; l < e->L; l++) {
+			e->acts[l].att = TAKE_BF16(c, N * (size_t)e->H * e->D);
+			e->acts[l].lse = TAKE_F32(c, N * e->H);
+		}
 	e->h = TAKE_BF16(c, N * e->C);
 	e->rstd_final = TAKE_F32(c, N);
 	e->logits = TAKE_BF16(c, N * (size_t)e->V);

@@ -104,6 +104,11 @@ struct lms_engine {
 	int64_t n_valid;
 	int have_forward; /* backward may run */
 	int have_cache;	  /* acts[*].x_in and logits hold the last forward */
+	/* recompute (not forward_only): acts[l].att and .lse are per layer
+	 * (carve_acts), written by the forward and kept for the backward, whose
+	 * recomputed layer forward sets skip_att and does not run the
+	 * attention again (the same deterministic result). */
+	int skip_att;
 
 	char (*names)[96]; /* [7L + 1] HF module names */
 	char (*lnames)[80]; /* [L + 2] "<lm_prefix>layers.<l>", then "<lm_prefix>norm"

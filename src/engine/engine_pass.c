@@ -228,8 +228,9 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->kr, A->rstd_k, A->k, W->k_norm, N * e->G, e->D, eps));
 	LMS_TRY(OPS.rope_forward(CTX, A->qr, e->d_cos, e->d_sin, N, e->H, e->D));
 	LMS_TRY(OPS.rope_forward(CTX, A->kr, e->d_cos, e->d_sin, N, e->G, e->D));
-	LMS_TRY(OPS.attention_forward(CTX, A->att, A->lse, A->qr, A->kr, A->v, e->d_mask, &dm,
-				      e->d_work, e->mem.workspace));
+	if (!e->skip_att) /* else att, lse hold this layer's from the forward */
+		LMS_TRY(OPS.attention_forward(CTX, A->att, A->lse, A->qr, A->kr, A->v, e->d_mask,
+					      &dm, e->d_work, e->mem.workspace));
 
 	LABEL(LIN(l, LMS_LINEAR_O), NULL);
 	LMS_TRY(linear_fwd(e, A->o, A->att, W->o, N, HD, C));
@@ -459,8 +460,12 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 				     e->rstd_final, N, C, (float)e->cfg.rms_norm_eps));
 	for (int l = e->L - 1; l >= 0; l--) {
 		struct eng_layer_acts *A = &e->acts[l];
-		if (e->opts.recompute) /* refill the shared working set; hooks fired already */
-			LMS_TRY(lms_eng_layer_forward(e, l, A, g->t2, NULL));
+		if (e->opts.recompute) { /* refill the shared working set; hooks fired already */
+			e->skip_att = 1; /* att, lse are kept per layer */
+			enum lms_status st = lms_eng_layer_forward(e, l, A, g->t2, NULL);
+			e->skip_att = 0;
+			LMS_TRY(st);
+		}
 		LMS_TRY(layer_backward(e, l, A, hooks));
 	}
 	return OPS.sync(CTX);

@@ -24,7 +24,9 @@
 #include "quant/quant.h"
 #include "test.h"
 
-static struct lms_backend *g_cpu, *g_gpu;
+#include "ops_util.h"
+
+struct lms_backend *g_cpu, *g_gpu; /* ops_util.h */
 
 /* ---- seeded random data ------------------------------------------------ */
 
@@ -39,7 +41,7 @@ static double urand(void) /* [0, 1) */
 }
 
 /* Roughly normal (sum of 4 uniforms), times scale, rounded to bf16. */
-static lms_bf16 *rand_bf16(size_t n, double scale)
+lms_bf16 *rand_bf16(size_t n, double scale)
 {
 	lms_bf16 *x = malloc(n * sizeof *x);
 	for (size_t i = 0; i < n; i++) {
@@ -51,7 +53,7 @@ static lms_bf16 *rand_bf16(size_t n, double scale)
 
 /* ---- moving data through a backend ------------------------------------- */
 
-static void *up(struct lms_backend *be, const void *host, size_t bytes)
+void *up(struct lms_backend *be, const void *host, size_t bytes)
 {
 	void *d = NULL;
 	if (lms_backend_alloc(be, bytes ? bytes : 1, "test buffer", &d) != LMS_OK) {
@@ -65,7 +67,7 @@ static void *up(struct lms_backend *be, const void *host, size_t bytes)
 	return d;
 }
 
-static void down(struct lms_backend *be, void *host, const void *d, size_t bytes)
+void down(struct lms_backend *be, void *host, const void *d, size_t bytes)
 {
 	if (be->ops.memcpy_d2h(be->ctx, host, d, bytes) != LMS_OK) {
 		lms_log_last_error();
@@ -73,7 +75,7 @@ static void down(struct lms_backend *be, void *host, const void *d, size_t bytes
 	}
 }
 
-static void ok(enum lms_status st, const char *what)
+void ok(enum lms_status st, const char *what)
 {
 	if (st != LMS_OK) {
 		fprintf(stderr, "%s failed: %s\n", what, lms_error_message());
@@ -89,7 +91,7 @@ static int bf16_is_nan(lms_bf16 h)
 }
 
 /* Compares n values (bf16 when is_bf16, else fp32) and prints one line. */
-static void compare(const char *name, const void *got, const void *ref, size_t n, int is_bf16,
+void compare(const char *name, const void *got, const void *ref, size_t n, int is_bf16,
 		    double atol, double rtol, double nmse_max)
 {
 	double max_abs = 0, max_rel = 0, se = 0, sr = 0;
@@ -141,6 +143,13 @@ static void compare(const char *name, const void *got, const void *ref, size_t n
 }
 
 #define EXACT(name, got, ref, n, is_bf16) compare(name, got, ref, n, is_bf16, 0.0, 0.0, 0.0)
+
+void ops_check(int ok, const char *cond, const char *file, int line)
+{
+	if (!ok)
+		fprintf(stderr, "FAIL: CHECK(%s)\n", cond);
+	lms_test_result_(ok, file, line);
+}
 
 /* ---- GEMM ---------------------------------------------------------------- */
 
@@ -538,118 +547,6 @@ static void case_kl_div(int rows, int V)
 	free(init);
 	free(zp);
 	free(zq);
-}
-
-/* ---- attention ------------------------------------------------------------ */
-
-static const char *g_attn_mode = ""; /* " default" or " simple", for the names */
-
-/* pad: 0 none, 1 right padding (sequence b loses its last 3·b tokens),
- * 2 left padding (sequence b loses its first 2·b + 1 tokens: those query
- * rows see no key at all). */
-static void case_attention(int B, int T, int H, int G, int D, int pad, double atol_o, double atol_g)
-{
-	struct lms_attn_dims dm = {B, T, H, G, D, (float)(1.0 / sqrt((double)D))};
-	size_t nq = (size_t)B * T * H * D, nk = (size_t)B * T * G * D, nl = (size_t)B * H * T;
-	lms_bf16 *q = rand_bf16(nq, 1.0), *k = rand_bf16(nk, 1.0), *v = rand_bf16(nk, 1.0);
-	lms_bf16 *dout = rand_bf16(nq, 0.1);
-	int32_t *mask = malloc((size_t)B * T * 4);
-	for (int b = 0; b < B; b++)
-		for (int t = 0; t < T; t++)
-			mask[b * T + t] = pad == 1 ? t < T - 3 * b : pad == 2 ? t >= 2 * b + 1 : 1;
-	lms_bf16 *out[2], *dq[2], *dk[2], *dv[2];
-	float *lse[2];
-	struct lms_backend *bes[2] = {g_cpu, g_gpu};
-	for (int i = 0; i < 2; i++) {
-		struct lms_backend *be = bes[i];
-		out[i] = malloc(nq * 2);
-		dq[i] = malloc(nq * 2);
-		dk[i] = malloc(nk * 2);
-		dv[i] = malloc(nk * 2);
-		lse[i] = malloc(nl * 4);
-		size_t wb = be->ops.attention_workspace(be->ctx, &dm);
-		void *d_q = up(be, q, nq * 2), *d_k = up(be, k, nk * 2), *d_v = up(be, v, nk * 2);
-		void *d_do = up(be, dout, nq * 2), *d_m = up(be, mask, (size_t)B * T * 4);
-		void *d_o = up(be, NULL, nq * 2), *d_l = up(be, NULL, nl * 4),
-		     *d_w = up(be, NULL, wb);
-		void *d_dq = up(be, NULL, nq * 2), *d_dk = up(be, NULL, nk * 2),
-		     *d_dv = up(be, NULL, nk * 2);
-		ok(be->ops.attention_forward(be->ctx, d_o, d_l, d_q, d_k, d_v, d_m, &dm, d_w, wb),
-		   "attn fwd");
-		down(be, out[i], d_o, nq * 2);
-		down(be, lse[i], d_l, nl * 4);
-		ok(be->ops.attention_backward(be->ctx, d_dq, d_dk, d_dv, d_do, d_q, d_k, d_v, d_o,
-					      d_l, d_m, &dm, d_w, wb),
-		   "attn bwd");
-		down(be, dq[i], d_dq, nq * 2);
-		down(be, dk[i], d_dk, nk * 2);
-		down(be, dv[i], d_dv, nk * 2);
-		void *ptrs[] = {d_q, d_k, d_v, d_do, d_m, d_o, d_l, d_w, d_dq, d_dk, d_dv};
-		for (int p = 0; p < 11; p++)
-			be->ops.free(be->ctx, ptrs[p]);
-	}
-	char name[96];
-	char pn[48];
-	snprintf(pn, sizeof pn, "%s%s",
-		 pad == 1   ? "right-pad"
-		 : pad == 2 ? "left-pad"
-			    : "no-pad",
-		 g_attn_mode);
-	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s out", B, T, H, G, D,
-		 pn);
-	compare(name, out[1], out[0], nq, 1, atol_o, 1.0 / 128, 1e-7);
-	snprintf(name, sizeof name, "attention_forward B%d T%d H%d G%d D%d %s lse", B, T, H, G, D,
-		 pn);
-	compare(name, lse[1], lse[0], nl, 0, 1e-5, 1e-4, 1e-10);
-	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dq", B, T, H, G, D,
-		 pn);
-	compare(name, dq[1], dq[0], nq, 1, atol_g, 1.0 / 128, 1e-7);
-	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dk", B, T, H, G, D,
-		 pn);
-	compare(name, dk[1], dk[0], nk, 1, atol_g, 1.0 / 128, 1e-7);
-	snprintf(name, sizeof name, "attention_backward B%d T%d H%d G%d D%d %s dv", B, T, H, G, D,
-		 pn);
-	compare(name, dv[1], dv[0], nk, 1, atol_g, 1.0 / 128, 1e-7);
-	for (int i = 0; i < 2; i++) {
-		free(out[i]);
-		free(dq[i]);
-		free(dk[i]);
-		free(dv[i]);
-		free(lse[i]);
-	}
-	free(q);
-	free(k);
-	free(v);
-	free(dout);
-	free(mask);
-}
-
-static void run_attention_modes(void);
-
-static void run_attention_cases(void)
-{
-	/* once with the default kernels (tensor-core forward, score caches),
-	 * once with the simple CUDA-core kernels */
-	g_attn_mode = " default";
-	run_attention_modes();
-	setenv("LMSENS_CUDA_ATTN_SIMPLE", "1", 1);
-	g_attn_mode = " simple";
-	run_attention_modes();
-	unsetenv("LMSENS_CUDA_ATTN_SIMPLE");
-}
-
-static void run_attention_modes(void)
-{
-	/* atol: a few bf16 ulps of a P term times |v| (out) or of dS·|k| (grads).
-	 * Measured on H100 (both modes): >= 99.92 % bit-equal, worst 0.00195
-	 * (out) and 2.4e-4 (dq, dk, dv) abs, nmse <= 3e-9; lse within 4.8e-7
-	 * abs on the CUDA cores, 1.6e-4 abs (2.4e-5 relative) with the
-	 * tensor-core forward, whose q·k sums can move a score by one bf16 ulp. */
-	case_attention(2, 37, 4, 2, 64, 1, 1e-3, 5e-4);
-	case_attention(3, 21, 4, 1, 32, 2, 1e-3, 5e-4);
-	case_attention(1, 130, 8, 2, 128, 0, 1e-3, 5e-4);
-	case_attention(2, 67, 6, 3, 18, 1, 1e-3, 5e-4);
-	case_attention(1, 600, 4, 2, 128, 1, 1e-3, 5e-4);
 }
 
 /* ---- fake quantization: bit-exact against src/quant/quant.c ------------- */

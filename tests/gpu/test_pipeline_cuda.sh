@@ -2,7 +2,9 @@
 # test_pipeline_cuda.sh — the whole AutoQuant job (lmsens -cn demo: tiny
 # synthetic model, shipped captions, calibration + gradient scoring + search)
 # on the CUDA backend against the CPU backend, for three quant pairs (one
-# multirun) and both loss reductions. For every group of every manifest the
+# multirun) and both loss reductions, with the default (flash) attention
+# kernels and with the eager-exact ones (LMSENS_CUDA_ATTN=eager), each with
+# its own measured tolerance. For every group of every manifest the
 # candidate formats and costs must be identical and every score must agree
 # within a relative tolerance (the measured worst is printed and recorded in
 # docs/cuda.md). Exits 77 when no CUDA device is visible (CI). Label: gpu.
@@ -16,9 +18,9 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 
 pairs=wfp8_afp8,wint8_aint8,wfp4_afp8
-run() { # backend reduction outdir
-	"$BIN" -cn demo -m quant_pair=$pairs runner.backend="$1" autoquant.loss_reduction="$2" \
-		hydra.sweep.dir="$3" >"$3.log" 2>&1
+run() { # backend reduction outdir [attention kernels: LMSENS_CUDA_ATTN]
+	LMSENS_CUDA_ATTN=${4:-} "$BIN" -cn demo -m quant_pair=$pairs runner.backend="$1" \
+		autoquant.loss_reduction="$2" hydra.sweep.dir="$3" >"$3.log" 2>&1
 }
 mkdir -p out
 if ! run cuda mean out/cuda-mean; then
@@ -44,16 +46,30 @@ if [ -n "$H5CMP" ]; then
 	done
 	echo "  reproducibility: $(ls out/cuda-mean/*/*_autoquant_state.h5 | wc -l) statistics files of two CUDA runs are identical"
 fi
+# the eager-exact attention kernels (the CPU's numerics)
+for red in mean sum; do
+	run cuda $red out/eager-$red eager || { cat out/eager-$red.log; exit 1; }
+done
 
-# Relative score tolerance: measured worst 1.7e-3 on an H100 (docs/cuda.md).
+# Relative score tolerance (docs/cuda.md), CUDA against the CPU:
+# - eager-exact attention (LMSENS_CUDA_ATTN=eager): measured worst 1.7e-3
+#   on an H100, tolerance 5e-3;
+# - flash attention (the default): measured worst 0.039 (H100), tolerance
+#   0.1. Flash keeps the scores S in fp32 where the eager graph (the CPU)
+#   rounds them to bf16: its attention outputs differ from the CPU's by about
+#   the eager rounding error (NMSE ~2e-5; flash is 3-5x closer to the exact
+#   fp64 attention, test_ops_cuda), and the gradient scores, sums of squared
+#   Δ = bf16(Y_q − Y) of step-function quantizers, are ill-conditioned
+#   against such input changes (tests/gpu/test_engine_cuda.c).
 "$PY" - "$work/out" <<'EOF'
 import glob, json, os, sys
 root = sys.argv[1]
-TOL = 0.005
-fails, worst, n = 0, 0.0, 0
-for red in ("mean", "sum"):
+fails = 0
+for gdir, TOL in (("eager", 0.005), ("cuda", 0.1)):
+  worst, n = 0.0, 0
+  for red in ("mean", "sum"):
     cpu = sorted(glob.glob(f"{root}/cpu-{red}/**/*_quant_manifest.json", recursive=True))
-    gpu = sorted(glob.glob(f"{root}/cuda-{red}/**/*_quant_manifest.json", recursive=True))
+    gpu = sorted(glob.glob(f"{root}/{gdir}-{red}/**/*_quant_manifest.json", recursive=True))
     if len(cpu) != 3 or len(gpu) != 3:
         print(f"FAIL: expected 3 manifests per run, got cpu {len(cpu)} cuda {len(gpu)} ({red})")
         sys.exit(1)
@@ -62,12 +78,12 @@ for red in ("mean", "sum"):
         pair = mc["quant_pair"] if isinstance(mc["quant_pair"], str) else json.dumps(mc["quant_pair"])
         cs, gs = mc["candidate_stats"], mg["candidate_stats"]
         if sorted(cs) != sorted(gs):
-            print(f"FAIL: {pair} {red}: different groups"); fails += 1; continue
+            print(f"FAIL: {gdir} {pair} {red}: different groups"); fails += 1; continue
         pw = 0.0
         for key in cs:
             a, b = cs[key], gs[key]
             if a["formats"] != b["formats"] or a["costs"] != b["costs"]:
-                print(f"FAIL: {pair} {red} {key}: formats/costs differ"); fails += 1; continue
+                print(f"FAIL: {gdir} {pair} {red} {key}: formats/costs differ"); fails += 1; continue
             for fa, sa, sb in zip(a["formats"], a["scores"], b["scores"]):
                 n += 1
                 if sa == sb:
@@ -75,13 +91,14 @@ for red in ("mean", "sum"):
                 rel = abs(sb - sa) / max(abs(sa), 1e-300)
                 pw = max(pw, rel)
                 if not rel <= TOL:
-                    print(f"FAIL: {pair} {red} {key} {fa}: cpu {sa!r} cuda {sb!r} rel {rel:.3g}")
+                    print(f"FAIL: {gdir} {pair} {red} {key} {fa}: cpu {sa!r} cuda {sb!r} rel {rel:.3g}")
                     fails += 1
         worst = max(worst, pw)
         same = mc["best"]["recipe"] == mg["best"]["recipe"]
         print(f"  {os.path.basename(c):40s} {red:4s} groups {len(cs):3d}  worst score rel {pw:.3g}"
               f"  best recipe {'identical' if same else 'differs'}"
               f"  effective bits cpu {mc['best']['constraints']['effective_bits']} cuda {mg['best']['constraints']['effective_bits']}")
-print(f"{n} scores compared, worst relative difference {worst:.3g} (tolerance {TOL})")
+  kind = "flash" if gdir == "cuda" else "eager"
+  print(f"{kind} attention: {n} scores compared, worst relative difference {worst:.3g} (tolerance {TOL})")
 sys.exit(1 if fails else 0)
 EOF
