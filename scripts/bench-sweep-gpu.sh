@@ -18,10 +18,15 @@
 #      batches: 46 calibration batches and score_size=184 = 46 scoring
 #      steps), on 1 GPU and on a group of N with NCCL, and with
 #      LMSENS_REDUCE=mpi for comparison (1 GPU and NCCL twice each);
-#   4. equality: sweepcmp (statistics exactly, reports byte for byte) and
+#   4. with --preempt: SIGTERM to mpirun itself during the bundled N-GPU sweep
+#      once its first bundle started (OMPI_MCA_odls_base_sigkill_timeout=3:
+#      the ranks get SIGTERM 3 s later; docs/sweeps.md §3), then
+#      runner.resume=true; the ledger must end with sweep_end 143 and the
+#      resumed artifacts must equal the 1-GPU sweep;
+#   5. equality: sweepcmp (statistics exactly, reports byte for byte) and
 #      scripts/compare-scores.py (worst relative score difference) of every
 #      N-GPU result against its 1-GPU run, and NCCL against MPI reductions.
-# Usage (repository root): scripts/bench-sweep-gpu.sh [--bin DIR] [--hf] [--skip-unbundled]
+# Usage (repository root): scripts/bench-sweep-gpu.sh [--bin DIR] [--hf] [--skip-unbundled] [--preempt]
 #   --bin DIR: holds lmsens and sweepcmp (default build-gpu, sweepcmp under tests/dist/).
 # Prints one table line per measurement (name, seconds, exit code); logs,
 # ledgers and the comparison outputs go to $OUT (or /tmp/lmsens-sweep-out).
@@ -29,11 +34,13 @@ set -uo pipefail
 bindir=build-gpu
 hf=0
 unbundled=1
+preempt=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--bin) bindir=$2; shift 2 ;;
 	--hf) hf=1; shift ;;
 	--skip-unbundled) unbundled=0; shift ;;
+	--preempt) preempt=1; shift ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -109,6 +116,27 @@ ONE="env CUDA_VISIBLE_DEVICES=0"
 	run dp-long-${n}gpu-nccl-again 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-Nb"
 	run dp-long-${n}gpu-mpi 120 $MPI -x LMSENS_REDUCE=mpi "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-M"
 }
+if [ "$preempt" = 1 ]; then
+	P=$work/p-N
+	a=$(now)
+	# shellcheck disable=SC2086
+	OMPI_MCA_odls_base_sigkill_timeout=3 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$P" > "$out/preempt.log" 2>&1 &
+	mpid=$!
+	for _ in $(seq 1 1500); do
+		grep -q '"event":"start"' "$P/ledger.jsonl" 2>/dev/null && break
+		sleep 0.1
+	done
+	t=$(now)
+	kill -TERM $mpid
+	wait $mpid
+	rc=$?
+	printf '%-30s %8s s  rc %s; SIGTERM to mpirun after %s s; ledger: %s\n' "preempt-${n}gpu" "$(secs "$a" "$(now)")" "$rc" \
+		"$(secs "$a" "$t")" "$(grep -c '"event":"done"' "$P/ledger.jsonl") done, $(grep -c '"event":"interrupted"' "$P/ledger.jsonl") interrupted, last: $(tail -n 1 "$P/ledger.jsonl" | grep -o '"event":"[a-z_]*".*"exit_code":[0-9]*' | sed 's/,"time.*exit_code"/ exit_code/')" |
+		tee -a "$out/table.txt"
+	# shellcheck disable=SC2086
+	run preempt-resume-${n}gpu 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$P" runner.resume=true
+	cp "$P/ledger.jsonl" "$out/ledger-p-N.jsonl"
+fi
 # equality: sweepcmp exit 0 = statistics exactly equal, reports byte for byte
 cmpd() { # name A B N [--ignore-config]
 	local name=$1 a=$2 b=$3 nj=$4
@@ -123,11 +151,12 @@ cmpd() { # name A B N [--ignore-config]
 }
 cmpd bundled "$work/b-1" "$work/b-N" 21
 cmpd bundled-dp "$work/b-1" "$work/bd-N" 21 --ignore-config
+[ "$preempt" = 1 ] && cmpd preempted-resumed "$work/b-1" "$work/p-N" 21 --ignore-config
 [ "$unbundled" = 1 ] && cmpd unbundled "$work/u-1" "$work/u-N" 21
 cmpd dp-long-nccl "$work/d-1" "$work/d-N" 7 --ignore-config
 cmpd nccl-vs-mpi "$work/d-M" "$work/d-N" 7 --ignore-config
-cmpd nccl-twice "$work/d-N" "$work/d-Nb" 7
-cmpd 1gpu-twice "$work/d-1" "$work/d-1b" 7
+cmpd nccl-twice "$work/d-N" "$work/d-Nb" 7 --ignore-config
+cmpd 1gpu-twice "$work/d-1" "$work/d-1b" 7 --ignore-config
 # which reductions each group used, and the phase times of every rank
 grep -H "reductions over\|rank 0 coordinates\|NCCL: communicator\|MPI reductions" "$out"/*-"${n}"gpu*.log 2>/dev/null | tee "$out/reductions.txt"
 for f in dp-long-1gpu dp-long-${n}gpu-nccl dp-long-${n}gpu-mpi dp-long-1gpu-again dp-long-${n}gpu-nccl-again; do
