@@ -58,7 +58,7 @@ static void my_gpu(char id[ID_LEN], char *why, size_t cap)
 {
 	int n = 0;
 	char bus[64] = "";
-	id[0] = '\0';
+	memset(id, 0, ID_LEN); /* all ID_LEN bytes go through MPI_Allgather */
 	cudaError_t e = cudaGetDeviceCount(&n);
 	if (e == cudaSuccess && n < 1)
 		e = cudaErrorNoDevice;
