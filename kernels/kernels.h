@@ -45,9 +45,12 @@ cudaError_t lms_k_rmsnorm_backward(cudaStream_t stream, uint16_t *dx, const uint
 cudaError_t lms_k_absmax_rows(cudaStream_t stream, float *amax, const uint16_t *x, int64_t rows,
 			      int64_t cols, int accumulate);
 /* sq_dot_accum: acc[0] += Σ(g·bf16(yq − y))², reduced in a fixed order
- * through `partials` (LMS_K_SQ_DOT_PARTIALS doubles of device scratch, not
- * shared with a concurrent launch), so the result is bit-reproducible. */
+ * through `partials`: LMS_K_SQ_DOT_SCRATCH bytes of device scratch (the
+ * block partials, then a ticket counter), ZEROED once before the first use
+ * (each launch leaves the ticket at 0 again) and not shared with a
+ * concurrent launch, so the result is bit-reproducible. */
 #define LMS_K_SQ_DOT_PARTIALS 2048
+#define LMS_K_SQ_DOT_SCRATCH (LMS_K_SQ_DOT_PARTIALS * 8 + 8)
 cudaError_t lms_k_sq_dot_accum(cudaStream_t stream, double *acc, const uint16_t *yq,
 			       const uint16_t *y, const uint16_t *g, size_t n, double *partials);
 /* Counts non-finite values of a bf16 (is_f32 = 0) or fp32 (is_f32 = 1)

@@ -11,10 +11,11 @@
  * - sq_dot_accum forms each product g·Δ in fp32 exactly as the CPU does and
  *   squares and sums it in fp64 with an ORDERED reduction: the grid size is
  *   a function of n only, each block writes its partial sum to its own slot
- *   of a scratch array, and a second one-block kernel adds the slots in a
- *   fixed order (per-thread strided sums, then a fixed shuffle tree) and
- *   the total to the accumulator. No atomics, so two runs give identical
- *   bits (fp64 atomics made the last bits depend on the block order).
+ *   of a scratch array, and the last block to finish (an integer ticket)
+ *   adds the slots in a fixed order (per-thread strided sums, then a fixed
+ *   shuffle tree) and the total to the accumulator, in the same launch. No
+ *   floating-point atomics, so two runs give identical bits (fp64 atomics
+ *   made the last bits depend on the block order).
  *
  * Not here: quantizer-specific block amax (fake_quant.cu). */
 #include "common.cuh"
@@ -77,10 +78,33 @@ extern "C" cudaError_t lms_k_absmax_rows(cudaStream_t stream, float *amax, const
 	return cudaGetLastError();
 }
 
-static __global__ void sq_dot_kernel(double *partials, const uint16_t *yq, const uint16_t *y,
-				     const uint16_t *g, size_t n)
+/* Block sum of v over THREADS threads (fixed shuffle tree, then the warps in
+ * order); the result is valid in thread 0. */
+static __device__ double block_sum_fixed(double v, double *spart)
+{
+	v = warp_sum_d(v);
+	if (threadIdx.x % LMS_WARP == 0)
+		spart[threadIdx.x / LMS_WARP] = v;
+	__syncthreads();
+	double t = 0.0;
+	if (threadIdx.x == 0)
+		for (int w = 0; w < THREADS / LMS_WARP; w++)
+			t += spart[w];
+	return t;
+}
+
+static_assert(LMS_K_SQ_DOT_PARTIALS % THREADS == 0, "the last block reads whole strides");
+
+/* One launch: every block writes its partial sum to partials[blockIdx.x];
+ * the block that finishes last (an integer ticket, exact) adds all partials
+ * in index order and the total to acc[0], then resets the ticket. Which block
+ * is last does not matter: the order of the final sum is fixed. */
+static __global__ void sq_dot_kernel(double *acc, double *partials, unsigned *ticket,
+				     const uint16_t *yq, const uint16_t *y, const uint16_t *g,
+				     size_t n)
 {
 	__shared__ double spart[THREADS / LMS_WARP];
+	__shared__ int last;
 	double s = 0.0;
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
 	     i += (size_t)gridDim.x * blockDim.x) {
@@ -88,34 +112,34 @@ static __global__ void sq_dot_kernel(double *partials, const uint16_t *yq, const
 		float p = bf2f(g[i]) * delta;
 		s += (double)p * (double)p;
 	}
-	s = warp_sum_d(s);
-	if (threadIdx.x % LMS_WARP == 0)
-		spart[threadIdx.x / LMS_WARP] = s;
-	__syncthreads();
+	double t = block_sum_fixed(s, spart);
 	if (threadIdx.x == 0) {
-		double t = 0.0;
-		for (int w = 0; w < THREADS / LMS_WARP; w++)
-			t += spart[w];
 		partials[blockIdx.x] = t;
+		__threadfence(); /* the partial is visible before the ticket counts it */
+		last = atomicAdd(ticket, 1u) == gridDim.x - 1;
 	}
-}
-
-/* One block: acc[0] += Σ partials[0..nb) in a fixed order. */
-static __global__ void sq_dot_finish(double *acc, const double *partials, unsigned nb)
-{
-	__shared__ double spart[THREADS / LMS_WARP];
-	double s = 0.0;
-	for (unsigned i = threadIdx.x; i < nb; i += blockDim.x)
-		s += partials[i];
-	s = warp_sum_d(s);
-	if (threadIdx.x % LMS_WARP == 0)
-		spart[threadIdx.x / LMS_WARP] = s;
 	__syncthreads();
+	if (!last)
+		return;
+	__threadfence();
+	/* L2 loads (__ldcg: the other blocks' partials are in L2 after their
+	 * fence), all issued before the adds: a chain of dependent volatile
+	 * loads made this tail cost ~4 us at 2048 blocks */
+	double v[LMS_K_SQ_DOT_PARTIALS / THREADS];
+#pragma unroll
+	for (int k = 0; k < LMS_K_SQ_DOT_PARTIALS / THREADS; k++) {
+		unsigned i = threadIdx.x + (unsigned)k * THREADS;
+		v[k] = i < gridDim.x ? __ldcg(&partials[i]) : 0.0;
+	}
+	double u = 0.0;
+#pragma unroll
+	for (int k = 0; k < LMS_K_SQ_DOT_PARTIALS / THREADS; k++)
+		u += v[k];
+	__syncthreads(); /* spart is reused */
+	double total = block_sum_fixed(u, spart);
 	if (threadIdx.x == 0) {
-		double t = 0.0;
-		for (int w = 0; w < THREADS / LMS_WARP; w++)
-			t += spart[w];
-		acc[0] += t;
+		acc[0] += total;
+		*ticket = 0; /* ready for the next launch on the stream */
 	}
 }
 
@@ -128,11 +152,8 @@ extern "C" cudaError_t lms_k_sq_dot_accum(cudaStream_t stream, double *acc, cons
 	unsigned grid = lms_grid_1d((long long)((n + 7) / 8), THREADS);
 	if (grid > LMS_K_SQ_DOT_PARTIALS)
 		grid = LMS_K_SQ_DOT_PARTIALS;
-	sq_dot_kernel<<<grid, THREADS, 0, stream>>>(partials, yq, y, g, n);
-	cudaError_t e = cudaGetLastError();
-	if (e != cudaSuccess)
-		return e;
-	sq_dot_finish<<<1, THREADS, 0, stream>>>(acc, partials, grid);
+	unsigned *ticket = (unsigned *)(partials + LMS_K_SQ_DOT_PARTIALS);
+	sq_dot_kernel<<<grid, THREADS, 0, stream>>>(acc, partials, ticket, yq, y, g, n);
 	return cudaGetLastError();
 }
 

@@ -307,8 +307,8 @@ static enum lms_status ctx_init(struct cuda_ctx *c)
 	BLAS_CHECK(c, "init", cublasLtCreate(&c->lt));
 	CU_CHECK(c, "init", cudaMalloc(&c->d_lt_work, LT_WORKSPACE_BYTES));
 	BLAS_CHECK(c, "init", cublasSetWorkspace(c->blas, c->d_lt_work, LT_WORKSPACE_BYTES));
-	CU_CHECK(c, "init",
-		 cudaMalloc((void **)&c->d_sq_partials, LMS_K_SQ_DOT_PARTIALS * sizeof(double)));
+	CU_CHECK(c, "init", cudaMalloc((void **)&c->d_sq_partials, LMS_K_SQ_DOT_SCRATCH));
+	CU_CHECK(c, "init", cudaMemset(c->d_sq_partials, 0, LMS_K_SQ_DOT_SCRATCH));
 	CU_CHECK(c, "init", cudaMalloc((void **)&c->d_count, sizeof *c->d_count));
 	CU_CHECK(c, "init", cudaMalloc((void **)&c->d_qamax, QAMAX_CAP * sizeof(float)));
 	CU_CHECK(c, "init", cudaEventCreate(&c->prof_start));

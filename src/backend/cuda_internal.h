@@ -51,7 +51,8 @@ struct cuda_ctx {
 	cudaEvent_t stage_done[2];
 	unsigned long long *d_count; /* debug mode: non-finite counter */
 	float *d_qamax;		     /* QAMAX_CAP floats: dynamic amax of fake_quant */
-	double *d_sq_partials;	     /* LMS_K_SQ_DOT_PARTIALS: sq_dot_accum's block sums */
+	double *d_sq_partials;	     /* LMS_K_SQ_DOT_SCRATCH bytes: sq_dot_accum's block
+				      * sums and ticket (zeroed at init) */
 	int debug;
 	int profile; /* LMSENS_CUDA_PROFILE=1: per-op GPU time */
 	cudaEvent_t prof_start, prof_stop;
