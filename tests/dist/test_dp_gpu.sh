@@ -53,14 +53,14 @@ fi
 "$CMP" --ignore-config "$T/ref" "$T/nccl" $NJ >"$T/cmp.out" && ok "NCCL group of 2 equals one GPU" ||
 	{ bad "NCCL group differs from one GPU"; cat "$T/cmp.out"; }
 
-LMSENS_REDUCE=mpi mpi -x LMSENS_REDUCE "${GRID[@]}" runner.ranks_per_job=2 hydra.sweep.dir="$T/mpi" 2>"$T/mpi.err"
+LMSENS_REDUCE=mpi mpi "${GRID[@]}" runner.ranks_per_job=2 hydra.sweep.dir="$T/mpi" 2>"$T/mpi.err"
 rc=$?
 [ $rc = 0 ] && ! grep -q "reductions over NCCL" "$T/mpi.err" && ok "LMSENS_REDUCE=mpi: rc 0, no NCCL" ||
 	bad "LMSENS_REDUCE=mpi: rc $rc, $(grep -m1 'reductions over' "$T/mpi.err")"
 "$CMP" --ignore-config "$T/ref" "$T/mpi" $NJ >"$T/cmp.out" && ok "MPI group of 2 equals one GPU" ||
 	{ bad "MPI group differs from one GPU"; cat "$T/cmp.out"; }
 
-CUDA_VISIBLE_DEVICES=0 mpi -x CUDA_VISIBLE_DEVICES "${GRID[@]}" runner.ranks_per_job=2 hydra.sweep.dir="$T/shared" 2>"$T/shared.err"
+CUDA_VISIBLE_DEVICES=0 mpi "${GRID[@]}" runner.ranks_per_job=2 hydra.sweep.dir="$T/shared" 2>"$T/shared.err"
 rc=$?
 [ $rc = 0 ] && grep -q "reductions over MPI, not NCCL: two ranks of the group share the GPU" "$T/shared.err" &&
 	ok "two ranks on one GPU: MPI fallback with a warning" ||
