@@ -10,8 +10,8 @@
 #      the rest runs anyway and the table says so;
 #   2. the 7-pair x 3-size sweep on 1 GPU and on N GPUs: bundled (3 bundles,
 #      groups of 1), bundled with runner.ranks_per_job=N (each bundle data
-#      parallel over all GPUs, NCCL), and unbundled (LMSENS_BUNDLES=off, 21
-#      jobs);
+#      parallel over all GPUs, NCCL), and (last) unbundled
+#      (LMSENS_BUNDLES=off, 21 jobs);
 #   3. data-parallel efficiency of one long bundle: the 7 pairs as one bundle
 #      on 512-token packed rows (dataset.packing=true, calib_seq_len=512,
 #      batch 4, the 8192 captions of the large file = 93,696 tokens = 46
@@ -26,6 +26,9 @@
 #   5. equality: sweepcmp (statistics exactly, reports byte for byte) and
 #      scripts/compare-scores.py (worst relative score difference) of every
 #      N-GPU result against its 1-GPU run, and NCCL against MPI reductions.
+# Order of the calls: the long bundle (1 GPU, NCCL group), the bundled sweeps,
+# the MPI-reduction and repeat runs, --preempt, the unbundled sweeps; each
+# comparison right after its runs, so a time limit keeps what was done.
 # Usage (repository root): scripts/bench-sweep-gpu.sh [--bin DIR] [--hf] [--skip-unbundled] [--preempt]
 #   --bin DIR: holds lmsens and sweepcmp (default build-gpu, sweepcmp under tests/dist/).
 # Prints one table line per measurement (name, seconds, exit code); logs,
@@ -84,7 +87,7 @@ cat "$model"/*.safetensors > /dev/null
 PAIRS=wfp4_afp16,wfp4_afp8,wfp8_afp16,wfp8_afp8,wint8_afp16,wint8_afp8,wint8_aint8
 G="model.path=$model model.synthetic=null runner.backend=${BENCH_BACKEND:-cuda}"
 SIZES="dataset.size=small,medium,large"
-LONG="dataset.size=large dataset.max_calib_samples=8192 dataset.packing=true dataset.calib_seq_len=512 autoquant.batch_size=4 autoquant.score_size=184"
+LONG=${BENCH_LONG:-"dataset.size=large dataset.max_calib_samples=8192 dataset.packing=true dataset.calib_seq_len=512 autoquant.batch_size=4 autoquant.score_size=184"}
 # run NAME SECONDS_LIMIT command... : prints "NAME seconds rc"
 run() {
 	local name=$1 lim=$2
@@ -98,23 +101,52 @@ run() {
 }
 MPI="mpirun -np $n --bind-to none"
 ONE="env CUDA_VISIBLE_DEVICES=0"
+# equality: sweepcmp exit 0 = statistics exactly equal, reports byte for byte
+cmpd() { # name A B N [--ignore-config]
+	local name=$1 a=$2 b=$3 nj=$4
+	shift 4
+	if [ ! -d "$a" ] || [ ! -d "$b" ]; then
+		echo "$name: missing"
+		return
+	fi
+	"$CMP" "$@" "$a" "$b" "$nj" > "$out/cmp-$name.log" 2>&1
+	echo "sweepcmp $name: rc $? ($(tail -n 1 "$out/cmp-$name.log"))" | tee -a "$out/table.txt"
+	"$PY" scripts/compare-scores.py "$a" "$b" 2>&1 | tail -n 1 | tee -a "$out/table.txt"
+}
+# the phase times of every rank of a run, and which reductions it used
+phases() {
+	{
+		echo "== $1"
+		grep -h -E "\] info: (load|calibrate|score):|manifest and reports written|reductions over|NCCL: communicator|MPI reductions|rank 0 coordinates" "$out/$1.log" | head -40
+	} >> "$out/phases.txt"
+}
+keep() { for d in "$@"; do [ -f "$work/$d/ledger.jsonl" ] && cp "$work/$d/ledger.jsonl" "$out/ledger-$d.jsonl"; done; }
+# In order of priority (a time limit that cuts the call short keeps what is done):
 # shellcheck disable=SC2086
 {
 	run nccl-check-${n}gpu 90 $MPI "$B" $G -m quant_pair=wfp8_afp8,wint8_afp16,wfp4_afp8 dataset.size=small runner.ranks_per_job=$n hydra.sweep.dir="$work/nc"
 	grep -h "reductions over" "$out/nccl-check-${n}gpu.log" | head -2
+	# (b) data-parallel efficiency of one long bundle, and (a) equality
+	run dp-long-1gpu 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1"
+	run dp-long-${n}gpu-nccl 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-N"
+	phases dp-long-1gpu; phases dp-long-${n}gpu-nccl; keep d-1 d-N
+	cmpd dp-long-nccl "$work/d-1" "$work/d-N" 7 --ignore-config
+	# (c) the sweep's throughput
 	run bundled-1gpu 150 $ONE "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-1"
 	run bundled-${n}gpu 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-N"
 	run bundled-${n}gpu-dp 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES runner.ranks_per_job=$n hydra.sweep.dir="$work/bd-N"
-	if [ "$unbundled" = 1 ]; then
-		run unbundled-1gpu 240 $ONE LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/u-1"
-		run unbundled-${n}gpu 150 $MPI -x LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/u-N"
-	fi
-	# twice each (1 GPU, NCCL group): two timings, and run-to-run determinism
-	run dp-long-1gpu 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1"
-	run dp-long-${n}gpu-nccl 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-N"
-	run dp-long-1gpu-again 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1b"
-	run dp-long-${n}gpu-nccl-again 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-Nb"
+	keep b-1 b-N bd-N; phases bundled-${n}gpu-dp
+	cmpd bundled "$work/b-1" "$work/b-N" 21
+	cmpd bundled-dp "$work/b-1" "$work/bd-N" 21 --ignore-config
+	# NCCL against MPI reductions, and the same runs again (timings, determinism)
 	run dp-long-${n}gpu-mpi 120 $MPI -x LMSENS_REDUCE=mpi "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-M"
+	phases dp-long-${n}gpu-mpi; keep d-M
+	cmpd nccl-vs-mpi "$work/d-M" "$work/d-N" 7 --ignore-config
+	run dp-long-${n}gpu-nccl-again 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-Nb"
+	cmpd nccl-twice "$work/d-N" "$work/d-Nb" 7 --ignore-config
+	run dp-long-1gpu-again 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1b"
+	cmpd 1gpu-twice "$work/d-1" "$work/d-1b" 7 --ignore-config
+	phases dp-long-${n}gpu-nccl-again; phases dp-long-1gpu-again; keep d-Nb d-1b
 }
 if [ "$preempt" = 1 ]; then
 	P=$work/p-N
@@ -136,35 +168,15 @@ if [ "$preempt" = 1 ]; then
 	# shellcheck disable=SC2086
 	run preempt-resume-${n}gpu 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$P" runner.resume=true
 	cp "$P/ledger.jsonl" "$out/ledger-p-N.jsonl"
+	cmpd preempted-resumed "$work/b-1" "$work/p-N" 21 --ignore-config
 fi
-# equality: sweepcmp exit 0 = statistics exactly equal, reports byte for byte
-cmpd() { # name A B N [--ignore-config]
-	local name=$1 a=$2 b=$3 nj=$4
-	shift 4
-	if [ ! -d "$a" ] || [ ! -d "$b" ]; then
-		echo "$name: missing"
-		return
-	fi
-	"$CMP" "$@" "$a" "$b" "$nj" > "$out/cmp-$name.log" 2>&1
-	echo "sweepcmp $name: rc $? ($(tail -n 1 "$out/cmp-$name.log"))" | tee -a "$out/table.txt"
-	"$PY" scripts/compare-scores.py "$a" "$b" 2>&1 | tail -n 1 | tee -a "$out/table.txt"
-}
-cmpd bundled "$work/b-1" "$work/b-N" 21
-cmpd bundled-dp "$work/b-1" "$work/bd-N" 21 --ignore-config
-[ "$preempt" = 1 ] && cmpd preempted-resumed "$work/b-1" "$work/p-N" 21 --ignore-config
-[ "$unbundled" = 1 ] && cmpd unbundled "$work/u-1" "$work/u-N" 21
-cmpd dp-long-nccl "$work/d-1" "$work/d-N" 7 --ignore-config
-cmpd nccl-vs-mpi "$work/d-M" "$work/d-N" 7 --ignore-config
-cmpd nccl-twice "$work/d-N" "$work/d-Nb" 7 --ignore-config
-cmpd 1gpu-twice "$work/d-1" "$work/d-1b" 7 --ignore-config
-# which reductions each group used, and the phase times of every rank
-grep -H "reductions over\|rank 0 coordinates\|NCCL: communicator\|MPI reductions" "$out"/*-"${n}"gpu*.log 2>/dev/null | tee "$out/reductions.txt"
-for f in dp-long-1gpu dp-long-${n}gpu-nccl dp-long-${n}gpu-mpi dp-long-1gpu-again dp-long-${n}gpu-nccl-again; do
-	echo "== $f"
-	grep -h -E "\] info: (load|calibrate|score):|manifest and reports written" "$out/$f.log" | head -12
-done > "$out/dp-phases.txt"
-for d in b-1 b-N bd-N u-1 u-N d-1 d-N d-M d-1b d-Nb; do
-	[ -f "$work/$d/ledger.jsonl" ] && cp "$work/$d/ledger.jsonl" "$out/ledger-$d.jsonl"
-done
-cat "$out/dp-phases.txt"
+if [ "$unbundled" = 1 ]; then
+	# shellcheck disable=SC2086
+	run unbundled-1gpu 240 $ONE LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/u-1"
+	# shellcheck disable=SC2086
+	run unbundled-${n}gpu 150 $MPI -x LMSENS_BUNDLES=off "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/u-N"
+	keep u-1 u-N
+	cmpd unbundled "$work/u-1" "$work/u-N" 21
+fi
+grep -h "reductions over\|NCCL: communicator\|MPI reductions" "$out/phases.txt" | sort | uniq -c | head -8
 cat "$out/table.txt"
