@@ -14,7 +14,10 @@
  *     false: none (each step quantizes again); auto: as many as fit in the
  *     free device memory left after the scoring scratch, less a margin, or
  *     at most 1 GiB on the CPU backend.
- * Neither changes a single bit of the results (the engine's recomputation
+ *   autoquant.replay_gemm: exact | fp8 (read here; replay_fp8.c) — fp8
+ *     is the one speed option that changes results (within the tolerance
+ *     docs/BENCHMARKS.md gives).
+ * recompute and weight_cache do not change a single bit of the results (the engine's recomputation
  * repeats the same ops on the same inputs; a cached weight is the value the
  * quantization computes again).
  * Not here: the engine's memory plan (engine/engine.c,
@@ -54,7 +57,18 @@ static enum lms_status tristate(const struct lms_cfg *cfg, const char *key, int 
 enum lms_status lms_aq_read_mem_settings(struct aq_ctx *c)
 {
 	LMS_TRY(tristate(c->cfg, "autoquant.recompute", &c->recompute_cfg));
-	return tristate(c->cfg, "autoquant.weight_cache", &c->wcache_cfg);
+	LMS_TRY(tristate(c->cfg, "autoquant.weight_cache", &c->wcache_cfg));
+	const struct lms_cfg *n = lms_cfg_find(c->cfg, "autoquant.replay_gemm");
+	c->replay_fp8 = 0;
+	if (!n || n->type == LMS_CFG_NULL)
+		return LMS_OK;
+	if (n->type == LMS_CFG_STR && (strcmp(n->s, "exact") == 0 || strcmp(n->s, "fp8") == 0)) {
+		c->replay_fp8 = n->s[0] == 'f';
+		return LMS_OK;
+	}
+	return lms_fail(LMS_ERR_CONFIG, "use exact (the default) or fp8",
+			"autoquant.replay_gemm = %s is not exact or fp8",
+			n->type == LMS_CFG_STR ? n->s : lms_cfg_type_name(n->type));
 }
 
 /* Free backend memory now; 0 with *known = 0 on a host backend. */

@@ -119,7 +119,7 @@ int lms_pipeline_same_bundle(const struct lms_cfg *a, const struct lms_cfg *b)
 {
 	static const char *const keys[] = {
 		"model", "dataset", "autoquant.method", "autoquant.batch_size", "autoquant.score_size",
-		"autoquant.calib_steps", "autoquant.loss_reduction", "autoquant.kl_prefix_reuse", "autoquant.calib_loss", "runner.backend",
+		"autoquant.calib_steps", "autoquant.loss_reduction", "autoquant.kl_prefix_reuse", "autoquant.calib_loss", "autoquant.replay_gemm", "runner.backend",
 		"runner.report_only", "runner.debug", "runner.debug_dump",
 	};
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
@@ -597,9 +597,9 @@ void lms_pipeline_get_stats(const struct lms_pipeline *p, struct lms_pipeline_st
 	out->n_score = c->n_score;
 	out->n_formats = c->n_formats;
 	out->recompute = c->recompute;
-	out->wcache_bytes = (double)c->rp.wcache_bytes;
-	out->wcache_slots = c->rp.wcache_slots;
-	out->wcache_want = c->rp.wcache_want;
+	out->wcache_bytes = (double)c->rp.wcache_bytes + (double)c->rp.f8.cache_bytes;
+	out->wcache_slots = c->rp.wcache_slots + c->rp.f8.cache_slots;
+	out->wcache_want = c->rp.wcache_want + c->rp.f8.cache_want;
 	for (int b = 0; c->ds && b < c->ds->n_batches; b++) {
 		const struct lms_data_batch *db = lms_dataset_batch(c->ds, b);
 		long long bt = (long long)db->B * db->T;

@@ -22,7 +22,7 @@
  * size, size_to_max_samples, calib_seq_len, pad_token_id, packing, name},
  * autoquant.{method, device, batch_size, score_size, calib_steps,
  * effective_bits, disabled_layers, loss_reduction, kl_prefix_reuse, calib_loss,
- * recompute, weight_cache},
+ * recompute, weight_cache, replay_gemm},
  * quant_pair.{name, weight,
  * activation, format_name (a name or a list), scheme_name},
  * runner.{backend, report_only, debug}.

@@ -36,6 +36,24 @@ struct aq_linear {
 	int64_t in, out;
 };
 
+/* replay_fp8.c: autoquant.replay_gemm=fp8's E4M3 operands (CUDA only). */
+struct aq_fp8 {
+	int on;                   /* some format replays through the FP8 GEMM */
+	uint8_t **d_x8;           /* (n_in) E4M3 X of an FP8 format's input quantizer, or NULL */
+	const lms_bf16 **x_src;   /* (n_in) the X it holds in this pass, or NULL */
+	int *x_layer;             /* (n_in) */
+	int64_t *x_m;             /* (n_in) M·in */
+	uint8_t **d_w8;           /* (n_w) E4M3 W scratch for uncached linears, or NULL */
+	int *w_lin;               /* (n_w) the linear d_w8 holds, or -1 */
+	void **d_wblock;          /* (n_w) E4M3 weight cache block, or NULL */
+	int64_t *w_off;           /* (n_w·NL) byte offset of the slot, -1: none */
+	unsigned char *w_filled;  /* (n_w·NL) */
+	float *d_inv;             /* (n_in + n_w·NL) scales amax/448, 64 bytes apart: inputs,
+				   * then (j, l) */
+	size_t cache_bytes;
+	int cache_slots, cache_want; /* E4M3 weight slots allocated / wanted */
+};
+
 /* replay.c: the distinct quantizers of the bundle's formats, their scratch
  * and the cache of fake-quantized weights. DQ = distinct quantizers. */
 struct aq_replay {
@@ -54,6 +72,7 @@ struct aq_replay {
 	unsigned char *w_filled;  /* (n_w·NL) */
 	size_t wcache_bytes;      /* allocated for the cache */
 	int wcache_slots, wcache_want; /* slots allocated / wanted (scored linears × n_w) */
+	struct aq_fp8 f8;         /* replay_fp8.c */
 };
 
 /* The shared state of one bundle run. */
@@ -72,6 +91,7 @@ struct aq_ctx {
 				       * forwards compute logits and the loss */
 	int recompute_cfg, wcache_cfg; /* autoquant.recompute / weight_cache: -1 auto, 0, 1 */
 	int recompute;                /* what the engine runs with */
+	int replay_fp8;               /* autoquant.replay_gemm = fp8 (default exact) */
 	const char *captions_path;
 
 	/* resources */
@@ -185,8 +205,24 @@ LMS_NODISCARD enum lms_status lms_aq_replay_alloc(struct aq_ctx *c, const unsign
 						  size_t wcache_budget);
 void lms_aq_replay_free(struct aq_ctx *c); /* everything lms_aq_replay_alloc made */
 
+/* replay_fp8.c: 1 when format f replays through the FP8 GEMM
+ * (autoquant.replay_gemm=fp8 and per-tensor E4M3 input and weight). */
+int lms_aq_fp8_format(const struct aq_ctx *c, int f);
+/* replay_fp8.c: the FP8 scratch, scales and E4M3 weight cache (taking its
+ * bytes from *budget) when some format replays through the FP8 GEMM; called
+ * by lms_aq_replay_alloc after the distinct quantizers are known.
+ * LMS_ERR_UNSUPPORTED without CUDA or for shapes the FP8 GEMM refuses. */
+LMS_NODISCARD enum lms_status lms_aq_fp8_alloc(struct aq_ctx *c, const unsigned char *replayed,
+					       size_t *budget);
+void lms_aq_fp8_free(struct aq_ctx *c);
+void lms_aq_fp8_reset(struct aq_ctx *c); /* a pass boundary, as lms_aq_replay_reset */
+/* replay_fp8.c: lms_aq_replay for a format with lms_aq_fp8_format. */
+LMS_NODISCARD enum lms_status lms_aq_fp8_replay(struct aq_ctx *c, int f,
+						const struct lms_linear_event *ev, lms_bf16 *d_out);
+
 /* memplan.c: autoquant.recompute and autoquant.weight_cache (auto | true |
- * false) into c->recompute_cfg, c->wcache_cfg. */
+ * false) into c->recompute_cfg, c->wcache_cfg; autoquant.replay_gemm
+ * (exact | fp8) into c->replay_fp8. */
 LMS_NODISCARD enum lms_status lms_aq_read_mem_settings(struct aq_ctx *c);
 /* memplan.c: whether the engine recomputes each layer in the backward
  * (c->recompute_cfg; auto: keep the activations when they fit, with a

@@ -19,6 +19,9 @@
  *     from the backend's free memory, false turns it off, true caches every
  *     linear); each slot is filled at its first use. Linears beyond the budget
  *     are quantized into the scratch as before.
+ * autoquant.replay_gemm=fp8 sends the formats with per-tensor FP8 input and
+ * weight to replay_fp8.c (FP8 tensor-core GEMMs, not bit-identical; see
+ * there); lms_aq_replay_operands always gives the exact path's operands.
  * Every cached or remembered value is what the quantization would compute
  * again (same op, same inputs), so the scores are bit-identical with any
  * cache setting (tests/autoquant_e2e/test_speedups.sh).
@@ -72,6 +75,17 @@ void lms_aq_replay_reset(struct aq_ctx *c)
 	struct aq_replay *r = &c->rp;
 	for (int i = 0; i < r->n_in; i++)
 		r->x_src[i] = NULL;
+	lms_aq_fp8_reset(c);
+}
+
+/* 1 when some format replays weight quantizer j through the exact path (not
+ * every user of j takes the FP8 GEMM): only then is its bf16 cache kept. */
+static int exact_weight_used(const struct aq_ctx *c, int j)
+{
+	for (int f = 0; f < c->n_formats; f++)
+		if (c->rp.w_of[f] == j && !lms_aq_fp8_format(c, f))
+			return 1;
+	return 0;
 }
 
 /* The weight cache: one block per distinct weight quantizer, slots for the
@@ -83,11 +97,12 @@ static enum lms_status alloc_wcache(struct aq_ctx *c, const unsigned char *repla
 	for (int j = 0; j < r->n_w; j++) {
 		size_t bytes = 0;
 		int64_t *off = r->w_off + (size_t)j * nl;
+		int exact = exact_weight_used(c, j);
 		for (size_t l = 0; l < nl; l++) {
 			size_t b = ((size_t)c->lin[l].in * (size_t)c->lin[l].out * sizeof(lms_bf16) + 255) /
 				   256 * 256;
 			off[l] = -1;
-			if (!replayed[l])
+			if (!replayed[l] || !exact)
 				continue;
 			r->wcache_want++;
 			if (r->wcache_bytes + bytes + b > budget)
@@ -152,6 +167,8 @@ enum lms_status lms_aq_replay_alloc(struct aq_ctx *c, const unsigned char *repla
 					  (void **)&r->d_xq[i]));
 	LMS_TRY(lms_backend_alloc(c->be, sizeof(float), "dynamic amax", (void **)&c->d_amax_tmp));
 	LMS_TRY(alloc_wcache(c, replayed, wcache_budget));
+	size_t left = wcache_budget > r->wcache_bytes ? wcache_budget - r->wcache_bytes : 0;
+	LMS_TRY(lms_aq_fp8_alloc(c, replayed, &left));
 	for (int j = 0; j < r->n_w; j++) {
 		r->wq_lin[j] = -1;
 		int need = 0; /* a scored linear without a cache slot */
@@ -172,6 +189,7 @@ enum lms_status lms_aq_replay_alloc(struct aq_ctx *c, const unsigned char *repla
 void lms_aq_replay_free(struct aq_ctx *c)
 {
 	struct aq_replay *r = &c->rp;
+	lms_aq_fp8_free(c);
 	for (int i = 0; r->d_xq && i < r->n_in; i++)
 		c->be->ops.free(c->be->ctx, r->d_xq[i]);
 	for (int j = 0; r->d_wq && j < r->n_w; j++) {
@@ -280,6 +298,10 @@ enum lms_status lms_aq_replay_operands(struct aq_ctx *c, int f, const struct lms
 
 enum lms_status lms_aq_replay(struct aq_ctx *c, int f, const struct lms_linear_event *ev, lms_bf16 *d_out)
 {
+	if (c->rp.f8.on && lms_aq_fp8_format(c, f)) {
+		lms_backend_set_label(c->be, ev->name, "replay (FP8 GEMM)", c->fmt[f].name);
+		return lms_aq_fp8_replay(c, f, ev, d_out);
+	}
 	const lms_bf16 *x, *w;
 	LMS_TRY(lms_aq_replay_operands(c, f, ev, &x, &w));
 	return lms_backend_linear_forward(c->be, d_out, x, w, ev->M, ev->in, ev->out);

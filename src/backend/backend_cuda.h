@@ -34,6 +34,26 @@ size_t lms_cuda_mem_peak(int reset);
  * choices). LMS_ERR_INTERNAL for a backend not made by lms_backend_cuda_init. */
 LMS_NODISCARD enum lms_status lms_backend_cuda_mem_info(struct lms_backend *be, size_t *free_b,
 							size_t *total_b);
+/* The FP8 replay GEMM (fp8_cuda.c; autoquant.replay_gemm=fp8):
+ * fp8_quant writes the E4M3 bytes of x (n bf16) scaled by 448 / amax[0] and
+ * *d_inv = amax[0] / 448 (the per-tensor FP8 fake quantizer's values before
+ * its rescale; kernels/fp8_quant.h); fp8_linear computes
+ * Y (M, out) bf16 = inv_x · inv_w · X8 (M, in) · W8 (out, in)ᵀ with fp32
+ * accumulation (cuBLASLt, fast accumulation off). All pointers are device
+ * memory; the scales stay on the device. fp8_linear needs
+ * lms_backend_cuda_fp8_shape_ok(in, out) and 16-byte aligned operands and
+ * scales, else
+ * LMS_ERR_UNSUPPORTED. fp8_release frees its cached plans for be (call
+ * before lms_backend_free; harmless when none). */
+LMS_NODISCARD enum lms_status lms_backend_cuda_fp8_quant(struct lms_backend *be, uint8_t *d_q,
+							 float *d_inv, const lms_bf16 *d_x,
+							 int64_t n, const float *d_amax);
+LMS_NODISCARD enum lms_status lms_backend_cuda_fp8_linear(struct lms_backend *be, lms_bf16 *d_y,
+							  const uint8_t *d_x8, const float *d_inv_x,
+							  const uint8_t *d_w8, const float *d_inv_w,
+							  int M, int in, int out);
+int lms_backend_cuda_fp8_shape_ok(int in, int out);
+void lms_backend_cuda_fp8_release(struct lms_backend *be);
 /* Turns debug mode on (1) or off (0) for a backend made by
  * lms_backend_cuda_init. A no-op for any other backend. */
 void lms_backend_cuda_set_debug(struct lms_backend *be, int on);

@@ -8,7 +8,10 @@
 #   3. autoquant.weight_cache=true and =false give identical statistics, for
 #      a bundle whose formats share quantizers (deduplicated replays) and for
 #      kl_div; a bundle with the cache equals one pair per pass without it;
-#   4. the log says what was chosen; a bad value exits 2 naming the key.
+#   4. the log says what was chosen; a bad value exits 2 naming the key;
+#   5. autoquant.replay_gemm=fp8 needs CUDA for FP8 x FP8 formats and leaves
+#      the other formats on the exact path (tests/gpu/test_fp8_replay.c
+#      checks the FP8 GEMM itself).
 # Usage: test_speedups.sh H5CMP   (env: LMSENS_BIN, LMSENS_SOURCE_DIR)
 set -u
 H5CMP=$1
@@ -79,4 +82,15 @@ done
 check "recompute=maybe: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.recompute' '$T/e1.err'"
 "$LMSENS_BIN" "${BASE[@]}" autoquant.weight_cache=3 runner.output_dir="$T/e2" > /dev/null 2> "$T/e2.err"
 check "weight_cache=3: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.weight_cache' '$T/e2.err'"
+"$LMSENS_BIN" "${BASE[@]}" autoquant.replay_gemm=fp16 runner.output_dir="$T/e3" > /dev/null 2> "$T/e3.err"
+check "replay_gemm=fp16: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.replay_gemm' '$T/e3.err'"
+"$LMSENS_BIN" "${BASE[@]}" quant_pair=wfp8_afp8 autoquant.replay_gemm=fp8 runner.backend=cpu \
+	runner.output_dir="$T/e4" > /dev/null 2> "$T/e4.err"
+check "replay_gemm=fp8 on the CPU backend: exit 2, needs CUDA" "[ $? -eq 2 ] && grep -q 'needs the CUDA backend' '$T/e4.err'"
+"$LMSENS_BIN" "${BASE[@]}" quant_pair=wint8_afp16 autoquant.replay_gemm=fp8 runner.backend=cpu \
+	runner.output_dir="$T/f8int" > /dev/null 2>&1
+"$LMSENS_BIN" "${BASE[@]}" quant_pair=wint8_afp16 runner.backend=cpu runner.output_dir="$T/exint" \
+	> /dev/null 2>&1
+check "replay_gemm=fp8 without an FP8 x FP8 format: the exact replay, same statistics" \
+	"same '$(h5 "$T/f8int")' '$(h5 "$T/exint")'"
 exit $fail
