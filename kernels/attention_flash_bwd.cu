@@ -30,6 +30,8 @@
  *
  * Not here: the forward (attention_flash.cu), the eager-exact backward
  * (attention_bwd_tc.cu, attention.cu). */
+#include <stdlib.h>
+
 #include "flash.cuh"
 #include "kernels.h"
 
@@ -50,11 +52,31 @@ static size_t align256(size_t x)
 	return (x + 255) / 256 * 256;
 }
 
+/* The dK/dV kernel runs one block per query head (fp32 partials in the
+ * workspace, then a fixed-order sum over the group) instead of one block
+ * walking the group's heads when the key tiles are many and the blocks few:
+ * causal tiles make the per-group blocks very unequal (key tile 0 walks
+ * every query tile of every head) and a long sequence leaves SMs idle while
+ * the first tiles finish. Measured on an H100 (H 32, G 8, D 128): B 1,
+ * T 2048 (256 group blocks) 0.671 -> 0.549 ms; B 8, T 512 (512 blocks, 8
+ * tiles) 0.354 -> 0.442 ms (the partials' traffic costs more than the
+ * balance gains). LMSENS_CUDA_ATTN_BWD_SPLIT=0 / =1 force either way (for
+ * measurements). */
+static int fl_bwd_split(int hpg, int ntile, long long group_blocks)
+{
+	const char *e = getenv("LMSENS_CUDA_ATTN_BWD_SPLIT");
+	if (hpg <= 1)
+		return 0;
+	if (e && e[0])
+		return e[0] != '0';
+	return ntile >= 16 && group_blocks <= 1024;
+}
+
 extern "C" size_t lms_k_attention_flash_workspace(int B, int T, int H, int D)
 {
-	(void)D;
 	size_t rows = (size_t)B * (size_t)T * (size_t)H;
-	return 2 * align256(rows * sizeof(float));
+	/* lse2, Dsum; the per-head dK, dV partials (B, T, H, D) fp32 each */
+	return 2 * align256(rows * sizeof(float)) + 2 * align256(rows * (size_t)D * sizeof(float));
 }
 
 /* One warp per row (b, t, h); rows = B·T·H. */
@@ -87,9 +109,10 @@ static __global__ void fl_bwd_pre(float *lse2, float *dsum, const uint16_t *dout
 
 template <int D>
 static __global__ void __launch_bounds__(FB_THREADS, 2)
-    fl_bwd_dkdv(uint16_t *dk, uint16_t *dv, const uint16_t *dout,
-		  const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lse2,
-		  const float *dsum, const int32_t *mask, int T, int H, int G, float scale)
+    fl_bwd_dkdv(uint16_t *dk, uint16_t *dv, float *dkp, float *dvp, long long nkv,
+		const uint16_t *dout, const uint16_t *q, const uint16_t *k, const uint16_t *v,
+		const float *lse2, const float *dsum, const int32_t *mask, int T, int H, int G,
+		float scale)
 {
 	constexpr int LD = D + FL_PAD, KD = D / 16, ND = D / 8, NB = FB_BM / 8;
 	extern __shared__ __align__(128) unsigned char smem[];
@@ -99,11 +122,14 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 	uint16_t *Os = Qs + 2 * FB_BM * LD;	  /* 2 x (BM, LD): dO */
 	float *Ls = (float *)(Os + 2 * FB_BM * LD); /* 2 x BM lse2 */
 	float *Ds = Ls + 2 * FB_BM;		  /* 2 x BM Dsum */
-	const int hpg = H / G;
-	const int b = blockIdx.x / G, g = blockIdx.x % G;
+	const int hpg = H / G, split = dkp != NULL;
+	/* split: one query head per block (x = (b·G + g)·hpg + head), fp32
+	 * partials; else the block walks the group's heads (x = b·G + g) */
+	const int bg = split ? blockIdx.x / hpg : blockIdx.x, hi0 = split ? blockIdx.x % hpg : 0;
+	const int b = bg / G, g = bg % G;
 	const int kt = blockIdx.y, k0 = kt * FB_BN; /* kt = 0 (most work) first */
 	const int nqt = (T + FB_BM - 1) / FB_BM;
-	const int per_head = nqt - kt, iters = hpg * per_head;
+	const int per_head = nqt - kt, iters = (split ? 1 : hpg) * per_head;
 	const int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
 	const int gr = lane >> 2, tq = lane & 3;
 	const int j0 = k0 + warp * 16 + gr, j1 = j0 + 8; /* this thread's two keys */
@@ -111,9 +137,9 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 	const bool kv0 = j0 < T && (mask == NULL || mask[(long long)b * T + j0] != 0);
 	const bool kv1 = j1 < T && (mask == NULL || mask[(long long)b * T + j1] != 0);
 
-	/* one iteration: head g·hpg + it / per_head, query tile kt + it % per_head */
+	/* one iteration: head g·hpg + hi0 + it / per_head, query tile kt + it % per_head */
 	auto issue = [&](int it, int buf) {
-		int h = g * hpg + it / per_head, q0 = (kt + it % per_head) * FB_BM;
+		int h = g * hpg + hi0 + it / per_head, q0 = (kt + it % per_head) * FB_BM;
 		fl_load_tile<FB_BM, D, FB_THREADS>(Qs + buf * FB_BM * LD, q, b, q0, H, h, T);
 		fl_load_tile<FB_BM, D, FB_THREADS>(Os + buf * FB_BM * LD, dout, b, q0, H, h, T);
 		if (threadIdx.x < FB_BM) {
@@ -235,6 +261,23 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 	}
 	cp_async_wait<0>();
 
+	if (split) { /* this head's terms; fl_bwd_dkdv_sum adds the heads in order */
+#pragma unroll
+		for (int r = 0; r < 2; r++) {
+			int j = r ? j1 : j0;
+			if (j >= T)
+				continue;
+			long long off = hi0 * nkv + (((long long)b * T + j) * G + g) * D + 2 * tq;
+#pragma unroll
+			for (int n = 0; n < ND; n++) {
+				*(float2 *)(dkp + off + n * 8) =
+				    make_float2(dka[n][2 * r], dka[n][2 * r + 1]);
+				*(float2 *)(dvp + off + n * 8) =
+				    make_float2(dva[n][2 * r], dva[n][2 * r + 1]);
+			}
+		}
+		return;
+	}
 	if (j0 < T) {
 		long long off = (((long long)b * T + j0) * G + g) * D + 2 * tq;
 #pragma unroll
@@ -252,6 +295,24 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 			    pack_bf16(dka[n][2] * scale, dka[n][3] * scale);
 			*(uint32_t *)(dv + off + n * 8) = pack_bf16(dva[n][2], dva[n][3]);
 		}
+	}
+}
+
+/* dK = bf16(scale·Σ_h dK_h), dV = bf16(Σ_h dV_h) over the hpg per-head fp32
+ * partials, heads in ascending order (fixed order: reproducible). */
+static __global__ void fl_bwd_dkdv_sum(uint16_t *dk, uint16_t *dv, const float *dkp,
+				       const float *dvp, long long nkv, int hpg, float scale)
+{
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < nkv / 2;
+	     i += (long long)gridDim.x * blockDim.x) {
+		float2 a = ((const float2 *)dkp)[i], c = ((const float2 *)dvp)[i];
+		for (int h = 1; h < hpg; h++) {
+			float2 a2 = ((const float2 *)(dkp + h * nkv))[i];
+			float2 c2 = ((const float2 *)(dvp + h * nkv))[i];
+			a.x += a2.x, a.y += a2.y, c.x += c2.x, c.y += c2.y;
+		}
+		((uint32_t *)dk)[i] = pack_bf16(a.x * scale, a.y * scale);
+		((uint32_t *)dv)[i] = pack_bf16(c.x, c.y);
 	}
 }
 
@@ -418,8 +479,21 @@ static cudaError_t launch_fl_bwd(cudaStream_t st, uint16_t *dq, uint16_t *dk, ui
 	if (e != cudaSuccess)
 		return e;
 	const unsigned ntile = (unsigned)((T + FB_BN - 1) / FB_BN);
-	fl_bwd_dkdv<D><<<dim3((unsigned)(B * G), ntile), FB_THREADS, smem, st>>>(
-	    dk, dv, dout, q, k, v, lse2, dsum, mask, T, H, G, scale);
+	const long long nkv = (long long)B * T * G * D;
+	if (fl_bwd_split(H / G, (int)ntile, (long long)B * G * ntile)) {
+		float *dkp = (float *)((char *)dsum + align256((size_t)rows * sizeof(float)));
+		float *dvp = (float *)((char *)dkp + align256((size_t)rows * D * sizeof(float)));
+		fl_bwd_dkdv<D><<<dim3((unsigned)(B * H), ntile), FB_THREADS, smem, st>>>(
+		    dk, dv, dkp, dvp, nkv, dout, q, k, v, lse2, dsum, mask, T, H, G, scale);
+		e = cudaGetLastError();
+		if (e != cudaSuccess)
+			return e;
+		fl_bwd_dkdv_sum<<<lms_grid_1d(nkv / 2, 256), 256, 0, st>>>(dk, dv, dkp, dvp, nkv,
+									   H / G, scale);
+	} else {
+		fl_bwd_dkdv<D><<<dim3((unsigned)(B * G), ntile), FB_THREADS, smem, st>>>(
+		    dk, dv, NULL, NULL, nkv, dout, q, k, v, lse2, dsum, mask, T, H, G, scale);
+	}
 	e = cudaGetLastError();
 	if (e != cudaSuccess)
 		return e;

@@ -1,5 +1,7 @@
 /* bench_ops_cuda.c — timings of the CUDA backend's heavy ops at Qwen3-VL-4B
- * shapes: attention forward/backward (flash: the default; eager: the
+ * shapes: attention forward/backward (flash: the default; flash-g /
+ * flash-h: its backward forced to one dK/dV block per KV group / per query
+ * head; eager: the
  * eager-exact tensor-core kernels, LMSENS_CUDA_ATTN=eager; simple: CUDA-core
  * kernels without caches, T <= 512 only), the cross-entropy over 151,936 classes,
  * the linear GEMMs and a staged weight upload. Median of 5 runs after a warm-up, host clock around
@@ -95,17 +97,23 @@ static void bench_attention(int B, int T, int H, int G, int D)
 	ok(g_be->ops.memcpy_h2d(g_be->ctx, mask, hm, (size_t)B * T * 4), "h2d");
 	/* causal: QKᵀ and PV each ≈ B·H·T²·D multiply-adds in total */
 	double flop = 2.0 * 2.0 * B * H * (double)T * T * D / 2.0;
-	static const char *modes[3] = {"flash", "eager", "simple"};
-	for (int mode = 0; mode < 3; mode++) {
-		if (mode == 1)
+	/* flash-g / flash-h: the dK/dV kernel walking a group's heads in one
+	 * block / one block per head (the default picks by shape) */
+	static const char *modes[5] = {"flash", "flash-g", "flash-h", "eager", "simple"};
+	for (int mode = 0; mode < 5; mode++) {
+		if (mode == 3)
 			setenv("LMSENS_CUDA_ATTN", "eager", 1);
 		else
 			unsetenv("LMSENS_CUDA_ATTN");
-		if (mode == 2)
+		if (mode == 1 || mode == 2)
+			setenv("LMSENS_CUDA_ATTN_BWD_SPLIT", mode == 1 ? "0" : "1", 1);
+		else
+			unsetenv("LMSENS_CUDA_ATTN_BWD_SPLIT");
+		if (mode == 4)
 			setenv("LMSENS_CUDA_ATTN_SIMPLE", "1", 1);
 		else
 			unsetenv("LMSENS_CUDA_ATTN_SIMPLE");
-		if (mode == 2 && T > 512)
+		if (mode == 4 && T > 512)
 			continue; /* the CUDA-core kernels take tens of ms here */
 		/* the forward writes the lse (and out) the flash backward reads */
 		ok(g_be->ops.attention_forward(g_be->ctx, out, lse, q, k, v, mask, &dm, work, wb),
@@ -124,6 +132,7 @@ static void bench_attention(int B, int T, int H, int G, int D)
 	}
 	unsetenv("LMSENS_CUDA_ATTN_SIMPLE");
 	unsetenv("LMSENS_CUDA_ATTN");
+	unsetenv("LMSENS_CUDA_ATTN_BWD_SPLIT");
 	void *ptrs[] = {q, k, v, dout, out, dq, dk, dv, lse, mask, work};
 	for (int i = 0; i < 11; i++)
 		g_be->ops.free(g_be->ctx, ptrs[i]);

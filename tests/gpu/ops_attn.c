@@ -34,7 +34,7 @@
 
 /* ---- attention ------------------------------------------------------------ */
 
-static const char *g_attn_mode = ""; /* " flash", " eager" or " simple", for the names */
+static const char *g_attn_mode = ""; /* " flash", " eager"... for the names */
 static int g_attn_flash;	     /* the flash kernels run: their tolerances, exact check */
 
 /* Flash (SDPA numerics) against the eager CPU reference, and both against
@@ -172,22 +172,34 @@ void run_attention_cases(void)
 	g_attn_mode = " simple";
 	run_attention_modes();
 	unsetenv("LMSENS_CUDA_ATTN_SIMPLE");
-	g_attn_mode = " flash";
+	/* flash: the 5 cases with the dK/dV kernel forced to one block per
+	 * query head (the split the default picks for long sequences), two
+	 * more with the default choice (one block per KV group at these T) */
+	g_attn_mode = " flash-h";
 	g_attn_flash = 1;
+	setenv("LMSENS_CUDA_ATTN_BWD_SPLIT", "1", 1);
 	run_attention_modes();
+	unsetenv("LMSENS_CUDA_ATTN_BWD_SPLIT");
+	g_attn_mode = " flash";
 	case_attention(2, 200, 8, 2, 128, 2, 0, 0); /* left pad: rows with no key */
 	case_attention(1, 256, 4, 4, 64, 0, 0, 0);  /* H = G, T a multiple of 64 */
 	g_attn_flash = 0;
-	/* run to run: every output a fixed-order sum (no atomics), both kinds */
-	for (int eager = 0; eager < 2; eager++) {
-		if (eager)
+	/* run to run: every output a fixed-order sum (no atomics): eager, flash
+	 * by group, flash by head */
+	static const char *const kinds[3] = {"eager", "flash-g", "flash-h"};
+	for (int m = 0; m < 3; m++) {
+		if (m == 0)
 			setenv("LMSENS_CUDA_ATTN", "eager", 1);
+		else
+			unsetenv("LMSENS_CUDA_ATTN");
+		setenv("LMSENS_CUDA_ATTN_BWD_SPLIT", m == 2 ? "1" : "0", 1);
 		int same = attn_repeat_identical(g_gpu, 4, 512, 32, 8, 128);
-		printf("  attention %s B4 T512 H32 G8 D128: two runs bit-identical: %s\n",
-		       eager ? "eager" : "flash", same == 1 ? "yes" : same ? "error" : "NO");
+		printf("  attention %s B4 T512 H32 G8 D128: two runs bit-identical: %s\n", kinds[m],
+		       same == 1 ? "yes" : same ? "error" : "NO");
 		OPS_CHECK(same == 1);
 	}
 	unsetenv("LMSENS_CUDA_ATTN");
+	unsetenv("LMSENS_CUDA_ATTN_BWD_SPLIT");
 }
 
 static void run_attention_modes(void)
