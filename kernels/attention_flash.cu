@@ -43,8 +43,8 @@ static __global__ void __launch_bounds__(FL_THREADS, 2)
 {
 	constexpr int LD = D + FL_PAD, KD = D / 16, ND = D / 8, NB = FL_BN / 8;
 	extern __shared__ __align__(128) unsigned char smem[];
-	uint16_t *Qs = (uint16_t *)smem;   /* (BM, LD) */
-	uint16_t *Ks = Qs + FL_BM * LD;	   /* 2 x (BN, LD) */
+	uint16_t *Qs = (uint16_t *)smem;    /* (BM, LD) */
+	uint16_t *Ks = Qs + FL_BM * LD;	    /* 2 x (BN, LD) */
 	uint16_t *Vs = Ks + 2 * FL_BN * LD; /* 2 x (BN, LD) */
 	const int nqt = (T + FL_BM - 1) / FL_BM;
 	const int qt = nqt - 1 - (int)blockIdx.y; /* most work first */
@@ -52,8 +52,8 @@ static __global__ void __launch_bounds__(FL_THREADS, 2)
 	const int q0 = qt * FL_BM;
 	const int warp = threadIdx.x / LMS_WARP, lane = threadIdx.x % LMS_WARP;
 	const int gr = lane >> 2, tq = lane & 3;
-	const int wrow = q0 + warp * 16;	      /* the warp's first row */
-	const int i0 = wrow + gr, i1 = i0 + 8;	      /* this thread's two rows */
+	const int wrow = q0 + warp * 16;       /* the warp's first row */
+	const int i0 = wrow + gr, i1 = i0 + 8; /* this thread's two rows */
 	const int ntiles = (min(q0 + FL_BM, T) - 1) / FL_BN + 1;
 	const int32_t *mrow = mask ? mask + (long long)b * T : NULL;
 	const float sl2 = scale * FL_LOG2E;
@@ -81,10 +81,10 @@ static __global__ void __launch_bounds__(FL_THREADS, 2)
 		cp_async_commit();
 		/* key visibility of the tile (padding mask, j < T): one bit per key */
 		int ja = j0 + lane, jb = j0 + LMS_WARP + lane;
-		unsigned va = __ballot_sync(LMS_FULL_MASK,
-					    ja < T && (mrow == NULL || mrow[ja] != 0));
-		unsigned vb = __ballot_sync(LMS_FULL_MASK,
-					    jb < T && (mrow == NULL || mrow[jb] != 0));
+		unsigned va =
+		    __ballot_sync(LMS_FULL_MASK, ja < T && (mrow == NULL || mrow[ja] != 0));
+		unsigned vb =
+		    __ballot_sync(LMS_FULL_MASK, jb < T && (mrow == NULL || mrow[jb] != 0));
 		cp_async_wait<1>();
 		__syncthreads();
 		if (t == 0) {
@@ -114,7 +114,8 @@ static __global__ void __launch_bounds__(FL_THREADS, 2)
 #pragma unroll
 					for (int e = 0; e < 4; e++) {
 						int jl = n * 8 + 2 * tq + (e & 1);
-						unsigned bit = jl < 32 ? (va >> jl) : (vb >> (jl - 32));
+						unsigned bit =
+						    jl < 32 ? (va >> jl) : (vb >> (jl - 32));
 						int i = e < 2 ? i0 : i1;
 						if (!(bit & 1u) || j0 + jl > i)
 							s[n][e] = -INFINITY;
@@ -231,11 +232,10 @@ extern "C" int lms_k_attention_flash_ok(const uint16_t *q, const uint16_t *k, co
 	return (D == 32 || D == 64 || D == 128) && a % 16 == 0;
 }
 
-extern "C" cudaError_t lms_k_attention_forward_flash(cudaStream_t stream, uint16_t *out,
-						     float *lse, const uint16_t *q,
-						     const uint16_t *k, const uint16_t *v,
-						     const int32_t *mask, int B, int T, int H,
-						     int G, int D, float scale)
+extern "C" cudaError_t lms_k_attention_forward_flash(cudaStream_t stream, uint16_t *out, float *lse,
+						     const uint16_t *q, const uint16_t *k,
+						     const uint16_t *v, const int32_t *mask, int B,
+						     int T, int H, int G, int D, float scale)
 {
 	if (B <= 0 || T <= 0)
 		return cudaSuccess;

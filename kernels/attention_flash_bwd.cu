@@ -8,7 +8,9 @@
  *   2. fl_bwd_dkdv: one block per (batch, KV head, 64-key tile), 4 warps
  *      of 16 keys. It walks the group's H/G query heads and, per head, the
  *      64-row query tiles from the diagonal to the end (Q, dO, lse2, Dsum
- *      double buffered with cp.async):
+ *      double buffered with cp.async); for long sequences one block per
+ *      query head instead, writing fp32 partials that fl_bwd_dkdv_sum adds
+ *      in head order (fl_bwd_split):
  *        Sᵀ = K·Qᵀ, Pᵀ = 2^(Sᵀ·scale·log2e − lse2) (masked: 0)
  *        dV += bf16(Pᵀ)·dO;  dPᵀ = V·dOᵀ;  dSᵀ = Pᵀ ∘ (dPᵀ − Dsum)
  *        dK += bf16(dSᵀ)·Q
@@ -26,7 +28,8 @@
  * everything else fp32), not the eager graph's of backend.h; the GQA sum is
  * one fp32 sum rounded once (the eager contract rounds each head's term).
  *
- * Workspace (lms_k_attention_flash_workspace): lse2 and Dsum (B, H, T) fp32.
+ * Workspace (lms_k_attention_flash_workspace): lse2 and Dsum (B, H, T) fp32,
+ * then the per-head dK and dV partials (B, T, H, D) fp32 each.
  *
  * Not here: the forward (attention_flash.cu), the eager-exact backward
  * (attention_bwd_tc.cu, attention.cu). */
@@ -82,7 +85,8 @@ extern "C" size_t lms_k_attention_flash_workspace(int B, int T, int H, int D)
 /* One warp per row (b, t, h); rows = B·T·H. */
 template <int D>
 static __global__ void fl_bwd_pre(float *lse2, float *dsum, const uint16_t *dout,
-				  const uint16_t *out, const float *lse, int T, int H, long long rows)
+				  const uint16_t *out, const float *lse, int T, int H,
+				  long long rows)
 {
 	long long row = (long long)blockIdx.x * (blockDim.x / LMS_WARP) + threadIdx.x / LMS_WARP;
 	int lane = threadIdx.x % LMS_WARP;
@@ -116,12 +120,12 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 {
 	constexpr int LD = D + FL_PAD, KD = D / 16, ND = D / 8, NB = FB_BM / 8;
 	extern __shared__ __align__(128) unsigned char smem[];
-	uint16_t *Ks = (uint16_t *)smem;	  /* (BN, LD) */
-	uint16_t *Vs = Ks + FB_BN * LD;		  /* (BN, LD) */
-	uint16_t *Qs = Vs + FB_BN * LD;		  /* 2 x (BM, LD) */
-	uint16_t *Os = Qs + 2 * FB_BM * LD;	  /* 2 x (BM, LD): dO */
+	uint16_t *Ks = (uint16_t *)smem;	    /* (BN, LD) */
+	uint16_t *Vs = Ks + FB_BN * LD;		    /* (BN, LD) */
+	uint16_t *Qs = Vs + FB_BN * LD;		    /* 2 x (BM, LD) */
+	uint16_t *Os = Qs + 2 * FB_BM * LD;	    /* 2 x (BM, LD): dO */
 	float *Ls = (float *)(Os + 2 * FB_BM * LD); /* 2 x BM lse2 */
-	float *Ds = Ls + 2 * FB_BM;		  /* 2 x BM Dsum */
+	float *Ds = Ls + 2 * FB_BM;		    /* 2 x BM Dsum */
 	const int hpg = H / G, split = dkp != NULL;
 	/* split: one query head per block (x = (b·G + g)·hpg + head), fp32
 	 * partials; else the block walks the group's heads (x = b·G + g) */
@@ -202,7 +206,7 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 				float p = fl_exp2(__fmaf_rn(st[n][e], sl2, -Lt[il]));
 				st[n][e] = vis ? p : 0.0f;
 			}
-		/* dV += bf16(Pᵀ) · dO */
+			/* dV += bf16(Pᵀ) · dO */
 #pragma unroll
 		for (int kk = 0; kk < FB_BM / 16; kk++) {
 			uint32_t pa[4] = {pack_bf16(st[2 * kk][0], st[2 * kk][1]),
@@ -327,7 +331,7 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 {
 	constexpr int LD = D + FL_PAD, KD = D / 16, ND = D / 8, NB = FB_BN / 8;
 	extern __shared__ __align__(128) unsigned char smem[];
-	uint16_t *Qs = (uint16_t *)smem;   /* (BM, LD) */
+	uint16_t *Qs = (uint16_t *)smem;    /* (BM, LD) */
 	uint16_t *Os = Qs + FB_BM * LD;	    /* (BM, LD): dO */
 	uint16_t *Ks = Os + FB_BM * LD;	    /* 2 x (BN, LD) */
 	uint16_t *Vs = Ks + 2 * FB_BN * LD; /* 2 x (BN, LD) */
@@ -368,10 +372,10 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 		}
 		cp_async_commit();
 		int ja = j0 + lane, jb = j0 + LMS_WARP + lane;
-		unsigned va = __ballot_sync(LMS_FULL_MASK,
-					    ja < T && (mrow == NULL || mrow[ja] != 0));
-		unsigned vb = __ballot_sync(LMS_FULL_MASK,
-					    jb < T && (mrow == NULL || mrow[jb] != 0));
+		unsigned va =
+		    __ballot_sync(LMS_FULL_MASK, ja < T && (mrow == NULL || mrow[ja] != 0));
+		unsigned vb =
+		    __ballot_sync(LMS_FULL_MASK, jb < T && (mrow == NULL || mrow[jb] != 0));
 		cp_async_wait<1>();
 		__syncthreads();
 		const uint16_t *Kt = Ks + buf * FB_BN * LD, *Vt = Vs + buf * FB_BN * LD;
@@ -408,13 +412,14 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 					int r = e >> 1, jl = n * 8 + 2 * tq + (e & 1);
 					float p = fl_exp2(__fmaf_rn(s[n][e], sl2, -l2[r]));
 					if (need) {
-						unsigned bit = jl < 32 ? (va >> jl) : (vb >> (jl - 32));
+						unsigned bit =
+						    jl < 32 ? (va >> jl) : (vb >> (jl - 32));
 						if (!(bit & 1u) || j0 + jl > (r ? i1 : i0))
 							p = 0.0f;
 					}
 					s[n][e] = p * (dp[n][e] - ds[r]);
 				}
-			/* dQ += bf16(dS) · K */
+				/* dQ += bf16(dS) · K */
 #pragma unroll
 			for (int kk = 0; kk < FB_BN / 16; kk++) {
 				uint32_t sa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
@@ -451,7 +456,8 @@ template <typename K> static cudaError_t fl_allow_smem(K kernel, size_t bytes)
 {
 	if (bytes <= 48 * 1024)
 		return cudaSuccess;
-	return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+	return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+				    (int)bytes);
 }
 
 template <int D>
@@ -464,14 +470,14 @@ static cudaError_t launch_fl_bwd(cudaStream_t st, uint16_t *dq, uint16_t *dk, ui
 	long long rows = (long long)B * T * H;
 	float *lse2 = (float *)work;
 	float *dsum = (float *)((char *)work + align256((size_t)rows * sizeof(float)));
-	fl_bwd_pre<D><<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(lse2, dsum, dout, out, lse, T, H,
-								    rows);
+	fl_bwd_pre<D>
+	    <<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(lse2, dsum, dout, out, lse, T, H, rows);
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess)
 		return e;
 	constexpr int LD = D + FL_PAD;
-	const size_t smem = (size_t)(2 * FB_BN + 4 * FB_BM) * LD * sizeof(uint16_t) +
-			    4 * FB_BM * sizeof(float);
+	const size_t smem =
+	    (size_t)(2 * FB_BN + 4 * FB_BM) * LD * sizeof(uint16_t) + 4 * FB_BM * sizeof(float);
 	const size_t smem_q = (size_t)(2 * FB_BM + 4 * FB_BN) * LD * sizeof(uint16_t);
 	e = fl_allow_smem(fl_bwd_dkdv<D>, smem);
 	if (e == cudaSuccess)
@@ -502,17 +508,15 @@ static cudaError_t launch_fl_bwd(cudaStream_t st, uint16_t *dq, uint16_t *dk, ui
 	return cudaGetLastError();
 }
 
-extern "C" cudaError_t lms_k_attention_backward_flash(cudaStream_t stream, uint16_t *dq,
-						      uint16_t *dk, uint16_t *dv,
-						      const uint16_t *dout, const uint16_t *q,
-						      const uint16_t *k, const uint16_t *v,
-						      const uint16_t *out, const float *lse,
-						      const int32_t *mask, int B, int T, int H,
-						      int G, int D, float scale, void *work)
+extern "C" cudaError_t lms_k_attention_backward_flash(
+    cudaStream_t stream, uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
+    const uint16_t *q, const uint16_t *k, const uint16_t *v, const uint16_t *out, const float *lse,
+    const int32_t *mask, int B, int T, int H, int G, int D, float scale, void *work)
 {
 	if (B <= 0 || T <= 0)
 		return cudaSuccess;
-	uintptr_t a = (uintptr_t)dout | (uintptr_t)out | (uintptr_t)dq | (uintptr_t)dk | (uintptr_t)dv;
+	uintptr_t a =
+	    (uintptr_t)dout | (uintptr_t)out | (uintptr_t)dq | (uintptr_t)dk | (uintptr_t)dv;
 	if (!lms_k_attention_flash_ok(q, k, v, D) || a % 16 != 0 || !lse || !work || G <= 0 ||
 	    H % G != 0 || !(scale > 0.0f))
 		return cudaErrorInvalidValue;

@@ -52,15 +52,16 @@ template <int N> static __device__ __forceinline__ void cp_async_wait(void)
  * stride D + FL_PAD), rows at or past T zero-filled. All threads of a block
  * of NTHREADS call it. */
 template <int NROWS, int D, int NTHREADS>
-static __device__ __forceinline__ void fl_load_tile(uint16_t *dst, const uint16_t *x, int b,
-						    int r0, int heads, int h, int T)
+static __device__ __forceinline__ void fl_load_tile(uint16_t *dst, const uint16_t *x, int b, int r0,
+						    int heads, int h, int T)
 {
 	constexpr int C8 = D / 8; /* 16-byte chunks per row */
 #pragma unroll
 	for (int idx = threadIdx.x; idx < NROWS * C8; idx += NTHREADS) {
 		int r = idx / C8, c = (idx % C8) * 8, t = r0 + r;
 		int valid = t < T;
-		const uint16_t *src = x + ((((long long)b * T + (valid ? t : 0)) * heads + h) * D + c);
+		const uint16_t *src =
+		    x + ((((long long)b * T + (valid ? t : 0)) * heads + h) * D + c);
 		cp_async16(dst + r * (D + FL_PAD) + c, src, valid);
 	}
 }

@@ -11,8 +11,8 @@
 #include <string.h>
 
 void attn_ref_exact(double *out, double *dq, double *dk, double *dv, const lms_bf16 *q,
-		    const lms_bf16 *k, const lms_bf16 *v, const lms_bf16 *dout,
-		    const int32_t *mask, int B, int T, int H, int G, int D, double scale)
+		    const lms_bf16 *k, const lms_bf16 *v, const lms_bf16 *dout, const int32_t *mask,
+		    int B, int T, int H, int G, int D, double scale)
 {
 	size_t nq = (size_t)B * T * H * D, nk = (size_t)B * T * G * D;
 	memset(out, 0, nq * sizeof *out);
@@ -103,7 +103,7 @@ int attn_repeat_identical(struct lms_backend *be, int B, int T, int H, int G, in
 	struct lms_attn_dims dm = {B, T, H, G, D, (float)(1.0 / sqrt((double)D))};
 	size_t nq = (size_t)B * T * H * D, nk = (size_t)B * T * G * D, nl = (size_t)B * H * T;
 	size_t wb = be->ops.attention_workspace(be->ctx, &dm);
-	size_t bytes[11] = {nq * 2, nk * 2, nk * 2, nq * 2, (size_t)B * T * 4, nq * 2, nl * 4,
+	size_t bytes[11] = {nq * 2,	 nk * 2, nk * 2, nq * 2, (size_t)B * T * 4, nq * 2, nl * 4,
 			    wb ? wb : 1, nq * 2, nk * 2, nk * 2};
 	void *d[11] = {NULL};
 	unsigned char *host[2][5] = {{NULL}};
@@ -128,8 +128,8 @@ int attn_repeat_identical(struct lms_backend *be, int B, int T, int H, int G, in
 			goto out;
 	}
 	for (int r = 0; r < 2; r++) {
-		if (be->ops.attention_forward(be->ctx, d[5], d[6], d[0], d[1], d[2], d[4], &dm, d[7],
-					      wb) != LMS_OK ||
+		if (be->ops.attention_forward(be->ctx, d[5], d[6], d[0], d[1], d[2], d[4], &dm,
+					      d[7], wb) != LMS_OK ||
 		    be->ops.attention_backward(be->ctx, d[8], d[9], d[10], d[3], d[0], d[1], d[2],
 					       d[5], d[6], d[4], &dm, d[7], wb) != LMS_OK)
 			goto out;
@@ -137,7 +137,7 @@ int attn_repeat_identical(struct lms_backend *be, int B, int T, int H, int G, in
 		for (int o = 0; o < 5; o++) {
 			host[r][o] = malloc(bytes[outs[o]]);
 			if (!host[r][o] || be->ops.memcpy_d2h(be->ctx, host[r][o], d[outs[o]],
-							       bytes[outs[o]]) != LMS_OK)
+							      bytes[outs[o]]) != LMS_OK)
 				goto out;
 		}
 	}

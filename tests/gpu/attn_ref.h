@@ -22,8 +22,8 @@
 #include "core/numeric.h"
 
 void attn_ref_exact(double *out, double *dq, double *dk, double *dv, const lms_bf16 *q,
-		    const lms_bf16 *k, const lms_bf16 *v, const lms_bf16 *dout,
-		    const int32_t *mask, int B, int T, int H, int G, int D, double scale);
+		    const lms_bf16 *k, const lms_bf16 *v, const lms_bf16 *dout, const int32_t *mask,
+		    int B, int T, int H, int G, int D, double scale);
 
 /* NMSE Σ(x − ref)² / Σ ref² of n bf16 values against doubles. */
 double attn_ref_nmse(const lms_bf16 *x, const double *ref, size_t n);

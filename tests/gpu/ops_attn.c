@@ -45,7 +45,8 @@ static void attn_exact_check(const char *name, const lms_bf16 *q, const lms_bf16
 			     const struct lms_attn_dims *dm, lms_bf16 *const cpu[4],
 			     lms_bf16 *const gpu[4])
 {
-	size_t nq = (size_t)dm->B * dm->T * dm->H * dm->D, nk = (size_t)dm->B * dm->T * dm->G * dm->D;
+	size_t nq = (size_t)dm->B * dm->T * dm->H * dm->D,
+	       nk = (size_t)dm->B * dm->T * dm->G * dm->D;
 	size_t n[4] = {nq, nq, nk, nk};
 	double *ex[4];
 	for (int i = 0; i < 4; i++)
@@ -54,12 +55,13 @@ static void attn_exact_check(const char *name, const lms_bf16 *q, const lms_bf16
 		       dm->D, dm->scale);
 	static const char *what[4] = {"out", "dq", "dk", "dv"};
 	for (int i = 0; i < 4; i++) {
-		double ec = attn_ref_nmse(cpu[i], ex[i], n[i]), eg = attn_ref_nmse(gpu[i], ex[i], n[i]);
+		double ec = attn_ref_nmse(cpu[i], ex[i], n[i]),
+		       eg = attn_ref_nmse(gpu[i], ex[i], n[i]);
 		printf("  %-44s %-3s nmse vs fp64: eager cpu %-10.3g flash %-10.3g (ratio %.2f)\n",
 		       name, what[i], ec, eg, ec > 0 ? eg / ec : 0.0);
 		if (!(eg <= ATTN_EXACT_RATIO * ec + 1e-14))
-			fprintf(stderr, "FAIL: %s %s: flash nmse vs fp64 %g > %g x eager %g\n", name,
-				what[i], eg, ATTN_EXACT_RATIO, ec);
+			fprintf(stderr, "FAIL: %s %s: flash nmse vs fp64 %g > %g x eager %g\n",
+				name, what[i], eg, ATTN_EXACT_RATIO, ec);
 		OPS_CHECK(eg <= ATTN_EXACT_RATIO * ec + 1e-14);
 		free(ex[i]);
 	}
@@ -195,7 +197,9 @@ void run_attention_cases(void)
 		setenv("LMSENS_CUDA_ATTN_BWD_SPLIT", m == 2 ? "1" : "0", 1);
 		int same = attn_repeat_identical(g_gpu, 4, 512, 32, 8, 128);
 		printf("  attention %s B4 T512 H32 G8 D128: two runs bit-identical: %s\n", kinds[m],
-		       same == 1 ? "yes" : same ? "error" : "NO");
+		       same == 1 ? "yes"
+		       : same	 ? "error"
+				 : "NO");
 		OPS_CHECK(same == 1);
 	}
 	unsetenv("LMSENS_CUDA_ATTN");

@@ -22,8 +22,8 @@ void down(struct lms_backend *be, void *host, const void *d, size_t bytes);
 void ok(enum lms_status st, const char *what);
 /* Prints one line and checks |got − ref| <= atol + rtol·|ref| per element
  * and the NMSE bound; bf16 when is_bf16, else fp32. */
-void compare(const char *name, const void *got, const void *ref, size_t n, int is_bf16,
-	     double atol, double rtol, double nmse_max);
+void compare(const char *name, const void *got, const void *ref, size_t n, int is_bf16, double atol,
+	     double rtol, double nmse_max);
 
 /* A check counted by test_ops_cuda's test.h counters (test.h's counters
  * are per source file, so other sources use OPS_CHECK, not CHECK). */
