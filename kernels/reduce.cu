@@ -57,6 +57,45 @@ static __global__ void absmax_kernel(float *amax, const uint16_t *x, int64_t row
 	}
 }
 
+/* The per-tensor amax (rows == 1, the calibration's and the dynamic
+ * quantizers' case) of a 16-byte aligned x: 8 values per load (the 2-byte
+ * loads of absmax_kernel reach ~10 % of the bandwidth); the n % 8 tail goes
+ * to block 0. The same unsigned max of |x| bits, so the same result. */
+static __global__ void absmax1_v8_kernel(float *amax, const uint4 *x8, int64_t n8,
+					 const uint16_t *tail, int64_t ntail)
+{
+	__shared__ unsigned smax[THREADS / LMS_WARP];
+	unsigned m = 0;
+	for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n8;
+	     i += (int64_t)gridDim.x * blockDim.x) {
+		uint4 v = x8[i];
+		const unsigned w[4] = {v.x, v.y, v.z, v.w};
+		for (int k = 0; k < 4; k++) {
+			unsigned lo = w[k] & 0x7fffu, hi = (w[k] >> 16) & 0x7fffu;
+			m = lo > m ? lo : m;
+			m = hi > m ? hi : m;
+		}
+	}
+	if (blockIdx.x == 0)
+		for (int64_t j = threadIdx.x; j < ntail; j += blockDim.x) {
+			unsigned a = tail[j] & 0x7fffu;
+			m = a > m ? a : m;
+		}
+	for (int o = LMS_WARP / 2; o > 0; o >>= 1) {
+		unsigned other = __shfl_xor_sync(LMS_FULL_MASK, m, o);
+		m = other > m ? other : m;
+	}
+	if (threadIdx.x % LMS_WARP == 0)
+		smax[threadIdx.x / LMS_WARP] = m;
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		unsigned bm = 0;
+		for (int w = 0; w < THREADS / LMS_WARP; w++)
+			bm = smax[w] > bm ? smax[w] : bm;
+		atomicMax((unsigned *)amax, bm << 16);
+	}
+}
+
 extern "C" cudaError_t lms_k_absmax_rows(cudaStream_t stream, float *amax, const uint16_t *x,
 					 int64_t rows, int64_t cols, int accumulate)
 {
@@ -69,6 +108,13 @@ extern "C" cudaError_t lms_k_absmax_rows(cudaStream_t stream, float *amax, const
 	}
 	if (cols <= 0)
 		return cudaSuccess;
+	if (rows == 1 && (uintptr_t)x % 16 == 0 && cols >= 8 * THREADS) {
+		int64_t n8 = cols / 8, blocks = (n8 + THREADS - 1) / THREADS;
+		blocks = blocks < 2048 ? blocks : 2048;
+		absmax1_v8_kernel<<<(unsigned)blocks, THREADS, 0, stream>>>(
+		    amax, (const uint4 *)x, n8, x + n8 * 8, cols - n8 * 8);
+		return cudaGetLastError();
+	}
 	int64_t bpr = (cols + 8191) / 8192;
 	if (rows == 1 && bpr < 1024)
 		bpr = cols / 1024 > 0 ? (cols / 1024 < 1024 ? cols / 1024 : 1024) : 1;
