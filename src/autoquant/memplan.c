@@ -8,10 +8,11 @@
  *     scratch and a margin fit in the backend's free memory (CUDA: free
  *     device memory before the engine is built), else recompute; on the CPU
  *     backend keep them up to 4 GiB of activations.
- *   autoquant.weight_cache: auto | true | false
+ *   autoquant.weight_cache: auto | true | false | a size in GB
  *     the fake-quantized weights of every (distinct weight quantizer,
  *     scored linear) kept for the whole job (replay.c). true: all of them;
- *     false: none (each step quantizes again); auto: as many as fit in the
+ *     false: none (each step quantizes again); a number: at most that many
+ *     GB (1e9 bytes); auto: as many as fit in the
  *     free device memory left after the scoring scratch, less a margin, or
  *     at most 1 GiB on the CPU backend.
  *   autoquant.replay_gemm: exact | fp8 (read here; replay_fp8.c) — fp8
@@ -57,7 +58,18 @@ static enum lms_status tristate(const struct lms_cfg *cfg, const char *key, int 
 enum lms_status lms_aq_read_mem_settings(struct aq_ctx *c)
 {
 	LMS_TRY(tristate(c->cfg, "autoquant.recompute", &c->recompute_cfg));
-	LMS_TRY(tristate(c->cfg, "autoquant.weight_cache", &c->wcache_cfg));
+	const struct lms_cfg *wc = lms_cfg_find(c->cfg, "autoquant.weight_cache");
+	c->wcache_gb = -1.0;
+	if (wc && (wc->type == LMS_CFG_INT || wc->type == LMS_CFG_FLOAT)) {
+		double gb = wc->type == LMS_CFG_INT ? (double)wc->i : wc->f;
+		if (!(gb >= 0.0 && gb <= 1e6))
+			return lms_fail(LMS_ERR_CONFIG, "give auto, true, false or a size in GB (e.g. 12.5)",
+					"autoquant.weight_cache = %g is not a size in GB", gb);
+		c->wcache_gb = gb;
+		c->wcache_cfg = 1;
+	} else {
+		LMS_TRY(tristate(c->cfg, "autoquant.weight_cache", &c->wcache_cfg));
+	}
 	const struct lms_cfg *n = lms_cfg_find(c->cfg, "autoquant.replay_gemm");
 	c->replay_fp8 = 0;
 	if (!n || n->type == LMS_CFG_NULL)
@@ -134,7 +146,7 @@ enum lms_status lms_aq_wcache_budget(struct aq_ctx *c, size_t *budget)
 	if (c->wcache_cfg == 0)
 		return LMS_OK;
 	if (c->wcache_cfg == 1) {
-		*budget = (size_t)-1;
+		*budget = c->wcache_gb >= 0.0 ? (size_t)(c->wcache_gb * 1e9) : (size_t)-1;
 		return LMS_OK;
 	}
 	size_t free_b, total_b;

@@ -90,6 +90,7 @@ struct aq_ctx {
 	int calib_loss_on;            /* autoquant.calib_loss (default 0): calibration
 				       * forwards compute logits and the loss */
 	int recompute_cfg, wcache_cfg; /* autoquant.recompute / weight_cache: -1 auto, 0, 1 */
+	double wcache_gb;             /* autoquant.weight_cache given as a size in GB, else < 0 */
 	int recompute;                /* what the engine runs with */
 	int replay_fp8;               /* autoquant.replay_gemm = fp8 (default exact) */
 	const char *captions_path;

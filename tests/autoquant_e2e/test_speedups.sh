@@ -60,8 +60,15 @@ for v in true false; do
 done
 check "the log names the distinct quantizers and the cache" \
 	"grep -q 'replay: 5 formats, 3 distinct input and 3 distinct weight quantizers; quantized weights cached for 42 of 42' '$T/wc_true.err' && grep -q 'cached for 0 of 42' '$T/wc_false.err'"
+# a budget in GB that holds only some of the 42 (quantizer, linear) pairs:
+# cached slots and per-step scratch side by side
+"$LMSENS_BIN" -m "${BASE[@]}" quant_pair=$PAIRS autoquant.weight_cache=0.00005 hydra.sweep.dir="$T/wc_part" \
+	> /dev/null 2> "$T/wc_part.err"
+check "bundle, weight_cache=0.00005 (GB) exits 0 and caches part" \
+	"[ $? -eq 0 ] && grep -q 'cached for [1-9][0-9]* of 42' '$T/wc_part.err' && ! grep -q 'cached for 42 of 42' '$T/wc_part.err'"
 for k in 0 1 2 3 4; do
 	check "bundle job $k: weight_cache=true == false" "same '$(h5 "$T/wc_true/$k")' '$(h5 "$T/wc_false/$k")'"
+	check "bundle job $k: partial weight cache == none" "same '$(h5 "$T/wc_part/$k")' '$(h5 "$T/wc_false/$k")'"
 done
 "$LMSENS_BIN" "${BASE[@]}" quant_pair=wfp8_afp16 autoquant.weight_cache=false runner.output_dir="$T/one" \
 	> /dev/null 2>&1
@@ -80,8 +87,10 @@ done
 # 4. user errors
 "$LMSENS_BIN" "${BASE[@]}" autoquant.recompute=maybe runner.output_dir="$T/e1" > /dev/null 2> "$T/e1.err"
 check "recompute=maybe: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.recompute' '$T/e1.err'"
-"$LMSENS_BIN" "${BASE[@]}" autoquant.weight_cache=3 runner.output_dir="$T/e2" > /dev/null 2> "$T/e2.err"
-check "weight_cache=3: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.weight_cache' '$T/e2.err'"
+"$LMSENS_BIN" "${BASE[@]}" autoquant.weight_cache=-2 runner.output_dir="$T/e2" > /dev/null 2> "$T/e2.err"
+check "weight_cache=-2: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.weight_cache' '$T/e2.err'"
+"$LMSENS_BIN" "${BASE[@]}" autoquant.weight_cache=many runner.output_dir="$T/e2b" > /dev/null 2> "$T/e2b.err"
+check "weight_cache=many: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.weight_cache' '$T/e2b.err'"
 "$LMSENS_BIN" "${BASE[@]}" autoquant.replay_gemm=fp16 runner.output_dir="$T/e3" > /dev/null 2> "$T/e3.err"
 check "replay_gemm=fp16: exit 2 naming the key" "[ $? -eq 2 ] && grep -q 'autoquant.replay_gemm' '$T/e3.err'"
 "$LMSENS_BIN" "${BASE[@]}" quant_pair=wfp8_afp8 autoquant.replay_gemm=fp8 runner.backend=cpu \
