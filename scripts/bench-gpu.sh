@@ -52,7 +52,7 @@ cp tests/data/tokenizer/qwen3-tokenizer.json "$model/tokenizer.json"
 cat "$model"/*.safetensors >/dev/null   # page cache warm: load is timed from memory
 
 "$BIN" bench --model "$model" --work /tmp/lmsens-bench/work --json "$out/bench.json" \
-	--scenarios standard,bundle7,seq2048 "$@" >"$out/bench.log" 2>"$out/bench.err"
+	--scenarios standard,bundle7,seq2048,lowmem "$@" >"$out/bench.log" 2>"$out/bench.err"
 brc=$?
 [ $brc -ne 0 ] && { echo "bench exit $brc"; tail -20 "$out/bench.err"; rc=1; }
 
