@@ -17,7 +17,7 @@
  *   - the weight cache keeps fq(W) of (distinct weight quantizer, linear) for
  *     the whole job when memory allows (autoquant.weight_cache: auto sizes it
  *     from the backend's free memory, false turns it off, true caches every
- *     linear); each slot is filled at its first use. Linears beyond the budget
+ *     linear, a number caps it in GB); each slot is filled at its first use. Linears beyond the budget
  *     are quantized into the scratch as before.
  * autoquant.replay_gemm=fp8 sends the formats with per-tensor FP8 input and
  * weight to replay_fp8.c (FP8 tensor-core GEMMs, not bit-identical; see
