@@ -4,7 +4,8 @@
  * fails, counts, and goes on (so one run shows every failure). A test binary
  * ends with `return lms_test_finish();`, which prints "N passed, N failed"
  * last and returns non-zero when anything failed. A test that needs a GPU and
- * finds none returns LMS_TEST_SKIP (77, CTest's SKIP_RETURN_CODE). */
+ * finds none returns LMS_TEST_SKIP (77, CTest's SKIP_RETURN_CODE). Checks in
+ * every source file of a binary count towards the one summary. */
 #ifndef LMS_TESTS_TEST_H
 #define LMS_TESTS_TEST_H
 
@@ -16,8 +17,11 @@
 
 #define LMS_TEST_SKIP 77
 
-static int lms_test_passed_;
-static int lms_test_failed_;
+/* One pair of counters per test binary, however many of its source files
+ * include this header and check things (weak definitions merge at link time;
+ * static ones would give each file its own uncounted pair). */
+__attribute__((weak)) int lms_test_passed_;
+__attribute__((weak)) int lms_test_failed_;
 
 static inline void lms_test_result_(int ok, const char *file, int line)
 {

@@ -12,6 +12,7 @@
 
 #include "attn_ref.h"
 #include "ops_util.h"
+#include "test.h"
 
 /* Flash attention (D = 32, 64, 128; D = 18 runs the eager kernels) against
  * the eager CPU reference. The eager graph rounds S to bf16 twice, flash
@@ -62,7 +63,7 @@ static void attn_exact_check(const char *name, const lms_bf16 *q, const lms_bf16
 		if (!(eg <= ATTN_EXACT_RATIO * ec + 1e-14))
 			fprintf(stderr, "FAIL: %s %s: flash nmse vs fp64 %g > %g x eager %g\n",
 				name, what[i], eg, ATTN_EXACT_RATIO, ec);
-		OPS_CHECK(eg <= ATTN_EXACT_RATIO * ec + 1e-14);
+		CHECK(eg <= ATTN_EXACT_RATIO * ec + 1e-14);
 		free(ex[i]);
 	}
 }
@@ -200,7 +201,7 @@ void run_attention_cases(void)
 		       same == 1 ? "yes"
 		       : same	 ? "error"
 				 : "NO");
-		OPS_CHECK(same == 1);
+		CHECK(same == 1);
 	}
 	unsetenv("LMSENS_CUDA_ATTN");
 	unsetenv("LMSENS_CUDA_ATTN_BWD_SPLIT");

@@ -25,11 +25,6 @@ void ok(enum lms_status st, const char *what);
 void compare(const char *name, const void *got, const void *ref, size_t n, int is_bf16, double atol,
 	     double rtol, double nmse_max);
 
-/* A check counted by test_ops_cuda's test.h counters (test.h's counters
- * are per source file, so other sources use OPS_CHECK, not CHECK). */
-void ops_check(int ok, const char *cond, const char *file, int line);
-#define OPS_CHECK(cond) ops_check(!!(cond), #cond, __FILE__, __LINE__)
-
 /* ops_attn.c */
 void run_attention_cases(void);
 

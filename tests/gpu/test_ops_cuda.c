@@ -144,13 +144,6 @@ void compare(const char *name, const void *got, const void *ref, size_t n, int i
 
 #define EXACT(name, got, ref, n, is_bf16) compare(name, got, ref, n, is_bf16, 0.0, 0.0, 0.0)
 
-void ops_check(int ok, const char *cond, const char *file, int line)
-{
-	if (!ok)
-		fprintf(stderr, "FAIL: CHECK(%s)\n", cond);
-	lms_test_result_(ok, file, line);
-}
-
 /* ---- GEMM ---------------------------------------------------------------- */
 
 static void run_gemm(struct lms_backend *be, const struct lms_gemm_args *tmpl, const lms_bf16 *a,
