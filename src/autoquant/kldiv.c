@@ -24,6 +24,9 @@
  * group's first member (ModelOpt's score_modules[0]); the other members get
  * 0, so Σ over members is the group score. bundle.c writes no per-module
  * scores for this method.
+ * On CUDA with LMSENS_KL_PREP=1 the unquantized side of every KL (row max,
+ * exp(z_p − m_p), row sums) is computed once per batch (kl_prep; the same
+ * bits as kl_div_accum, one fp64 exp per logit per forward instead of two).
  * Data parallelism: as score.c (each step's row is non-zero on one rank).
  * Not here: calibration (calib.c), the search (the same exact knapsack as
  * for the gradient method; ModelOpt's KL searcher bisects a threshold). */
@@ -33,7 +36,17 @@
 
 #include "autoquant/group.h"
 #include "autoquant/pipeline_internal.h"
+#include "backend/backend_cuda.h"
 #include "core/log.h"
+
+/* The unquantized side of the KL, computed once per batch on CUDA when it
+ * fits (backend_cuda.h kl_prep / kl_accum_p: the same bits as kl_div_accum,
+ * one fp64 exp per logit per forward instead of two). All NULL otherwise. */
+struct kl_prep {
+	double *d_ep; /* (B·T·V) exp(z_p − m_p) */
+	float *d_mp;  /* (B·T) */
+	double *d_sp; /* (B·T) */
+};
 
 /* What the replace hook substitutes in one forward. */
 struct kl_run {
@@ -87,10 +100,41 @@ static int group_start(const struct aq_ctx *c, const struct lms_aq_gdef *g, int 
 	return start;
 }
 
+/* The kl_prep buffers on a CUDA backend when LMSENS_KL_PREP=1 and they fit
+ * in the free memory with a margin (else the plain kl_div_accum: the same
+ * bits, slower). Off by default until tests/gpu/test_kl_prep passes on a GPU
+ * (written and compiled, not yet run there). */
+static enum lms_status kl_prep_alloc(struct aq_ctx *c, struct kl_prep *kp)
+{
+#ifdef LMS_HAVE_CUDA
+	const char *on = getenv("LMSENS_KL_PREP");
+	if (!on || strcmp(on, "1") != 0)
+		return LMS_OK;
+	size_t rows = (size_t)c->batch_size * (size_t)c->seq_len;
+	size_t V = (size_t)lms_model_get_config(c->model)->vocab_size;
+	size_t bytes = rows * V * sizeof(double), free_b = 0;
+	int known = 0;
+	LMS_TRY(lms_aq_free_memory(c, &free_b, &known));
+	if (!known || c->be->is_host || bytes + ((size_t)1 << 30) + free_b / 8 > free_b)
+		return LMS_OK;
+	LMS_TRY(lms_backend_alloc(c->be, bytes, "kl_div unquantized side", (void **)&kp->d_ep));
+	LMS_TRY(lms_backend_alloc(c->be, rows * sizeof(float), "kl_div row max", (void **)&kp->d_mp));
+	LMS_TRY(lms_backend_alloc(c->be, rows * sizeof(double), "kl_div row sums", (void **)&kp->d_sp));
+	LMS_INFO("kl_div: the unquantized logits' softmax terms kept per batch (%.2f GB): one exp per "
+		 "logit in each forward's KL", (double)bytes / 1e9);
+#else
+	(void)c;
+	(void)kp;
+#endif
+	return LMS_OK;
+}
+
 /* One scoring step s: its (group, format) KL sums land in step_scores[s]. */
 static enum lms_status kl_step(struct aq_ctx *c, const struct lms_aq_grouping *gs,
-			       unsigned char *member, int s, double *tokens, double *h_rows)
+			       unsigned char *member, int s, double *tokens, double *h_rows,
+			       const struct kl_prep *kp)
 {
+	(void)kp; /* used on CUDA only */
 	const struct lms_backend_ops *o = &c->be->ops;
 	size_t cells = (size_t)c->n_linears * (size_t)c->n_formats;
 	const struct lms_data_batch *db = lms_dataset_batch(c->ds, s);
@@ -105,6 +149,11 @@ static enum lms_status kl_step(struct aq_ctx *c, const struct lms_aq_grouping *g
 				"rerun with runner.debug=true to name the first op and module with a "
 				"NaN/Inf output; check the checkpoint and the captions",
 				"scoring batch %d: the loss is %g (non-finite logits)", s, c->score_loss[s]);
+#ifdef LMS_HAVE_CUDA
+	if (kp->d_ep)
+		LMS_TRY(lms_backend_cuda_kl_prep(c->be, kp->d_ep, kp->d_mp, kp->d_sp,
+						 lms_engine_logits(c->eng), rows, V));
+#endif
 	for (size_t g = 0; g < gs->n; g++) {
 		const struct lms_aq_gdef *gd = &gs->g[g];
 		int scored = 0;
@@ -126,8 +175,15 @@ static enum lms_status kl_step(struct aq_ctx *c, const struct lms_aq_grouping *g
 						run.replaced, gd->n_modules);
 			lms_backend_set_label(c->be, gd->name, "kl_div", c->fmt[f].name);
 			LMS_TRY(o->memset(c->be->ctx, c->d_acc, 0, (size_t)rows * sizeof(double)));
-			LMS_TRY(o->kl_div_accum(c->be->ctx, c->d_acc, lms_engine_logits(c->eng),
-						lms_engine_logits_from(c->eng), rows, V));
+#ifdef LMS_HAVE_CUDA
+			if (kp->d_ep)
+				LMS_TRY(lms_backend_cuda_kl_accum_p(
+				    c->be, c->d_acc, kp->d_ep, kp->d_mp, kp->d_sp,
+				    lms_engine_logits(c->eng), lms_engine_logits_from(c->eng), rows, V));
+			else
+#endif
+				LMS_TRY(o->kl_div_accum(c->be->ctx, c->d_acc, lms_engine_logits(c->eng),
+							lms_engine_logits_from(c->eng), rows, V));
 			LMS_TRY(o->memcpy_d2h(c->be->ctx, h_rows, c->d_acc,
 					      (size_t)rows * sizeof(double)));
 			double kl = 0.0;
@@ -173,6 +229,10 @@ enum lms_status lms_aq_score_kl(struct aq_ctx *c)
 		for (size_t m = 0; m < gs.g[g].n_modules; m++)
 			member[gs.g[g].modules[m]] = (unsigned char)scored;
 	}
+	/* before the weight cache, which takes what is left */
+	struct kl_prep kp = {0};
+	if (st == LMS_OK)
+		st = kl_prep_alloc(c, &kp);
 	if (st == LMS_OK)
 		st = lms_aq_score_alloc(c, member);
 	if (member)
@@ -197,12 +257,15 @@ enum lms_status lms_aq_score_kl(struct aq_ctx *c)
 			st = lms_fail(LMS_ERR_INTERRUPTED, NULL,
 				      "scoring interrupted before step %d", mine[i]);
 		else
-			st = kl_step(c, &gs, member, mine[i], &tokens, h_rows);
+			st = kl_step(c, &gs, member, mine[i], &tokens, h_rows, &kp);
 		lms_aq_progress_step(i + 1);
 	}
 	free(mine);
 	free(member);
 	free(h_rows);
+	c->be->ops.free(c->be->ctx, kp.d_ep);
+	c->be->ops.free(c->be->ctx, kp.d_mp);
+	c->be->ops.free(c->be->ctx, kp.d_sp);
 	lms_aq_grouping_free(&gs);
 	LMS_TRY(lms_aq_agree(c, st, "scoring"));
 	if (c->dist && c->dist->world > 1) {

@@ -84,6 +84,14 @@ enum lms_status lms_aq_read_mem_settings(struct aq_ctx *c)
 }
 
 /* Free backend memory now; 0 with *known = 0 on a host backend. */
+static enum lms_status free_memory(struct aq_ctx *c, size_t *free_b, size_t *total_b, int *known);
+
+enum lms_status lms_aq_free_memory(struct aq_ctx *c, size_t *free_b, int *known)
+{
+	size_t total_b;
+	return free_memory(c, free_b, &total_b, known);
+}
+
 static enum lms_status free_memory(struct aq_ctx *c, size_t *free_b, size_t *total_b, int *known)
 {
 	*free_b = *total_b = 0;

@@ -232,6 +232,9 @@ LMS_NODISCARD enum lms_status lms_aq_choose_recompute(struct aq_ctx *c,
 						      const struct lms_model_config *mc, int max_T,
 						      const struct lms_engine_options *eo,
 						      int *recompute);
+/* memplan.c: the backend's free memory now (*known = 0, *free_b = 0 on a
+ * host backend). */
+LMS_NODISCARD enum lms_status lms_aq_free_memory(struct aq_ctx *c, size_t *free_b, int *known);
 /* memplan.c: the byte budget of the weight cache (c->wcache_cfg; auto: the
  * backend's free memory less a margin, on the CPU at most 1 GiB). */
 LMS_NODISCARD enum lms_status lms_aq_wcache_budget(struct aq_ctx *c, size_t *budget);

@@ -54,6 +54,20 @@ LMS_NODISCARD enum lms_status lms_backend_cuda_fp8_linear(struct lms_backend *be
 							  int M, int in, int out);
 int lms_backend_cuda_fp8_shape_ok(int in, int out);
 void lms_backend_cuda_fp8_release(struct lms_backend *be);
+/* kl_div with the unquantized side once per batch (kl_cuda.c): kl_prep
+ * writes, for zp (rows, V) bf16, the row max d_mp (rows, fp32), exp(zp − mp)
+ * d_ep (rows·V, fp64) and the row sums d_sp (rows, fp64); kl_accum_p then
+ * adds to d_acc exactly what the op kl_div_accum(d_acc, zp, zq) adds (same
+ * bits) with one fp64 exp per element. Device pointers; zp must be the same
+ * logits for both calls. */
+LMS_NODISCARD enum lms_status lms_backend_cuda_kl_prep(struct lms_backend *be, double *d_ep,
+						       float *d_mp, double *d_sp,
+						       const lms_bf16 *d_zp, int64_t rows, int64_t V);
+LMS_NODISCARD enum lms_status lms_backend_cuda_kl_accum_p(struct lms_backend *be, double *d_acc,
+							  const double *d_ep, const float *d_mp,
+							  const double *d_sp, const lms_bf16 *d_zp,
+							  const lms_bf16 *d_zq, int64_t rows,
+							  int64_t V);
 /* Turns debug mode on (1) or off (0) for a backend made by
  * lms_backend_cuda_init. A no-op for any other backend. */
 void lms_backend_cuda_set_debug(struct lms_backend *be, int on);
