@@ -52,7 +52,6 @@ run)
 	sum=$out/verify.txt
 	: >"$sum"
 	nvidia-smi --query-gpu=name --format=csv,noheader | sort | uniq -c | tee -a "$sum"
-	git log -1 --format='commit %h %s' 2>/dev/null | cut -c1-100 | tee -a "$sum"
 	fails=0
 	check() { # name command...
 		local name=$1 t0 rc last
