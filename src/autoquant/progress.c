@@ -1,7 +1,7 @@
 /* progress.c — the pipeline's progress lines and clock (pipeline_internal.h):
  * one phase at a time; on a terminal the line "[phase] i/n unit  rate unit/s
- * seconds" is rewritten in place, otherwise a plain log line is printed at
- * most every 10 s and once at the end of the phase.
+ * seconds, ETA s" is rewritten in place, otherwise a plain log line (with the
+ * same ETA) is printed at most every 10 s and once at the end of the phase.
  * Invariants: single-threaded use (one phase of one pipeline at a time).
  * Not here: what the phases do. */
 #include <stdio.h>
@@ -40,13 +40,18 @@ static void progress_line(int done, int final)
 {
 	double dt = lms_aq_now() - g_prog.t0;
 	double rate = dt > 0 ? done / dt : 0.0;
+	/* ETA from the mean rate so far; none before the first step is done */
+	char eta[48] = "";
+	if (!final && done > 0 && done < g_prog.total && rate > 0)
+		snprintf(eta, sizeof eta, ", ETA %.0f s", (g_prog.total - done) / rate);
 	if (g_prog.tty) {
-		fprintf(stderr, "\r[%s] %d/%d %s  %.2f %s/s  %.1f s%s", g_prog.phase, done, g_prog.total,
-			g_prog.unit, rate, g_prog.unit, dt, final ? "\n" : "");
+		/* the trailing spaces wipe a longer previous line (the ETA shrinks) */
+		fprintf(stderr, "\r[%s] %d/%d %s  %.2f %s/s  %.1f s%s   %s", g_prog.phase, done, g_prog.total,
+			g_prog.unit, rate, g_prog.unit, dt, eta, final ? "\n" : "");
 		g_prog.dirty = !final;
 	} else {
-		LMS_INFO("%s: %d/%d %s, %.2f %s/s, %.1f s", g_prog.phase, done, g_prog.total, g_prog.unit,
-			 rate, g_prog.unit, dt);
+		LMS_INFO("%s: %d/%d %s, %.2f %s/s, %.1f s%s", g_prog.phase, done, g_prog.total, g_prog.unit,
+			 rate, g_prog.unit, dt, eta);
 	}
 	fflush(stderr);
 }
