@@ -119,8 +119,9 @@ int lms_pipeline_same_bundle(const struct lms_cfg *a, const struct lms_cfg *b)
 {
 	static const char *const keys[] = {
 		"model", "dataset", "autoquant.method", "autoquant.batch_size", "autoquant.score_size",
-		"autoquant.calib_steps", "autoquant.loss_reduction", "autoquant.kl_prefix_reuse", "autoquant.calib_loss", "autoquant.replay_gemm", "runner.backend",
-		"runner.report_only", "runner.debug", "runner.debug_dump",
+		"autoquant.calib_steps", "autoquant.loss_reduction", "autoquant.kl_prefix_reuse",
+		"autoquant.calib_loss", "autoquant.replay_gemm", "runner.backend", "runner.report_only",
+		"runner.debug", "runner.debug_dump",
 	};
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
 		if (!same_subtree(a, b, keys[k]))

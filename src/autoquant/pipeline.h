@@ -61,7 +61,10 @@ struct lms_pipeline_job {
 };
 
 /* 1 when a and b can share a bundle: same model, dataset, method, batch
- * size, score size, calibration steps, loss reduction and backend. */
+ * size, score size, calibration steps, loss reduction, kl prefix reuse,
+ * calibration loss, replay GEMM, backend, report-only and debug settings
+ * (runner.debug, runner.debug_dump). autoquant.recompute and weight_cache
+ * do not split bundles: they change memory and speed, never the numbers. */
 int lms_pipeline_same_bundle(const struct lms_cfg *a, const struct lms_cfg *b);
 
 /* The bundle in steps, for a runner that handles each job's status itself:
