@@ -59,34 +59,20 @@ static __global__ void __launch_bounds__(FL_THREADS, 2)
 	const float sl2 = scale * FL_LOG2E;
 
 	fl_load_tile<FL_BM, D, FL_THREADS>(Qs, q, b, q0, H, h, T);
-	fl_load_tile<FL_BN, D, FL_THREADS>(Ks, k, b, 0, G, g, T);
-	fl_load_tile<FL_BN, D, FL_THREADS>(Vs, v, b, 0, G, g, T);
+	fl_load_kv<FL_BN, D, FL_THREADS>(Ks, Vs, k, v, b, 0, G, g, T);
 	cp_async_commit();
 
 	float o[ND][4];
-#pragma unroll
-	for (int n = 0; n < ND; n++)
-		o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+	fl_zero<ND>(o);
 	float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 	uint32_t qf[KD][4];
 
 	for (int t = 0; t < ntiles; t++) {
 		const int buf = t & 1, j0 = t * FL_BN;
-		if (t + 1 < ntiles) {
-			fl_load_tile<FL_BN, D, FL_THREADS>(Ks + (buf ^ 1) * FL_BN * LD, k, b,
-							   j0 + FL_BN, G, g, T);
-			fl_load_tile<FL_BN, D, FL_THREADS>(Vs + (buf ^ 1) * FL_BN * LD, v, b,
-							   j0 + FL_BN, G, g, T);
-		}
-		cp_async_commit();
-		/* key visibility of the tile (padding mask, j < T): one bit per key */
-		int ja = j0 + lane, jb = j0 + LMS_WARP + lane;
-		unsigned va =
-		    __ballot_sync(LMS_FULL_MASK, ja < T && (mrow == NULL || mrow[ja] != 0));
-		unsigned vb =
-		    __ballot_sync(LMS_FULL_MASK, jb < T && (mrow == NULL || mrow[jb] != 0));
-		cp_async_wait<1>();
-		__syncthreads();
+		/* tile t + 1's copies; tile t's key visibility (padding mask, j < T) */
+		unsigned va, vb;
+		fl_kv_step<FL_BN, D, FL_THREADS>(&va, &vb, Ks, Vs, k, v, mrow, b, t, ntiles, G, g,
+						 T, lane);
 		if (t == 0) {
 #pragma unroll
 			for (int kk = 0; kk < KD; kk++)
@@ -95,29 +81,18 @@ static __global__ void __launch_bounds__(FL_THREADS, 2)
 		const uint16_t *Kt = Ks + buf * FL_BN * LD, *Vt = Vs + buf * FL_BN * LD;
 		if (j0 <= wrow + 15) { /* else every key of the tile is after the warp's rows */
 			float s[NB][4];
+			fl_zero<NB>(s);
 #pragma unroll
-			for (int n = 0; n < NB; n++)
-				s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-#pragma unroll
-			for (int kk = 0; kk < KD; kk++) {
-#pragma unroll
-				for (int n2 = 0; n2 < NB / 2; n2++) {
-					uint32_t bb[4];
-					ld_b_nt(bb, Kt, LD, n2 * 16, kk * 16, lane);
-					mma16816(s[2 * n2], qf[kk], bb[0], bb[1]);
-					mma16816(s[2 * n2 + 1], qf[kk], bb[2], bb[3]);
-				}
-			}
+			for (int kk = 0; kk < KD; kk++)
+				fl_mma_nt<NB>(s, qf[kk], Kt, LD, kk * 16, lane);
 			if ((va & vb) != LMS_FULL_MASK || j0 + FL_BN - 1 > wrow) {
 #pragma unroll
 				for (int n = 0; n < NB; n++)
 #pragma unroll
 					for (int e = 0; e < 4; e++) {
 						int jl = n * 8 + 2 * tq + (e & 1);
-						unsigned bit =
-						    jl < 32 ? (va >> jl) : (vb >> (jl - 32));
 						int i = e < 2 ? i0 : i1;
-						if (!(bit & 1u) || j0 + jl > i)
+						if (!fl_key_visible(va, vb, jl) || j0 + jl > i)
 							s[n][e] = -INFINITY;
 					}
 			}
@@ -156,20 +131,7 @@ static __global__ void __launch_bounds__(FL_THREADS, 2)
 				o[n][2] *= alpha[1];
 				o[n][3] *= alpha[1];
 			}
-#pragma unroll
-			for (int kk = 0; kk < FL_BN / 16; kk++) {
-				uint32_t pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
-						  pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-						  pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-						  pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-				for (int n2 = 0; n2 < D / 16; n2++) {
-					uint32_t bb[4];
-					ld_b_nn(bb, Vt, LD, kk * 16, n2 * 16, lane);
-					mma16816(o[2 * n2], pa, bb[0], bb[1]);
-					mma16816(o[2 * n2 + 1], pa, bb[2], bb[3]);
-				}
-			}
+			fl_mma_pv<NB, D>(o, s, Vt, LD, lane); /* o += bf16(p) · V */
 		}
 		__syncthreads(); /* buffer buf is refilled by the next iteration's copies */
 	}
@@ -183,19 +145,13 @@ static __global__ void __launch_bounds__(FL_THREADS, 2)
 	const float inv0 = l[0] > 0.0f ? 1.0f / l[0] : 0.0f;
 	const float inv1 = l[1] > 0.0f ? 1.0f / l[1] : 0.0f;
 	if (i0 < T) {
-		uint16_t *po = out + (((long long)b * T + i0) * H + h) * D + 2 * tq;
-#pragma unroll
-		for (int n = 0; n < ND; n++)
-			*(uint32_t *)(po + n * 8) = pack_bf16(o[n][0] * inv0, o[n][1] * inv0);
+		fl_store_row<ND>(out + (((long long)b * T + i0) * H + h) * D + 2 * tq, o, 0, inv0);
 		if (lse && tq == 0)
 			lse[((long long)b * H + h) * T + i0] =
 			    l[0] > 0.0f ? m[0] * scale + logf(l[0]) : -INFINITY;
 	}
 	if (i1 < T) {
-		uint16_t *po = out + (((long long)b * T + i1) * H + h) * D + 2 * tq;
-#pragma unroll
-		for (int n = 0; n < ND; n++)
-			*(uint32_t *)(po + n * 8) = pack_bf16(o[n][2] * inv1, o[n][3] * inv1);
+		fl_store_row<ND>(out + (((long long)b * T + i1) * H + h) * D + 2 * tq, o, 1, inv1);
 		if (lse && tq == 0)
 			lse[((long long)b * H + h) * T + i1] =
 			    l[1] > 0.0f ? m[1] * scale + logf(l[1]) : -INFINITY;

@@ -154,17 +154,13 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 		}
 	};
 
-	fl_load_tile<FB_BN, D, FB_THREADS>(Ks, k, b, k0, G, g, T);
-	fl_load_tile<FB_BN, D, FB_THREADS>(Vs, v, b, k0, G, g, T);
+	fl_load_kv<FB_BN, D, FB_THREADS>(Ks, Vs, k, v, b, k0, G, g, T);
 	issue(0, 0);
 	cp_async_commit();
 
 	float dka[ND][4], dva[ND][4];
-#pragma unroll
-	for (int n = 0; n < ND; n++)
-#pragma unroll
-		for (int e = 0; e < 4; e++)
-			dka[n][e] = dva[n][e] = 0.0f;
+	fl_zero<ND>(dka);
+	fl_zero<ND>(dva);
 
 	for (int it = 0; it < iters; it++) {
 		const int buf = it & 1;
@@ -179,21 +175,8 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 
 		/* Sᵀ (16 keys x 64 queries) = K_w · Qᵀ */
 		float st[NB][4];
-#pragma unroll
-		for (int n = 0; n < NB; n++)
-			st[n][0] = st[n][1] = st[n][2] = st[n][3] = 0.0f;
-#pragma unroll
-		for (int kk = 0; kk < KD; kk++) {
-			uint32_t ka[4];
-			ld_a(ka, Ks, LD, warp * 16, kk * 16, lane);
-#pragma unroll
-			for (int n2 = 0; n2 < NB / 2; n2++) {
-				uint32_t bb[4];
-				ld_b_nt(bb, Qt, LD, n2 * 16, kk * 16, lane);
-				mma16816(st[2 * n2], ka, bb[0], bb[1]);
-				mma16816(st[2 * n2 + 1], ka, bb[2], bb[3]);
-			}
-		}
+		fl_zero<NB>(st);
+		fl_mma_nt_tile<NB, KD>(st, Ks, warp * 16, Qt, LD, lane);
 		/* Pᵀ; keys masked by padding, T or causality give 0 */
 		const bool diag = q0 == k0;
 #pragma unroll
@@ -206,38 +189,11 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 				float p = fl_exp2(__fmaf_rn(st[n][e], sl2, -Lt[il]));
 				st[n][e] = vis ? p : 0.0f;
 			}
-			/* dV += bf16(Pᵀ) · dO */
-#pragma unroll
-		for (int kk = 0; kk < FB_BM / 16; kk++) {
-			uint32_t pa[4] = {pack_bf16(st[2 * kk][0], st[2 * kk][1]),
-					  pack_bf16(st[2 * kk][2], st[2 * kk][3]),
-					  pack_bf16(st[2 * kk + 1][0], st[2 * kk + 1][1]),
-					  pack_bf16(st[2 * kk + 1][2], st[2 * kk + 1][3])};
-#pragma unroll
-			for (int n2 = 0; n2 < D / 16; n2++) {
-				uint32_t bb[4];
-				ld_b_nn(bb, Ot, LD, kk * 16, n2 * 16, lane);
-				mma16816(dva[2 * n2], pa, bb[0], bb[1]);
-				mma16816(dva[2 * n2 + 1], pa, bb[2], bb[3]);
-			}
-		}
+		fl_mma_pv<NB, D>(dva, st, Ot, LD, lane); /* dV += bf16(Pᵀ) · dO */
 		/* dPᵀ = V_w · dOᵀ, then dSᵀ = Pᵀ ∘ (dPᵀ − Dsum) */
 		float dp[NB][4];
-#pragma unroll
-		for (int n = 0; n < NB; n++)
-			dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.0f;
-#pragma unroll
-		for (int kk = 0; kk < KD; kk++) {
-			uint32_t va[4];
-			ld_a(va, Vs, LD, warp * 16, kk * 16, lane);
-#pragma unroll
-			for (int n2 = 0; n2 < NB / 2; n2++) {
-				uint32_t bb[4];
-				ld_b_nt(bb, Ot, LD, n2 * 16, kk * 16, lane);
-				mma16816(dp[2 * n2], va, bb[0], bb[1]);
-				mma16816(dp[2 * n2 + 1], va, bb[2], bb[3]);
-			}
-		}
+		fl_zero<NB>(dp);
+		fl_mma_nt_tile<NB, KD>(dp, Vs, warp * 16, Ot, LD, lane);
 #pragma unroll
 		for (int n = 0; n < NB; n++) {
 			int il = n * 8 + 2 * tq;
@@ -246,21 +202,7 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 			dp[n][2] = st[n][2] * (dp[n][2] - Dt[il]);
 			dp[n][3] = st[n][3] * (dp[n][3] - Dt[il + 1]);
 		}
-		/* dK += bf16(dSᵀ) · Q */
-#pragma unroll
-		for (int kk = 0; kk < FB_BM / 16; kk++) {
-			uint32_t sa[4] = {pack_bf16(dp[2 * kk][0], dp[2 * kk][1]),
-					  pack_bf16(dp[2 * kk][2], dp[2 * kk][3]),
-					  pack_bf16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
-					  pack_bf16(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
-#pragma unroll
-			for (int n2 = 0; n2 < D / 16; n2++) {
-				uint32_t bb[4];
-				ld_b_nn(bb, Qt, LD, kk * 16, n2 * 16, lane);
-				mma16816(dka[2 * n2], sa, bb[0], bb[1]);
-				mma16816(dka[2 * n2 + 1], sa, bb[2], bb[3]);
-			}
-		}
+		fl_mma_pv<NB, D>(dka, dp, Qt, LD, lane); /* dK += bf16(dSᵀ) · Q */
 		__syncthreads(); /* buffer buf is refilled by the next iteration's copies */
 	}
 	cp_async_wait<0>();
@@ -353,40 +295,24 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 
 	fl_load_tile<FB_BM, D, FB_THREADS>(Qs, q, b, q0, H, h, T);
 	fl_load_tile<FB_BM, D, FB_THREADS>(Os, dout, b, q0, H, h, T);
-	fl_load_tile<FB_BN, D, FB_THREADS>(Ks, k, b, 0, G, g, T);
-	fl_load_tile<FB_BN, D, FB_THREADS>(Vs, v, b, 0, G, g, T);
+	fl_load_kv<FB_BN, D, FB_THREADS>(Ks, Vs, k, v, b, 0, G, g, T);
 	cp_async_commit();
 
 	float acc[ND][4];
-#pragma unroll
-	for (int n = 0; n < ND; n++)
-		acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+	fl_zero<ND>(acc);
 
 	for (int t = 0; t < ntiles; t++) {
 		const int buf = t & 1, j0 = t * FB_BN;
-		if (t + 1 < ntiles) {
-			fl_load_tile<FB_BN, D, FB_THREADS>(Ks + (buf ^ 1) * FB_BN * LD, k, b,
-							   j0 + FB_BN, G, g, T);
-			fl_load_tile<FB_BN, D, FB_THREADS>(Vs + (buf ^ 1) * FB_BN * LD, v, b,
-							   j0 + FB_BN, G, g, T);
-		}
-		cp_async_commit();
-		int ja = j0 + lane, jb = j0 + LMS_WARP + lane;
-		unsigned va =
-		    __ballot_sync(LMS_FULL_MASK, ja < T && (mrow == NULL || mrow[ja] != 0));
-		unsigned vb =
-		    __ballot_sync(LMS_FULL_MASK, jb < T && (mrow == NULL || mrow[jb] != 0));
-		cp_async_wait<1>();
-		__syncthreads();
+		unsigned va, vb;
+		fl_kv_step<FB_BN, D, FB_THREADS>(&va, &vb, Ks, Vs, k, v, mrow, b, t, ntiles, G, g,
+						 T, lane);
 		const uint16_t *Kt = Ks + buf * FB_BN * LD, *Vt = Vs + buf * FB_BN * LD;
 		if (j0 <= wrow + 15) {
 			/* S = Q_w · Kᵀ and dP = dO_w · Vᵀ (16 rows x 64 keys) */
 			float s[NB][4], dp[NB][4];
-#pragma unroll
-			for (int n = 0; n < NB; n++)
-#pragma unroll
-				for (int e = 0; e < 4; e++)
-					s[n][e] = dp[n][e] = 0.0f;
+			fl_zero<NB>(s);
+			fl_zero<NB>(dp);
+			/* the two products interleaved 16 keys at a time */
 #pragma unroll
 			for (int kk = 0; kk < KD; kk++) {
 				uint32_t qa[4], oa[4];
@@ -394,13 +320,10 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 				ld_a(oa, Os, LD, warp * 16, kk * 16, lane);
 #pragma unroll
 				for (int n2 = 0; n2 < NB / 2; n2++) {
-					uint32_t bb[4];
-					ld_b_nt(bb, Kt, LD, n2 * 16, kk * 16, lane);
-					mma16816(s[2 * n2], qa, bb[0], bb[1]);
-					mma16816(s[2 * n2 + 1], qa, bb[2], bb[3]);
-					ld_b_nt(bb, Vt, LD, n2 * 16, kk * 16, lane);
-					mma16816(dp[2 * n2], oa, bb[0], bb[1]);
-					mma16816(dp[2 * n2 + 1], oa, bb[2], bb[3]);
+					fl_mma_nt16(s[2 * n2], s[2 * n2 + 1], qa, Kt, LD, n2 * 16,
+						    kk * 16, lane);
+					fl_mma_nt16(dp[2 * n2], dp[2 * n2 + 1], oa, Vt, LD, n2 * 16,
+						    kk * 16, lane);
 				}
 			}
 			/* P, dS = P ∘ (dP − Dsum); masked keys give 0 */
@@ -411,44 +334,26 @@ static __global__ void __launch_bounds__(FB_THREADS, 2)
 				for (int e = 0; e < 4; e++) {
 					int r = e >> 1, jl = n * 8 + 2 * tq + (e & 1);
 					float p = fl_exp2(__fmaf_rn(s[n][e], sl2, -l2[r]));
+					/* two ifs: one && costs registers */
 					if (need) {
-						unsigned bit =
-						    jl < 32 ? (va >> jl) : (vb >> (jl - 32));
-						if (!(bit & 1u) || j0 + jl > (r ? i1 : i0))
+						if (!fl_key_visible(va, vb, jl) ||
+						    j0 + jl > (r ? i1 : i0))
 							p = 0.0f;
 					}
 					s[n][e] = p * (dp[n][e] - ds[r]);
 				}
-				/* dQ += bf16(dS) · K */
-#pragma unroll
-			for (int kk = 0; kk < FB_BN / 16; kk++) {
-				uint32_t sa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
-						  pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-						  pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-						  pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-				for (int n2 = 0; n2 < D / 16; n2++) {
-					uint32_t bb[4];
-					ld_b_nn(bb, Kt, LD, kk * 16, n2 * 16, lane);
-					mma16816(acc[2 * n2], sa, bb[0], bb[1]);
-					mma16816(acc[2 * n2 + 1], sa, bb[2], bb[3]);
-				}
-			}
+			fl_mma_pv<NB, D>(acc, s, Kt, LD, lane); /* dQ += bf16(dS) · K */
 		}
 		__syncthreads(); /* buffer buf is refilled by the next iteration's copies */
 	}
 	cp_async_wait<0>();
 	if (i0 < T) {
-		uint16_t *p = dq + (((long long)b * T + i0) * H + h) * D + 2 * tq;
-#pragma unroll
-		for (int n = 0; n < ND; n++)
-			*(uint32_t *)(p + n * 8) = pack_bf16(acc[n][0] * scale, acc[n][1] * scale);
+		fl_store_row<ND>(dq + (((long long)b * T + i0) * H + h) * D + 2 * tq, acc, 0,
+				 scale);
 	}
 	if (i1 < T) {
-		uint16_t *p = dq + (((long long)b * T + i1) * H + h) * D + 2 * tq;
-#pragma unroll
-		for (int n = 0; n < ND; n++)
-			*(uint32_t *)(p + n * 8) = pack_bf16(acc[n][2] * scale, acc[n][3] * scale);
+		fl_store_row<ND>(dq + (((long long)b * T + i1) * H + h) * D + 2 * tq, acc, 1,
+				 scale);
 	}
 }
 
