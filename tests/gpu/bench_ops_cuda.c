@@ -11,31 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "backend/backend.h"
-#include "backend/backend_cuda.h"
-#include "core/log.h"
-#include "test.h"
+#include "bench_util.h"
 
 #define REPS 5
 
 static struct lms_backend *g_be;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static void ok(enum lms_status st, const char *what)
-{
-	if (st != LMS_OK) {
-		fprintf(stderr, "%s failed: %s\n", what, lms_error_message());
-		exit(1);
-	}
-}
 
 static void *dev_random(size_t n_bf16, uint64_t seed)
 {
@@ -50,17 +31,9 @@ static void *dev_random(size_t n_bf16, uint64_t seed)
 		memcpy(&u, &v, 4);
 		h[i] = (uint16_t)(u >> 16);
 	}
-	void *d = NULL;
-	ok(lms_backend_alloc(g_be, n_bf16 * 2, "bench", &d), "alloc");
-	ok(g_be->ops.memcpy_h2d(g_be->ctx, d, h, n_bf16 * 2), "h2d");
+	void *d = dev_upload(g_be, h, n_bf16);
 	free(h);
 	return d;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* Median time of fn over REPS runs after one warm-up. */
@@ -75,8 +48,7 @@ static int cmp_double(const void *a, const void *b)
 			ok(g_be->ops.sync(g_be->ctx), "sync");                                     \
 			t_[r_] = now_ms() - t0_;                                                   \
 		}                                                                                  \
-		qsort(t_, REPS, sizeof t_[0], cmp_double);                                         \
-		(out) = t_[REPS / 2];                                                              \
+		(out) = median_of(t_, REPS);                                                       \
 	} while (0)
 
 static void bench_attention(int B, int T, int H, int G, int D)
@@ -139,7 +111,9 @@ static void bench_attention(int B, int T, int H, int G, int D)
 	free(hm);
 }
 
-static void bench_gemm(int M, int N, int K, const char *what)
+/* trans_w = 1: y = x·Wᵀ (a linear's forward, W (N, K)); 0: y = x·W (its
+ * input gradient dX = dY·W, W (K, N)). */
+static void bench_gemm_t(int M, int N, int K, const char *what, int trans_w)
 {
 	void *x = dev_random((size_t)M * K, 11), *w = dev_random((size_t)N * K, 12);
 	void *y = dev_random((size_t)M * N, 13);
@@ -149,8 +123,8 @@ static void bench_gemm(int M, int N, int K, const char *what)
 				  .d_a = x,
 				  .lda = K,
 				  .d_b = w,
-				  .ldb = K,
-				  .trans_b = 1,
+				  .ldb = trans_w ? K : N,
+				  .trans_b = trans_w,
 				  .d_c = y,
 				  .ldc = N,
 				  .c_dtype = LMS_GEMM_OUT_BF16,
@@ -159,11 +133,31 @@ static void bench_gemm(int M, int N, int K, const char *what)
 				  .batch = 1};
 	double t;
 	TIME_MEDIAN(t, ok(g_be->ops.gemm(g_be->ctx, &g), "gemm"));
-	printf("gemm %-10s M%-5d N%-6d K%-5d %8.3f ms  %6.1f TFLOP/s\n", what, M, N, K, t,
-	       2.0 * M * N * K / t * 1e-9);
+	printf("gemm %-10s M%-5d N%-6d K%-5d %s %8.3f ms  %6.1f TFLOP/s\n", what, M, N, K,
+	       trans_w ? "x.Wt" : "x.W ", t, 2.0 * M * N * K / t * 1e-9);
 	g_be->ops.free(g_be->ctx, x);
 	g_be->ops.free(g_be->ctx, w);
 	g_be->ops.free(g_be->ctx, y);
+}
+
+static void bench_gemm(int M, int N, int K, const char *what)
+{
+	bench_gemm_t(M, N, K, what, 1);
+}
+
+/* The GEMMs of one scoring step at B 4 x T 512 (M 2048, Qwen3-VL-4B): each
+ * linear's forward (also its replay's shape) and its input gradient. */
+static void bench_step_gemms(void)
+{
+	static const struct {
+		const char *name;
+		int in, out;
+	} lin[] = {{"q", 2560, 4096},	 {"k/v", 2560, 1024},	{"o", 4096, 2560},
+		   {"gate/up", 2560, 9728}, {"down", 9728, 2560}};
+	for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) {
+		bench_gemm_t(2048, lin[i].out, lin[i].in, lin[i].name, 1);
+		bench_gemm_t(2048, lin[i].in, lin[i].out, lin[i].name, 0);
+	}
 }
 
 static void bench_ce(int N, int V)
@@ -204,12 +198,8 @@ static void bench_upload(size_t bytes)
 
 int main(void)
 {
-	lms_log_init_from_env();
-	if (lms_cuda_device_count() == 0) {
-		printf("no CUDA device visible: skipped\n");
+	if (!(g_be = bench_cuda_init()))
 		return LMS_TEST_SKIP;
-	}
-	ok(lms_backend_cuda_init(0, &g_be), "cuda init");
 	bench_attention(8, 512, 32, 8, 128);
 	bench_attention(1, 2048, 32, 8, 128);
 	bench_attention(8, 32, 32, 8, 128);
@@ -218,6 +208,7 @@ int main(void)
 	bench_gemm(4096, 2560, 9728, "down_proj");
 	bench_gemm(4096, 151936, 2560, "lm_head");
 	bench_gemm(256, 9728, 2560, "gate T=32");
+	bench_step_gemms();
 	bench_ce(4096, 151936);
 	bench_upload((size_t)2 << 30);
 	lms_backend_free(g_be);

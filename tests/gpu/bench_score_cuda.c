@@ -9,50 +9,22 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#include "backend/backend.h"
-#include "backend/backend_cuda.h"
-#include "core/log.h"
-#include "test.h"
+#include "bench_util.h"
 
 #define REPS 21
 #define QUEUED 20 /* calls per timed run, then one sync: the time per call of a busy stream */
 
 static struct lms_backend *g_be;
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static void ok(enum lms_status st, const char *what)
-{
-	if (st != LMS_OK) {
-		fprintf(stderr, "%s failed: %s\n", what, lms_error_message());
-		exit(1);
-	}
-}
-
 static void *dev_fill(size_t n, uint16_t bits)
 {
 	uint16_t *h = malloc(n * 2);
 	for (size_t i = 0; i < n; i++)
 		h[i] = (uint16_t)(bits + (i * 7919u) % 97u); /* varied, finite values */
-	void *d = NULL;
-	ok(lms_backend_alloc(g_be, n * 2, "bench", &d), "alloc");
-	ok(g_be->ops.memcpy_h2d(g_be->ctx, d, h, n * 2), "h2d");
+	void *d = dev_upload(g_be, h, n);
 	free(h);
 	return d;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 static double median_ms(int which, void *y, void *yq, void *g, void *x, void *w, double *acc,
@@ -75,8 +47,7 @@ static double median_ms(int which, void *y, void *yq, void *g, void *x, void *w,
 		if (r >= 0)
 			t[r] = (now_ms() - t0) / QUEUED;
 	}
-	qsort(t, REPS, sizeof t[0], cmp_double);
-	return t[REPS / 2];
+	return median_of(t, REPS);
 }
 
 static void bench(const char *what, int M, int N, int K)
@@ -99,11 +70,8 @@ static void bench(const char *what, int M, int N, int K)
 
 int main(void)
 {
-	if (lms_cuda_device_count() == 0) {
-		printf("no CUDA device: skipped\n");
-		return 77;
-	}
-	ok(lms_backend_cuda_init(0, &g_be), "cuda init");
+	if (!(g_be = bench_cuda_init()))
+		return LMS_TEST_SKIP;
 	bench("q_proj", 4096, 4096, 2560);
 	bench("gate_proj", 4096, 9728, 2560);
 	bench("down_proj", 4096, 2560, 9728);
