@@ -272,6 +272,12 @@ int lms_aq_format_index(const struct aq_ctx *c, const char *name);
 void lms_aq_progress_begin(const char *phase, int total, const char *unit);
 void lms_aq_progress_step(int done);
 double lms_aq_progress_end(void); /* returns the phase's seconds */
+/* The fields of a progress line after its phase: "done/total unit", the mean
+ * rate "r unit/s" and the elapsed "t s", separated by sep, then, unless
+ * final or nothing or everything is done yet, ", ETA e s" from the mean
+ * rate; into buf (cap bytes, truncated, always terminated). */
+void lms_aq_progress_format(char *buf, size_t cap, int done, int total, const char *unit,
+			    double elapsed, int final, const char *sep);
 
 /* Monotonic seconds. */
 double lms_aq_now(void);

@@ -2,6 +2,8 @@
  * one phase at a time; on a terminal the line "[phase] i/n unit  rate unit/s
  * seconds, ETA s" is rewritten in place, otherwise a plain log line (with the
  * same ETA) is printed at most every 10 s and once at the end of the phase.
+ * lms_aq_progress_format makes the fields of both from the counts and the
+ * elapsed time alone (no clock, no output: tests/autoquant/test_progress.c).
  * Invariants: single-threaded use (one phase of one pipeline at a time).
  * Not here: what the phases do. */
 #include <stdio.h>
@@ -36,22 +38,30 @@ void lms_aq_progress_begin(const char *phase, int total, const char *unit)
 	g_prog.t0 = g_prog.last = lms_aq_now();
 }
 
-static void progress_line(int done, int final)
+void lms_aq_progress_format(char *buf, size_t cap, int done, int total, const char *unit,
+			    double elapsed, int final, const char *sep)
 {
-	double dt = lms_aq_now() - g_prog.t0;
-	double rate = dt > 0 ? done / dt : 0.0;
+	double rate = elapsed > 0 ? done / elapsed : 0.0;
 	/* ETA from the mean rate so far; none before the first step is done */
 	char eta[48] = "";
-	if (!final && done > 0 && done < g_prog.total && rate > 0)
-		snprintf(eta, sizeof eta, ", ETA %.0f s", (g_prog.total - done) / rate);
+	if (!final && done > 0 && done < total && rate > 0)
+		snprintf(eta, sizeof eta, ", ETA %.0f s", (total - done) / rate);
+	snprintf(buf, cap, "%d/%d %s%s%.2f %s/s%s%.1f s%s", done, total, unit, sep, rate, unit, sep,
+		 elapsed, eta);
+}
+
+static void progress_line(int done, int final)
+{
+	char text[256];
+	/* a terminal line separates its fields with two spaces, a log line with ", " */
+	lms_aq_progress_format(text, sizeof text, done, g_prog.total, g_prog.unit,
+			       lms_aq_now() - g_prog.t0, final, g_prog.tty ? "  " : ", ");
 	if (g_prog.tty) {
 		/* the trailing spaces wipe a longer previous line (the ETA shrinks) */
-		fprintf(stderr, "\r[%s] %d/%d %s  %.2f %s/s  %.1f s%s   %s", g_prog.phase, done, g_prog.total,
-			g_prog.unit, rate, g_prog.unit, dt, eta, final ? "\n" : "");
+		fprintf(stderr, "\r[%s] %s   %s", g_prog.phase, text, final ? "\n" : "");
 		g_prog.dirty = !final;
 	} else {
-		LMS_INFO("%s: %d/%d %s, %.2f %s/s, %.1f s%s", g_prog.phase, done, g_prog.total, g_prog.unit,
-			 rate, g_prog.unit, dt, eta);
+		LMS_INFO("%s: %s", g_prog.phase, text);
 	}
 	fflush(stderr);
 }
