@@ -16,18 +16,9 @@ set -u
 H5CMP=$1
 PY=${LMSENS_PYTHON:-python3}
 CHECK="$PY $LMSENS_SOURCE_DIR/tests/autoquant_e2e/check_artifacts.py"
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$LMSENS_SOURCE_DIR/tests/lib/e2e.sh"
 
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
-"$LMSENS_BIN" mkmodel --preset tiny --out "$T/model" > /dev/null || { echo "mkmodel failed"; exit 1; }
-CAP="$LMSENS_SOURCE_DIR/datasets/vlm-quantize-calib/coco2017_captions_small.txt"
-BASE=(model.path="$T/model" model.name=tiny dataset.captions_path="$CAP" dataset.max_calib_samples=16
-	autoquant.batch_size=4 autoquant.score_size=12 autoquant.effective_bits=12)
+e2e_tiny_setup # T, CAP, BASE
 COMMON=("${BASE[@]}" dataset.calib_seq_len=48)
 PAIRS=(wfp8_afp8 wint8_afp16 wfp4_afp8)
 
@@ -49,7 +40,7 @@ check "bundle announced" "grep -q 'bundle: jobs #0, #1, #2 share one calibration
 check "one calibration pass for the bundle" "[ \$(grep -c 'calibrate: 4/4' '$T/sweep.err') -eq 1 ]"
 for k in 0 1 2; do
 	p=${PAIRS[$k]}
-	h=$(ls "$T/sweep/$k/"*_autoquant_state.h5 2>/dev/null | head -1)
+	h=$(h5 "$T/sweep/$k")
 	check "bundle job $k ($p) == single pass" \
 		"[ -n '$h' ] && '$H5CMP' --ignore-config '$h' '$T/single/$p/tiny_${p}_autoquant_state.h5'"
 	check "bundle job $k per-layer JSON == single pass" \

@@ -15,20 +15,10 @@
 # Usage: test_speedups.sh H5CMP   (env: LMSENS_BIN, LMSENS_SOURCE_DIR)
 set -u
 H5CMP=$1
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$LMSENS_SOURCE_DIR/tests/lib/e2e.sh"
 
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
-"$LMSENS_BIN" mkmodel --preset tiny --out "$T/model" > /dev/null || { echo "mkmodel failed"; exit 1; }
-CAP="$LMSENS_SOURCE_DIR/datasets/vlm-quantize-calib/coco2017_captions_small.txt"
-BASE=(model.path="$T/model" model.name=tiny dataset.captions_path="$CAP" dataset.max_calib_samples=16
-	autoquant.batch_size=4 autoquant.score_size=12 autoquant.effective_bits=12 dataset.calib_seq_len=48)
-h5() { ls "$1"/*_autoquant_state.h5 2>/dev/null | head -1; }
-same() { "$H5CMP" --ignore-config "$@" > /dev/null; }
+e2e_tiny_setup # T, CAP, BASE
+BASE+=(dataset.calib_seq_len=48)
 
 # 1. calibration without logits
 "$LMSENS_BIN" "${BASE[@]}" quant_pair=wfp8_afp8 runner.output_dir="$T/nolog" > /dev/null 2>&1
