@@ -95,6 +95,17 @@ struct lms_nccl;
 LMS_NODISCARD enum lms_status lms_nccl_open(void *mpi_comm, struct lms_nccl **out);
 LMS_NODISCARD enum lms_status lms_nccl_max_f32(void *ctx, float *buf, size_t n);
 LMS_NODISCARD enum lms_status lms_nccl_sum_f64(void *ctx, double *buf, size_t n);
+/* The same, in the background: lms_nccl_start (collective over the group:
+ * it duplicates mpi_comm) starts lms_nccl_open on a thread when threaded
+ * (needs MPI_THREAD_MULTIPLE), else defers it; lms_nccl_wait (collective
+ * again: every rank of the group calls it once) joins the thread, or opens
+ * in line, and gives what lms_nccl_open would (LMS_OK with *out, or the same
+ * failure on every rank, recorded on the calling thread). It frees p. The
+ * communicator logs at close how long the open took and how long the wait
+ * blocked. */
+struct lms_nccl_pending;
+void lms_nccl_start(void *mpi_comm, int threaded, struct lms_nccl_pending **out);
+LMS_NODISCARD enum lms_status lms_nccl_wait(struct lms_nccl_pending *p, struct lms_nccl **out);
 void lms_nccl_version(char *out, size_t cap);
 void lms_nccl_close(struct lms_nccl *g);
 

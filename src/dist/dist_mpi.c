@@ -9,6 +9,16 @@
  * thread computes; runner_mpi.c makes rank 0 a pure coordinator when the
  * library offers less.
  *
+ * Start-up cost: under Open MPI's mpirun with every rank on this node
+ * (OMPI_COMM_WORLD_LOCAL_SIZE == OMPI_COMM_WORLD_SIZE), the MCA settings of
+ * a single-node run are set before MPI_Init unless the environment sets
+ * them: pml ob1 with btl self,vader (shared memory, copy-in/copy-out), osc
+ * without UCX. Open MPI's default there selects the UCX pml, whose
+ * initialisation probes every transport (CUDA's included) on every rank;
+ * the runner only sends small host messages. The condition is the same on
+ * every rank, so all ranks select the same pml. LMSENS_MPI_TUNE=0 keeps
+ * Open MPI's defaults; other launchers and several nodes are left alone.
+ *
  * GPU: the node-local rank comes from MPI_Comm_split_type(SHARED). When
  * several ranks share a node and CUDA_VISIBLE_DEVICES lists k devices (or,
  * unset, k /dev/nvidiaN nodes exist), CUDA_VISIBLE_DEVICES is narrowed to the
@@ -95,11 +105,32 @@ static void bind_gpu(void)
 		 getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "(unset)");
 }
 
+/* The single-node MCA settings (header); returns how many were set. */
+static int tune_single_node(void)
+{
+	static const char *const kv[][2] = {
+	    {"OMPI_MCA_pml", "ob1"},
+	    {"OMPI_MCA_btl", "self,vader"},
+	    {"OMPI_MCA_btl_vader_single_copy_mechanism", "none"},
+	    {"OMPI_MCA_osc", "^ucx"},
+	};
+	const char *t = getenv("LMSENS_MPI_TUNE");
+	const char *ws = getenv("OMPI_COMM_WORLD_SIZE"), *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+	if ((t && strcmp(t, "0") == 0) || !ws || !ls || atoi(ws) < 1 || atoi(ws) != atoi(ls))
+		return 0;
+	int n = 0;
+	for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+		if (!getenv(kv[i][0]) && setenv(kv[i][0], kv[i][1], 0) == 0)
+			n++;
+	return n;
+}
+
 void lms_dist_init(int *argc, char ***argv)
 {
 	g.start = time(NULL);
 	if (!launched())
 		return;
+	int tuned = tune_single_node();
 	int provided = 0;
 	if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
 		fprintf(stderr, "error: MPI_Init_thread failed\nhint: check the MPI launcher "
@@ -134,6 +165,10 @@ void lms_dist_init(int *argc, char ***argv)
 		g.inited = 0;
 		exit(2);
 	}
+	if (tuned && g.rank == 0)
+		LMS_INFO("one node: MPI started with pml %s, btl %s (LMSENS_MPI_TUNE=0: Open MPI's "
+			 "defaults)",
+			 getenv("OMPI_MCA_pml"), getenv("OMPI_MCA_btl"));
 	bind_gpu();
 }
 

@@ -21,10 +21,21 @@
  * one rank (pipeline.h), so x + 0 + ... = x whatever order NCCL adds in, and
  * the results equal MPI's bit for bit.
  *
+ * Opening in the background (lms_nccl_start / lms_nccl_wait): the
+ * communicator's set-up (~0.65 s on 2 H200s: bootstrap, topology, P2P
+ * buffers; the first CUDA context when the backend has not made it yet)
+ * runs on a thread while the main thread loads the model and calibrates; the
+ * runner waits for it only at the group's first NCCL reduction. The thread
+ * works on a duplicate of the group's communicator (MPI_Comm_dup on the main
+ * thread), so its collectives never interleave with the main thread's on the
+ * group's own communicator; that needs MPI_THREAD_MULTIPLE, and without it
+ * lms_nccl_wait opens synchronously (the old behaviour).
+ *
  * Not here: choosing NCCL or MPI per bundle (runner_mpi.c), CUDA kernels. */
 #include <cuda_runtime.h>
 #include <mpi.h>
 #include <nccl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +52,10 @@ struct lms_nccl {
 	void *d_buf;
 	size_t cap; /* bytes of d_buf */
 	int rank, size;
-	double t_init;	  /* seconds in lms_nccl_open */
-	double t_reduce;  /* seconds in reductions, copies included */
+	double t_init;	 /* seconds in lms_nccl_open */
+	double t_wait;	 /* seconds the caller waited for it in lms_nccl_wait */
+	int threaded;	 /* opened on a background thread */
+	double t_reduce; /* seconds in reductions, copies included */
 	long long calls, bytes;
 };
 
@@ -99,11 +112,13 @@ enum lms_status lms_nccl_open(void *mpi_comm, struct lms_nccl **out)
 	}
 	enum lms_status st = LMS_OK;
 	if (bad >= 0)
-		st = lms_fail(LMS_ERR_UNSUPPORTED, NULL, "group rank %d has no usable CUDA device%s%s",
-			      bad, bad == rank && why[0] ? ": " : "", bad == rank ? why : "");
+		st = lms_fail(LMS_ERR_UNSUPPORTED, NULL,
+			      "group rank %d has no usable CUDA device%s%s", bad,
+			      bad == rank && why[0] ? ": " : "", bad == rank ? why : "");
 	else if (dup >= 0)
-		st = lms_fail(LMS_ERR_UNSUPPORTED, "give every rank its own GPU (one rank per GPU)",
-			      "two ranks of the group share the GPU %s", all + (size_t)dup * ID_LEN);
+		st =
+		    lms_fail(LMS_ERR_UNSUPPORTED, "give every rank its own GPU (one rank per GPU)",
+			     "two ranks of the group share the GPU %s", all + (size_t)dup * ID_LEN);
 	free(all);
 	if (st != LMS_OK)
 		return st;
@@ -145,6 +160,68 @@ enum lms_status lms_nccl_open(void *mpi_comm, struct lms_nccl **out)
 	return LMS_OK;
 }
 
+/* ---- opening in the background ------------------------------------------------ */
+
+struct lms_nccl_pending {
+	MPI_Comm comm; /* the duplicate the thread works on (threaded), else the group's */
+	int threaded;
+	pthread_t th;
+	enum lms_status st; /* the thread's outcome */
+	char error[1024], hint[256];
+	struct lms_nccl *g;
+};
+
+static void *open_thread(void *arg)
+{
+	struct lms_nccl_pending *p = arg;
+	p->st = lms_nccl_open(&p->comm, &p->g);
+	if (p->st != LMS_OK) {
+		snprintf(p->error, sizeof p->error, "%s", lms_error_message());
+		snprintf(p->hint, sizeof p->hint, "%s", lms_error_hint() ? lms_error_hint() : "");
+	}
+	return NULL;
+}
+
+void lms_nccl_start(void *mpi_comm, int threaded, struct lms_nccl_pending **out)
+{
+	struct lms_nccl_pending *p = calloc(1, sizeof *p);
+	LMS_ASSERT(p != NULL);
+	p->threaded = threaded;
+	if (!threaded) {
+		p->comm = *(MPI_Comm *)mpi_comm;
+	} else {
+		MPI_Comm_dup(*(MPI_Comm *)mpi_comm, &p->comm);
+		if (pthread_create(&p->th, NULL, open_thread, p) != 0) {
+			/* no thread: lms_nccl_wait opens in line on the duplicate (the
+			 * other ranks' threads meet it there: same communicator) */
+			p->threaded = -1;
+		}
+	}
+	*out = p;
+}
+
+enum lms_status lms_nccl_wait(struct lms_nccl_pending *p, struct lms_nccl **out)
+{
+	double t = lms_dist_now();
+	*out = NULL;
+	if (p->threaded > 0)
+		pthread_join(p->th, NULL);
+	else
+		open_thread(p); /* in line: no MPI_THREAD_MULTIPLE, or no thread */
+	if (p->threaded != 0)
+		MPI_Comm_free(&p->comm);
+	enum lms_status st = p->st;
+	if (st == LMS_OK) {
+		*out = p->g;
+		p->g->t_wait = lms_dist_now() - t;
+		p->g->threaded = p->threaded > 0;
+	} else {
+		lms_fail(st, p->hint[0] ? p->hint : NULL, "%s", p->error);
+	}
+	free(p);
+	return st;
+}
+
 static enum lms_status wait_stream(struct lms_nccl *g)
 {
 	long us = 20;
@@ -176,23 +253,24 @@ static enum lms_status reduce_once(struct lms_nccl *g, void *buf, size_t n, size
 		g->cap = 0;
 		if (cudaMalloc(&g->d_buf, bytes) != cudaSuccess)
 			return lms_fail(LMS_ERR_NOMEM, NULL,
-					"NCCL reduction: cannot allocate %zu bytes on the GPU", bytes);
+					"NCCL reduction: cannot allocate %zu bytes on the GPU",
+					bytes);
 		g->cap = bytes;
 	}
-	if (cudaMemcpyAsync(g->d_buf, buf, bytes, cudaMemcpyHostToDevice, g->stream) !=
-	    cudaSuccess)
-		return lms_fail(LMS_ERR_LIBRARY, NULL, "NCCL reduction: host-to-device copy failed");
+	if (cudaMemcpyAsync(g->d_buf, buf, bytes, cudaMemcpyHostToDevice, g->stream) != cudaSuccess)
+		return lms_fail(LMS_ERR_LIBRARY, NULL,
+				"NCCL reduction: host-to-device copy failed");
 	ncclResult_t r = ncclAllReduce(g->d_buf, g->d_buf, n, t, op, g->comm, g->stream);
 	if (r != ncclSuccess)
 		return lms_fail(LMS_ERR_LIBRARY, NULL, "ncclAllReduce: %s", ncclGetErrorString(r));
-	if (cudaMemcpyAsync(buf, g->d_buf, bytes, cudaMemcpyDeviceToHost, g->stream) !=
-	    cudaSuccess)
-		return lms_fail(LMS_ERR_LIBRARY, NULL, "NCCL reduction: device-to-host copy failed");
+	if (cudaMemcpyAsync(buf, g->d_buf, bytes, cudaMemcpyDeviceToHost, g->stream) != cudaSuccess)
+		return lms_fail(LMS_ERR_LIBRARY, NULL,
+				"NCCL reduction: device-to-host copy failed");
 	return wait_stream(g);
 }
 
-static enum lms_status reduce(struct lms_nccl *g, void *buf, size_t n, size_t esz,
-			      ncclDataType_t t, ncclRedOp_t op)
+static enum lms_status reduce(struct lms_nccl *g, void *buf, size_t n, size_t esz, ncclDataType_t t,
+			      ncclRedOp_t op)
 {
 	if (n == 0)
 		return LMS_OK;
@@ -227,9 +305,11 @@ void lms_nccl_close(struct lms_nccl *g)
 	if (!g)
 		return;
 	if (g->rank == 0)
-		LMS_INFO("NCCL: communicator set up in %.2f s; %lld reductions, %.2f MB, %.3f s "
-			 "(host-device copies included)",
-			 g->t_init, g->calls, (double)g->bytes / 1e6, g->t_reduce);
+		LMS_INFO("NCCL: communicator set up in %.2f s (%s; the first reduction waited "
+			 "%.2f s for it); %lld reductions, %.2f MB, %.3f s (host-device copies "
+			 "included)",
+			 g->t_init, g->threaded ? "in the background" : "in line", g->t_wait,
+			 g->calls, (double)g->bytes / 1e6, g->t_reduce);
 	cudaFree(g->d_buf);
 	ncclCommDestroy(g->comm);
 	cudaStreamDestroy(g->stream);

@@ -19,7 +19,13 @@
  * MPI_MAX on float, MPI_SUM on double, in chunks below INT_MAX elements; a
  * group whose bundle runs on the GPU reduces over NCCL instead (one ncclComm
  * per group, reduce_nccl.c) when every rank has its own GPU, else over MPI
- * with a warning (LMSENS_REDUCE=mpi forces MPI).
+ * with a warning (LMSENS_REDUCE=mpi forces MPI). The ncclComm is set up in
+ * the background from the moment the group exists when the plan has a GPU
+ * job (under MPI_THREAD_MULTIPLE), and waited for at the group's first
+ * NCCL reduction, so its set-up overlaps the model load and calibration;
+ * sums of at most SMALL_SUM elements (the phase agreements, token counts)
+ * always go over MPI: they are latency-bound, and they come before the
+ * calibration's amax, so they would otherwise wait for the communicator.
  * A rank that dies ends the whole MPI job (MPI_ERRORS_ARE_FATAL, mpirun and
  * srun kill the step); the ledger, written with one fsync'ed append per
  * event, stays intact and runner.resume=true continues from it.
@@ -39,7 +45,7 @@
 
 int lms_dist_thread_multiple(void);
 
-enum { TAG_REQ = 101, TAG_WORK = 102 };
+enum { TAG_REQ = 101, TAG_WORK = 102, SMALL_SUM = 64 };
 
 /* Sleeps *us microseconds, then doubles it up to 10 ms: a wait that lasts
  * (a rank idle until the sweep ends) costs ~100 wake-ups a second, a short
@@ -73,8 +79,8 @@ struct mpi_red {
 	long long calls, bytes;
 };
 
-static enum lms_status allreduce(struct mpi_red *g, void *buf, size_t n, MPI_Datatype t,
-				 size_t esz, MPI_Op op)
+static enum lms_status allreduce(struct mpi_red *g, void *buf, size_t n, MPI_Datatype t, size_t esz,
+				 MPI_Op op)
 {
 	char *p = buf;
 	MPI_Comm comm = g->comm;
@@ -119,15 +125,16 @@ struct run {
 	MPI_Comm coord; /* dup of WORLD for the protocol */
 	MPI_Comm grp;	/* this rank's group, or MPI_COMM_NULL */
 	int rank, world, grp_rank, grp_size, cap;
-	struct mpi_red red;	      /* the MPI reductions' context */
-	struct lms_aq_dist dist;      /* reductions over MPI (host arrays) */
-	struct lms_aq_dist dist_nccl; /* over NCCL (GPU groups), once nccl is open */
-	struct lms_aq_dist solo;      /* a group of one: no reductions, the stop flag */
-	struct lms_nccl *nccl;	      /* this group's NCCL communicator, or NULL */
-	int nccl_state;		      /* 0 not tried, 1 open, -1 unavailable */
-	struct lms_sched *s; /* rank 0 only */
-	int remote;	     /* rank 0: leaders other than itself */
-	int *work;	     /* (1 + cap) */
+	struct mpi_red red;		       /* the MPI reductions' context */
+	struct lms_aq_dist dist;	       /* reductions over MPI (host arrays) */
+	struct lms_aq_dist dist_nccl;	       /* over NCCL (GPU groups), once nccl is open */
+	struct lms_aq_dist solo;	       /* a group of one: no reductions, the stop flag */
+	struct lms_nccl *nccl;		       /* this group's NCCL communicator, or NULL */
+	struct lms_nccl_pending *nccl_pending; /* being set up (lms_nccl_start), or NULL */
+	int nccl_state;			       /* 0 not resolved yet, 1 open, -1 unavailable */
+	struct lms_sched *s;		       /* rank 0 only */
+	int remote;			       /* rank 0: leaders other than itself */
+	int *work;			       /* (1 + cap) */
 	struct dist_result *res;
 };
 
@@ -141,48 +148,78 @@ static void group_bcast(struct run *r)
 }
 
 /* LMSENS_REDUCE: "mpi" (always MPI), "nccl" or "auto"/unset (NCCL for
- * bundles that do not run on runner.backend=cpu, when the group can use it). */
-static int want_nccl(const struct run *r)
+ * jobs that do not run on runner.backend=cpu, when the group can use it). */
+static int job_wants_nccl(const struct lms_job *j)
 {
 	const char *e = getenv("LMSENS_REDUCE");
 	if (e && strcmp(e, "mpi") == 0)
 		return 0;
-	const struct lms_cfg *b = lms_cfg_find(r->plan->jobs[r->work[1]].cfg, "runner.backend");
+	const struct lms_cfg *b = lms_cfg_find(j->cfg, "runner.backend");
 	return !(b && b->type == LMS_CFG_STR && strcmp(b->s, "cpu") == 0);
 }
 
+#ifdef LMS_HAVE_NCCL
+static int plan_wants_nccl(const struct lms_plan *plan)
+{
+	for (size_t k = 0; k < plan->n_jobs; k++)
+		if (job_wants_nccl(&plan->jobs[k]))
+			return 1;
+	return 0;
+}
+
+/* The group's communicator, resolved on its first NCCL reduction: every rank
+ * of the group gets here at the same reduction of the same bundle, so the
+ * collective wait (or the in-line open) matches. */
+static int nccl_ready(struct run *r)
+{
+	if (r->nccl_state != 0)
+		return r->nccl_state > 0;
+	if (!r->nccl_pending)
+		lms_nccl_start(&r->grp, 0, &r->nccl_pending);
+	enum lms_status st = lms_nccl_wait(r->nccl_pending, &r->nccl);
+	r->nccl_pending = NULL;
+	r->nccl_state = st == LMS_OK ? 1 : -1;
+	char v[32];
+	lms_nccl_version(v, sizeof v);
+	if (st == LMS_OK && r->grp_rank == 0)
+		LMS_INFO("group of %d led by rank %d: reductions over NCCL %s on device "
+			 "buffers (NCCL_NVLS_ENABLE=%s)",
+			 r->grp_size, r->rank, v, getenv("NCCL_NVLS_ENABLE"));
+	if (st != LMS_OK && r->grp_rank == 0)
+		LMS_WARN("group of %d led by rank %d: reductions over MPI, not NCCL: %s",
+			 r->grp_size, r->rank, lms_error_message());
+	lms_error_clear();
+	return r->nccl_state > 0;
+}
+
+static enum lms_status nccl_max_f32(void *ctx, float *buf, size_t n)
+{
+	struct run *r = ctx;
+	return nccl_ready(r) ? lms_nccl_max_f32(r->nccl, buf, n) : red_max_f32(&r->red, buf, n);
+}
+
+static enum lms_status nccl_sum_f64(void *ctx, double *buf, size_t n)
+{
+	struct run *r = ctx;
+	if (n <= SMALL_SUM) /* the same n on every rank: the same choice */
+		return red_sum_f64(&r->red, buf, n);
+	return nccl_ready(r) ? lms_nccl_sum_f64(r->nccl, buf, n) : red_sum_f64(&r->red, buf, n);
+}
+#endif
+
 /* The reductions for the bundle in r->work: none for a group of one (but
  * the stop flag is polled between batches, so a bundle in flight stops);
- * NCCL
- * for a GPU bundle when every rank of the group has its own GPU (opened on
- * the first such bundle: every rank of the group gets here with the same
- * bundle, so the collective opening matches); MPI otherwise. */
+ * NCCL for a GPU bundle when every rank of the group has its own GPU (the
+ * communicator resolved at the first reduction that needs it); MPI
+ * otherwise. */
 static const struct lms_aq_dist *group_dist(struct run *r)
 {
 	if (r->grp_size <= 1)
 		return &r->solo;
-	if (!want_nccl(r))
+	if (!job_wants_nccl(&r->plan->jobs[r->work[1]]))
 		return &r->dist;
 #ifdef LMS_HAVE_NCCL
-	if (r->nccl_state == 0) {
-		enum lms_status st = lms_nccl_open(&r->grp, &r->nccl);
-		r->nccl_state = st == LMS_OK ? 1 : -1;
-		char v[32];
-		lms_nccl_version(v, sizeof v);
-		if (st == LMS_OK && r->grp_rank == 0)
-			LMS_INFO("group of %d led by rank %d: reductions over NCCL %s on device "
-				 "buffers (NCCL_NVLS_ENABLE=%s)",
-				 r->grp_size, r->rank, v, getenv("NCCL_NVLS_ENABLE"));
-		if (st != LMS_OK && r->grp_rank == 0)
-			LMS_WARN("group of %d led by rank %d: reductions over MPI, not NCCL: %s",
-				 r->grp_size, r->rank, lms_error_message());
-		lms_error_clear();
-		r->dist_nccl = r->dist;
-		r->dist_nccl.ctx = r->nccl;
-		r->dist_nccl.max_f32 = lms_nccl_max_f32;
-		r->dist_nccl.sum_f64 = lms_nccl_sum_f64;
-	}
-	if (r->nccl_state > 0)
+	if (r->nccl_state >= 0)
 		return &r->dist_nccl;
 #else
 	if (r->nccl_state == 0 && r->grp_rank == 0 && getenv("LMSENS_REDUCE") &&
@@ -361,6 +398,14 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	r.dist = (struct lms_aq_dist){r.grp_rank,  r.grp_size,	&r.red,
 				      red_max_f32, red_sum_f64, red_interrupted};
 	r.solo = (struct lms_aq_dist){.rank = 0, .world = 1, .interrupted = red_interrupted};
+#ifdef LMS_HAVE_NCCL
+	r.dist_nccl = (struct lms_aq_dist){r.grp_rank,	 r.grp_size,   &r,
+					   nccl_max_f32, nccl_sum_f64, red_interrupted};
+	/* the communicator's set-up starts now, in the background, and overlaps
+	 * the planning, the model load and the calibration (reduce_nccl.c) */
+	if (r.grp != MPI_COMM_NULL && r.grp_size > 1 && plan_wants_nccl(plan))
+		lms_nccl_start(&r.grp, lms_dist_thread_multiple(), &r.nccl_pending);
+#endif
 	r.work = calloc((size_t)r.cap + 1, sizeof *r.work);
 	r.res = calloc((size_t)r.cap + 1, sizeof *r.res);
 	LMS_ASSERT(r.work && r.res);
@@ -422,9 +467,11 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 	lms_pipeline_keep_loaded(0);
 	lms_pipeline_stats_only(0);
 	if (r.red.calls > 0 && r.grp_rank == 0)
-		LMS_INFO("MPI reductions of the group led by rank %d: %lld, %.2f MB, %.3f s", r.rank,
-			 r.red.calls, (double)r.red.bytes / 1e6, r.red.seconds);
+		LMS_INFO("MPI reductions of the group led by rank %d: %lld, %.2f MB, %.3f s",
+			 r.rank, r.red.calls, (double)r.red.bytes / 1e6, r.red.seconds);
 #ifdef LMS_HAVE_NCCL
+	if (r.nccl_pending && lms_nccl_wait(r.nccl_pending, &r.nccl) != LMS_OK)
+		lms_error_clear(); /* never needed: no GPU bundle reached a reduction */
 	lms_nccl_close(r.nccl);
 #endif
 	lms_sched_free(r.s);
