@@ -5,6 +5,10 @@
 #   0. makes the Qwen3-VL-4B-shaped checkpoint (timed; the real Qwen3 tokenizer
 #      is copied in) and, with --hf, loads mkmodel's 4B output in HF
 #      transformers (tests/model/hf_load.py --big);
+#   S. start-up: medians of 5 runs of `lmsens --version` alone, under
+#      `mpirun -np 1` and under `mpirun -np N` with each single-node MCA set
+#      of MCA_SETS (MPI_Init + MPI_Finalize, nothing else); the fastest set
+#      whose runs all succeeded is used for every mpirun below (printed);
 #   1. NCCL check: a data-parallel group of N on a small bundle (3 pairs,
 #      dataset.size=small) must log "reductions over NCCL"; if it does not,
 #      the rest runs anyway and the table says so;
@@ -29,8 +33,16 @@
 # Order of the calls: the long bundle (1 GPU, NCCL group), the bundled sweeps,
 # the MPI-reduction and repeat runs, --preempt, the unbundled sweeps; each
 # comparison right after its runs, so a time limit keeps what was done.
-# Usage (repository root): scripts/bench-sweep-gpu.sh [--bin DIR] [--hf] [--skip-unbundled] [--preempt]
+# Usage (repository root): scripts/bench-sweep-gpu.sh [--bin DIR] [--base BIN] [--quick] [--hf]
+#                                                     [--skip-unbundled] [--preempt]
 #   --bin DIR: holds lmsens and sweepcmp (default build-gpu, sweepcmp under tests/dist/).
+#   --base BIN: an older lmsens to A/B against in the same call: the long
+#      bundle on N GPUs with it, under the old and the chosen MCA settings.
+#   --quick: the headline runs only (long bundle 1 vs N GPUs twice each, the
+#      sweep 1 vs N GPUs, groups of 1, 2 and 3 times), no MPI-reduction and
+#      repeat runs (a device call with little time).
+# BENCH_DEADLINE=SECONDS: optional runs are skipped once the script has run
+# that long (the device call's limit; the headline runs come first).
 # Prints one table line per measurement (name, seconds, exit code); logs,
 # ledgers and the comparison outputs go to $OUT (or /tmp/lmsens-sweep-out).
 set -uo pipefail
@@ -38,9 +50,13 @@ bindir=build-gpu
 hf=0
 unbundled=1
 preempt=0
+base=
+quick=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--bin) bindir=$2; shift 2 ;;
+	--base) base=$2; shift 2 ;;
+	--quick) quick=1; shift ;;
 	--hf) hf=1; shift ;;
 	--skip-unbundled) unbundled=0; shift ;;
 	--preempt) preempt=1; shift ;;
@@ -57,7 +73,27 @@ model=$work/q4b
 mkdir -p "$out" "$work"
 [ -d .devlibs ] && export LD_LIBRARY_PATH=$PWD/.devlibs:${LD_LIBRARY_PATH:-}
 export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_btl=self,vader
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+# Single-node MCA sets for the start-up comparison (env assignments):
+#   old: what this script ran with before (only btl restricted: Open MPI
+#        still initialises the UCX pml, which probes every transport);
+#   auto: nothing set, lmsens picks pml ob1 + btl self,vader itself on one
+#        node (src/dist/dist_mpi.c; older binaries do not);
+#   ob1: the same settings given explicitly (works for older binaries too);
+#   ob1+hwloc: and hwloc's GPU/OpenCL discovery plugins off.
+# On several nodes keep the site's defaults (UCX/InfiniBand): docs/sweeps.md.
+MCA_OLD="OMPI_MCA_btl=self,vader LMSENS_MPI_TUNE=0"
+MCA_OB1="OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_osc=^ucx"
+MCA_HWL="$MCA_OB1 HWLOC_COMPONENTS=-gl,-cuda,-nvml,-opencl,-rsmi,-levelzero"
+MCA_SETS=${MCA_SETS:-"old auto ob1 ob1+hwloc"}
+mca_env() {
+	case "$1" in
+	old) echo "$MCA_OLD" ;; auto) echo "LMSENS_MPI_TUNE=1" ;; ob1) echo "$MCA_OB1" ;;
+	ob1+hwloc) echo "$MCA_HWL" ;; *) echo "$1" ;;
+	esac
+}
+t_start=$(date +%s)
+late() { [ -n "${BENCH_DEADLINE:-}" ] && [ $(($(date +%s) - t_start)) -ge "$BENCH_DEADLINE" ]; }
 # BENCH_NGPU, BENCH_PRESET, BENCH_BACKEND: a smoke run of this script without
 # GPUs (e.g. BENCH_NGPU=2 BENCH_PRESET=tiny BENCH_BACKEND=cpu)
 n=${BENCH_NGPU:-$(nvidia-smi -L | wc -l)}
@@ -99,8 +135,38 @@ run() {
 	s=$(secs "$a" "$(now)")
 	printf '%-30s %8s s  rc %s\n' "$name" "$s" "$rc" | tee -a "$out/table.txt"
 }
-MPI="mpirun -np $n --bind-to none"
 ONE="env CUDA_VISIBLE_DEVICES=0"
+# median of 5 wall times (ms) of a command, and whether every run exited 0
+med5() {
+	local a ok=0 ts=()
+	for _ in 1 2 3 4 5; do
+		a=$(date +%s%N)
+		"$@" > /dev/null 2>> "$out/startup.err" && ok=$((ok + 1))
+		ts+=($((($(date +%s%N) - a) / 1000000)))
+	done
+	printf '%s\n' "${ts[@]}" | sort -n | sed -n 3p | tr -d '\n'
+	echo " ms (runs: $(printf '%s ' "${ts[@]}")ms; $ok/5 rc 0)"
+}
+# S. start-up: which single-node MCA settings make mpirun + MPI_Init + MPI_Finalize cheapest
+echo "plain lmsens --version: $(med5 "$B" --version)" | tee -a "$out/table.txt"
+best="" bestms=""
+for set in $MCA_SETS; do
+	# shellcheck disable=SC2046
+	r=$(med5 env $(mca_env "$set") mpirun -np "$n" --bind-to none "$B" --version)
+	echo "mpirun -np $n lmsens --version, MCA $set: $r" | tee -a "$out/table.txt"
+	ms=${r%% *}
+	if [ "${r##*; }" = "5/5 rc 0)" ] && { [ -z "$bestms" ] || [ "$ms" -lt "$bestms" ]; }; then
+		best=$set bestms=$ms
+	fi
+done
+[ -n "$best" ] || best=old
+# shellcheck disable=SC2046
+echo "mpirun -np 1 lmsens --version, MCA $best: $(med5 env $(mca_env "$best") mpirun -np 1 --bind-to none "$B" --version)" | tee -a "$out/table.txt"
+echo "MCA settings used below: $best ($(mca_env "$best"))" | tee -a "$out/table.txt"
+MPI="env $(mca_env "$best") mpirun -np $n --bind-to none"
+MPI_OLD="env $MCA_OLD mpirun -np $n --bind-to none"
+# an older binary does not set the MCA parameters itself: give them explicitly
+[ "$best" = auto ] && MPI_BASE="env $MCA_OB1 mpirun -np $n --bind-to none" || MPI_BASE=$MPI
 # equality: sweepcmp exit 0 = statistics exactly equal, reports byte for byte
 cmpd() { # name A B N [--ignore-config]
 	local name=$1 a=$2 b=$3 nj=$4
@@ -134,19 +200,36 @@ keep() { for d in "$@"; do [ -f "$work/$d/ledger.jsonl" ] && cp "$work/$d/ledger
 	# (c) the sweep's throughput
 	run bundled-1gpu 150 $ONE "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-1"
 	run bundled-${n}gpu 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-N"
-	run bundled-${n}gpu-dp 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES runner.ranks_per_job=$n hydra.sweep.dir="$work/bd-N"
-	keep b-1 b-N bd-N; phases bundled-${n}gpu-dp
+	keep b-1 b-N; phases bundled-1gpu; phases bundled-${n}gpu
 	cmpd bundled "$work/b-1" "$work/b-N" 21
-	cmpd bundled-dp "$work/b-1" "$work/bd-N" 21 --ignore-config
-	# NCCL against MPI reductions, and the same runs again (timings, determinism)
-	run dp-long-${n}gpu-mpi 120 $MPI -x LMSENS_REDUCE=mpi "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-M"
-	phases dp-long-${n}gpu-mpi; keep d-M
-	cmpd nccl-vs-mpi "$work/d-M" "$work/d-N" 7 --ignore-config
+	# repeats (medians), then the A/B against the older binary
 	run dp-long-${n}gpu-nccl-again 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-Nb"
 	cmpd nccl-twice "$work/d-N" "$work/d-Nb" 7 --ignore-config
-	run dp-long-1gpu-again 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1b"
-	cmpd 1gpu-twice "$work/d-1" "$work/d-1b" 7 --ignore-config
-	phases dp-long-${n}gpu-nccl-again; phases dp-long-1gpu-again; keep d-Nb d-1b
+	phases dp-long-${n}gpu-nccl-again
+	for k in 2 3; do
+		run bundled-${n}gpu-$k 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-N$k"
+	done
+	run bundled-1gpu-again 150 $ONE "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-1b"
+	if [ -n "$base" ] && ! late; then
+		case $base in /*) BASE=$base ;; *) BASE=$PWD/$base ;; esac
+		run base-dp-long-${n}gpu-oldmca 120 $MPI_OLD "$BASE" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/x-o"
+		run base-dp-long-${n}gpu-newmca 120 $MPI_BASE "$BASE" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/x-n"
+		run new-dp-long-${n}gpu-oldmca 120 $MPI_OLD "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/x-b"
+		phases base-dp-long-${n}gpu-newmca
+		cmpd base-vs-new "$work/x-n" "$work/d-N" 7 --ignore-config
+	fi
+	if ! late; then
+		run dp-long-1gpu-again 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1b"
+		cmpd 1gpu-twice "$work/d-1" "$work/d-1b" 7 --ignore-config
+	fi
+	if [ "$quick" = 0 ] && ! late; then
+		run bundled-${n}gpu-dp 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES runner.ranks_per_job=$n hydra.sweep.dir="$work/bd-N"
+		keep bd-N; phases bundled-${n}gpu-dp
+		cmpd bundled-dp "$work/b-1" "$work/bd-N" 21 --ignore-config
+		run dp-long-${n}gpu-mpi 120 $MPI -x LMSENS_REDUCE=mpi "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-M"
+		phases dp-long-${n}gpu-mpi; keep d-M
+		cmpd nccl-vs-mpi "$work/d-M" "$work/d-N" 7 --ignore-config
+	fi
 }
 if [ "$preempt" = 1 ]; then
 	P=$work/p-N
