@@ -4,8 +4,9 @@
 # tiny model on the CUDA backend
 #   1. on one GPU (the reference);
 #   2. as one group of 2 GPUs (runner.ranks_per_job=2): the leader logs
-#      "reductions over NCCL", and the artifacts equal the reference (sweepcmp:
-#      statistics exactly, reports byte for byte);
+#      "reductions over NCCL" and that the communicator was set up in the
+#      background (MPI_THREAD_MULTIPLE), and the artifacts equal the
+#      reference (sweepcmp: statistics exactly, reports byte for byte);
 #   3. the same group with LMSENS_REDUCE=mpi: MPI reductions, equal artifacts;
 #   4. two ranks on ONE GPU (CUDA_VISIBLE_DEVICES=0): NCCL refuses that, so
 #      the group falls back to MPI with a warning naming the shared GPU, and
@@ -50,6 +51,9 @@ elif grep -q "built without NCCL\|reductions over MPI, not NCCL" "$T/nccl.err" &
 else
 	bad "group of 2 GPUs did not use NCCL: $(grep -m1 'reductions over' "$T/nccl.err")"
 fi
+grep -q "NCCL: communicator set up in .* (in the background" "$T/nccl.err" &&
+	ok "$(grep -m1 -o 'NCCL: communicator set up.*' "$T/nccl.err")" ||
+	bad "NCCL set-up not in the background: $(grep -m1 'NCCL: communicator' "$T/nccl.err")"
 "$CMP" --ignore-config "$T/ref" "$T/nccl" $NJ >"$T/cmp.out" && ok "NCCL group of 2 equals one GPU" ||
 	{ bad "NCCL group differs from one GPU"; cat "$T/cmp.out"; }
 
