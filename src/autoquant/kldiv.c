@@ -26,7 +26,9 @@
  * scores for this method.
  * On CUDA with LMSENS_KL_PREP=1 the unquantized side of every KL (row max,
  * exp(z_p − m_p), row sums) is computed once per batch (kl_prep; the same
- * bits as kl_div_accum, one fp64 exp per logit per forward instead of two).
+ * bits as kl_div_accum, one fp64 exp per logit per forward instead of two,
+ * but it reads 8 bytes of exp per logit back: since v5's KL kernel it saves
+ * < 1 % of a call for 2.5 GB of memory, so it stays off; docs/BENCHMARKS.md).
  * Data parallelism: as score.c (each step's row is non-zero on one rank).
  * Not here: calibration (calib.c), the search (the same exact knapsack as
  * for the gradient method; ModelOpt's KL searcher bisects a threshold). */
@@ -102,8 +104,9 @@ static int group_start(const struct aq_ctx *c, const struct lms_aq_gdef *g, int 
 
 /* The kl_prep buffers on a CUDA backend when LMSENS_KL_PREP=1 and they fit
  * in the free memory with a margin (else the plain kl_div_accum: the same
- * bits, slower). Off by default until tests/gpu/test_kl_prep passes on a GPU
- * (written and compiled, not yet run there). */
+ * bits). Off by default: bit-identical on an H100 (tests/gpu/test_kl_prep)
+ * but no faster than v5's kl_div_accum (1.46 vs 1.47 ms per call with the
+ * prep's share, bench_kl_cuda; the same score time), at 2.5 GB. */
 static enum lms_status kl_prep_alloc(struct aq_ctx *c, struct kl_prep *kp)
 {
 #ifdef LMS_HAVE_CUDA
