@@ -172,8 +172,7 @@ cmpd() { # name A B N [--ignore-config]
 	local name=$1 a=$2 b=$3 nj=$4
 	shift 4
 	if [ ! -d "$a" ] || [ ! -d "$b" ]; then
-		echo "$name: missing"
-		return
+		return # a run skipped (BENCH_DEADLINE) or failed: its line says so
 	fi
 	"$CMP" "$@" "$a" "$b" "$nj" > "$out/cmp-$name.log" 2>&1
 	echo "sweepcmp $name: rc $? ($(tail -n 1 "$out/cmp-$name.log"))" | tee -a "$out/table.txt"
@@ -181,9 +180,10 @@ cmpd() { # name A B N [--ignore-config]
 }
 # the phase times of every rank of a run, and which reductions it used
 phases() {
+	[ -f "$out/$1.log" ] || return 0 # skipped (BENCH_DEADLINE)
 	{
 		echo "== $1"
-		grep -h -E "\] info: (load|calibrate|score):|manifest and reports written|reductions over|NCCL: communicator|MPI reductions|rank 0 coordinates" "$out/$1.log" | head -40
+		grep -h -E "\] info: (load|calibrate|score):|manifest and reports written|reductions over|NCCL: communicator|MPI reductions|rank 0 coordinates|one node:" "$out/$1.log" | head -40
 	} >> "$out/phases.txt"
 }
 keep() { for d in "$@"; do [ -f "$work/$d/ledger.jsonl" ] && cp "$work/$d/ledger.jsonl" "$out/ledger-$d.jsonl"; done; }
@@ -202,22 +202,26 @@ keep() { for d in "$@"; do [ -f "$work/$d/ledger.jsonl" ] && cp "$work/$d/ledger
 	run bundled-${n}gpu 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-N"
 	keep b-1 b-N; phases bundled-1gpu; phases bundled-${n}gpu
 	cmpd bundled "$work/b-1" "$work/b-N" 21
-	# repeats (medians), then the A/B against the older binary
-	run dp-long-${n}gpu-nccl-again 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-Nb"
+	# the A/B against the older binary: as it ran before (its MCA settings), and
+	# this binary with those settings (what the NCCL overlap alone gives)
+	if [ -n "$base" ]; then
+		case $base in /*) BASE=$base ;; *) BASE=$PWD/$base ;; esac
+		run base-dp-long-${n}gpu-oldmca 120 $MPI_OLD "$BASE" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/x-o"
+		run base-bundled-${n}gpu-oldmca 150 $MPI_OLD "$BASE" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/xb-o"
+		late || run new-dp-long-${n}gpu-oldmca 120 $MPI_OLD "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/x-b"
+		late || run base-dp-long-${n}gpu-newmca 120 $MPI_BASE "$BASE" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/x-n"
+		phases base-dp-long-${n}gpu-oldmca; phases new-dp-long-${n}gpu-oldmca
+		cmpd base-vs-new "$work/x-o" "$work/d-N" 7 --ignore-config
+		cmpd base-vs-new-sweep "$work/xb-o" "$work/b-N" 21
+	fi
+	# repeats (medians)
+	late || run dp-long-${n}gpu-nccl-again 120 $MPI "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/d-Nb"
 	cmpd nccl-twice "$work/d-N" "$work/d-Nb" 7 --ignore-config
 	phases dp-long-${n}gpu-nccl-again
 	for k in 2 3; do
-		run bundled-${n}gpu-$k 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-N$k"
+		late || run bundled-${n}gpu-$k 150 $MPI "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-N$k"
 	done
-	run bundled-1gpu-again 150 $ONE "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-1b"
-	if [ -n "$base" ] && ! late; then
-		case $base in /*) BASE=$base ;; *) BASE=$PWD/$base ;; esac
-		run base-dp-long-${n}gpu-oldmca 120 $MPI_OLD "$BASE" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/x-o"
-		run base-dp-long-${n}gpu-newmca 120 $MPI_BASE "$BASE" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/x-n"
-		run new-dp-long-${n}gpu-oldmca 120 $MPI_OLD "$B" $G -m quant_pair=$PAIRS $LONG runner.ranks_per_job=$n hydra.sweep.dir="$work/x-b"
-		phases base-dp-long-${n}gpu-newmca
-		cmpd base-vs-new "$work/x-n" "$work/d-N" 7 --ignore-config
-	fi
+	late || run bundled-1gpu-again 150 $ONE "$B" $G -m quant_pair=$PAIRS $SIZES hydra.sweep.dir="$work/b-1b"
 	if ! late; then
 		run dp-long-1gpu-again 180 $ONE "$B" $G -m quant_pair=$PAIRS $LONG hydra.sweep.dir="$work/d-1b"
 		cmpd 1gpu-twice "$work/d-1" "$work/d-1b" 7 --ignore-config
