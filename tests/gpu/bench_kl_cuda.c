@@ -74,8 +74,8 @@ static void call(int which, const struct bufs *b)
 	else if (which == 1)
 		ok(lms_backend_cuda_kl_prep(g_be, b->ep, b->mp, b->sp, b->zp, ROWS, VOCAB), "prep");
 	else
-		ok(lms_backend_cuda_kl_accum_p(g_be, b->acc, b->ep, b->mp, b->sp, b->zp, b->zq, ROWS,
-					       VOCAB),
+		ok(lms_backend_cuda_kl_accum_p(g_be, b->acc, b->ep, b->mp, b->sp, b->zp, b->zq,
+					       ROWS, VOCAB),
 		   "accum_p");
 }
 
@@ -139,8 +139,9 @@ int main(void)
 		sum += ha[r];
 	CHECK(memcmp(ha, hb, ROWS * sizeof(double)) == 0);
 	CHECK(sum > 0.0 && isfinite(sum));
-	printf("kl rows %d x V %d: checksum sum_r kl_div_accum = %.17g; kl_accum_p %s\n", ROWS, VOCAB,
-	       sum, memcmp(ha, hb, ROWS * sizeof(double)) == 0 ? "bit-identical" : "DIFFERENT");
+	printf("kl rows %d x V %d: checksum sum_r kl_div_accum = %.17g; kl_accum_p %s\n", ROWS,
+	       VOCAB, sum,
+	       memcmp(ha, hb, ROWS * sizeof(double)) == 0 ? "bit-identical" : "DIFFERENT");
 	const char *names[3] = {"kl_div_accum", "kl_prep", "kl_accum_p"};
 	double ms[3];
 	for (int w = 0; w < 3; w++) {
