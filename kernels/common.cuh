@@ -103,6 +103,34 @@ static __device__ __forceinline__ float block_max(float v, float *scratch)
 	return warp_max(v);
 }
 
+/* 16-byte vector access: 8 bf16 values as one uint4 (kernels use it when
+ * every pointer is 16-byte aligned; lms_al16 tests that). Unpacking is
+ * exact, packing rounds each value with f2bf: the same bits as 8 scalar
+ * stores. */
+static __host__ __device__ __forceinline__ bool lms_al16(const void *p)
+{
+	return ((uintptr_t)p & 15u) == 0;
+}
+
+static __device__ __forceinline__ void ld8(float f[8], uint4 v)
+{
+	const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+	for (int k = 0; k < 4; k++) {
+		f[2 * k] = __uint_as_float(w[k] << 16);
+		f[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+	}
+}
+
+static __device__ __forceinline__ uint4 st8(const float f[8])
+{
+	uint32_t w[4];
+#pragma unroll
+	for (int k = 0; k < 4; k++)
+		w[k] = (uint32_t)f2bf(f[2 * k]) | ((uint32_t)f2bf(f[2 * k + 1]) << 16);
+	return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
 /* Grid size for a 1-D elementwise launch, capped so huge tensors use a
  * grid-stride loop rather than an oversized grid. */
 static inline unsigned lms_grid_1d(long long n, int threads)

@@ -5,7 +5,10 @@
  * expf differs in its last ulp between glibc and CUDA).
  *
  * Invariants: one thread per output element (grid-stride loops), no shared
- * memory, no reductions. In-place use allowed where the contract allows it
+ * memory, no reductions. add, SwiGLU and RoPE have a second form for 16-byte
+ * aligned tensors: one thread per 8 consecutive elements (uint4 loads and
+ * stores, the scalar kernel for a length's tail), the same operations per
+ * element, so the same bits (H100: the scalar forms moved 1.2-1.5 TB/s). In-place use allowed where the contract allows it
  * (each thread reads its inputs before writing its outputs).
  *
  * Not here: anything with a reduction (rmsnorm.cu, reduce.cu, ...). */
@@ -58,10 +61,30 @@ static __global__ void add_kernel(uint16_t *out, const uint16_t *a, const uint16
 		out[i] = f2bf(bf2f(a[i]) + bf2f(b[i]));
 }
 
+static __global__ void add_v8_kernel(uint4 *out, const uint4 *a, const uint4 *b, size_t n8)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n8;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		float x[8], y[8];
+		ld8(x, a[i]);
+		ld8(y, b[i]);
+#pragma unroll
+		for (int k = 0; k < 8; k++)
+			x[k] = x[k] + y[k];
+		out[i] = st8(x);
+	}
+}
+
 extern "C" cudaError_t lms_k_add(cudaStream_t stream, uint16_t *out, const uint16_t *a,
 				 const uint16_t *b, size_t n)
 {
-	add_kernel<<<lms_grid_1d((long long)n, THREADS), THREADS, 0, stream>>>(out, a, b, n);
+	size_t n8 = lms_al16(out) && lms_al16(a) && lms_al16(b) ? n / 8 : 0, t = n8 * 8;
+	if (n8)
+		add_v8_kernel<<<lms_grid_1d((long long)n8, THREADS), THREADS, 0, stream>>>(
+		    (uint4 *)out, (const uint4 *)a, (const uint4 *)b, n8);
+	if (n > t)
+		add_kernel<<<lms_grid_1d((long long)(n - t), THREADS), THREADS, 0, stream>>>(
+		    out + t, a + t, b + t, n - t);
 	return cudaGetLastError();
 }
 
@@ -83,11 +106,33 @@ static __global__ void swiglu_fwd_kernel(uint16_t *out, const uint16_t *gate, co
 	}
 }
 
+static __global__ void swiglu_fwd_v8_kernel(uint4 *out, const uint4 *gate, const uint4 *up,
+					    size_t n8)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n8;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		float g[8], u[8];
+		ld8(g, gate[i]);
+		ld8(u, up[i]);
+#pragma unroll
+		for (int k = 0; k < 8; k++) {
+			float s = rbf(g[k] / (1.0f + expf(-g[k])));
+			g[k] = s * u[k];
+		}
+		out[i] = st8(g);
+	}
+}
+
 extern "C" cudaError_t lms_k_swiglu_forward(cudaStream_t stream, uint16_t *out,
 					    const uint16_t *gate, const uint16_t *up, size_t n)
 {
-	swiglu_fwd_kernel<<<lms_grid_1d((long long)n, THREADS), THREADS, 0, stream>>>(out, gate, up,
-										      n);
+	size_t n8 = lms_al16(out) && lms_al16(gate) && lms_al16(up) ? n / 8 : 0, t = n8 * 8;
+	if (n8)
+		swiglu_fwd_v8_kernel<<<lms_grid_1d((long long)n8, THREADS), THREADS, 0, stream>>>(
+		    (uint4 *)out, (const uint4 *)gate, (const uint4 *)up, n8);
+	if (n > t)
+		swiglu_fwd_kernel<<<lms_grid_1d((long long)(n - t), THREADS), THREADS, 0, stream>>>(
+		    out + t, gate + t, up + t, n - t);
 	return cudaGetLastError();
 }
 
@@ -107,12 +152,46 @@ static __global__ void swiglu_bwd_kernel(uint16_t *dgate, uint16_t *dup, const u
 	}
 }
 
+static __global__ void swiglu_bwd_v8_kernel(uint4 *dgate, uint4 *dup, const uint4 *dout,
+					    const uint4 *gate, const uint4 *up, size_t n8)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n8;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		float g[8], u[8], dy[8], dg[8], du[8];
+		ld8(g, gate[i]);
+		ld8(u, up[i]);
+		ld8(dy, dout[i]);
+#pragma unroll
+		for (int k = 0; k < 8; k++) {
+			float sg = sigmoidf_(g[k]);
+			float s = rbf(g[k] / (1.0f + expf(-g[k])));
+			float dsilu = sg * (1.0f + g[k] * (1.0f - sg));
+			float dm_u = rbf(dy[k] * u[k]);
+			du[k] = dy[k] * s;
+			dg[k] = dm_u * dsilu;
+		}
+		/* all inputs are read above: dgate/dup may alias gate/up */
+		dup[i] = st8(du);
+		dgate[i] = st8(dg);
+	}
+}
+
 extern "C" cudaError_t lms_k_swiglu_backward(cudaStream_t stream, uint16_t *dgate, uint16_t *dup,
 					     const uint16_t *dout, const uint16_t *gate,
 					     const uint16_t *up, size_t n)
 {
-	swiglu_bwd_kernel<<<lms_grid_1d((long long)n, THREADS), THREADS, 0, stream>>>(
-	    dgate, dup, dout, gate, up, n);
+	size_t n8 = lms_al16(dgate) && lms_al16(dup) && lms_al16(dout) && lms_al16(gate) &&
+			    lms_al16(up)
+			? n / 8
+			: 0;
+	size_t t = n8 * 8;
+	if (n8)
+		swiglu_bwd_v8_kernel<<<lms_grid_1d((long long)n8, THREADS), THREADS, 0, stream>>>(
+		    (uint4 *)dgate, (uint4 *)dup, (const uint4 *)dout, (const uint4 *)gate,
+		    (const uint4 *)up, n8);
+	if (n > t)
+		swiglu_bwd_kernel<<<lms_grid_1d((long long)(n - t), THREADS), THREADS, 0, stream>>>(
+		    dgate + t, dup + t, dout + t, gate + t, up + t, n - t);
 	return cudaGetLastError();
 }
 
@@ -140,9 +219,48 @@ static __global__ void rope_kernel(uint16_t *x, const uint16_t *cos_t, const uin
 	}
 }
 
+/* One thread per (token, head, 8 consecutive i < half): half % 8 == 0 and
+ * x, cos_t, sin_t 16-byte aligned (D = 128: rows of 256 bytes). */
+static __global__ void rope_v8_kernel(uint16_t *x, const uint16_t *cos_t, const uint16_t *sin_t,
+				      int N, int nh, int D, int backward)
+{
+	int half = D / 2, h8 = half / 8;
+	long long total = (long long)N * nh * h8;
+	for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < total;
+	     t += (long long)gridDim.x * blockDim.x) {
+		int i = (int)(t % h8) * 8;
+		long long row = t / h8; /* n·nh + head */
+		long long n = row / nh;
+		float c[8], s[8], x0[8], x1[8], y0[8], y1[8];
+		ld8(c, *(const uint4 *)(cos_t + n * half + i));
+		ld8(s, *(const uint4 *)(sin_t + n * half + i));
+		uint16_t *p = x + row * D;
+		ld8(x0, *(const uint4 *)(p + i));
+		ld8(x1, *(const uint4 *)(p + i + half));
+#pragma unroll
+		for (int k = 0; k < 8; k++) {
+			if (!backward) {
+				y0[k] = rbf(x0[k] * c[k]) - rbf(x1[k] * s[k]);
+				y1[k] = rbf(x1[k] * c[k]) + rbf(x0[k] * s[k]);
+			} else {
+				y0[k] = rbf(x0[k] * c[k]) + rbf(x1[k] * s[k]);
+				y1[k] = rbf(x1[k] * c[k]) - rbf(x0[k] * s[k]);
+			}
+		}
+		*(uint4 *)(p + i) = st8(y0);
+		*(uint4 *)(p + i + half) = st8(y1);
+	}
+}
+
 extern "C" cudaError_t lms_k_rope(cudaStream_t stream, uint16_t *x, const uint16_t *cos_t,
 				  const uint16_t *sin_t, int N, int nh, int D, int backward)
 {
+	if ((D / 2) % 8 == 0 && lms_al16(x) && lms_al16(cos_t) && lms_al16(sin_t)) {
+		long long total8 = (long long)N * nh * (D / 16);
+		rope_v8_kernel<<<lms_grid_1d(total8, THREADS), THREADS, 0, stream>>>(
+		    x, cos_t, sin_t, N, nh, D, backward);
+		return cudaGetLastError();
+	}
 	long long total = (long long)N * nh * (D / 2);
 	rope_kernel<<<lms_grid_1d(total, THREADS), THREADS, 0, stream>>>(x, cos_t, sin_t, N, nh, D,
 									 backward);

@@ -14,6 +14,16 @@
  *
  * The amax kernel ignores NaN (fmaxf), as lms_quant_amax does.
  *
+ * Fast form (fq_elem_v8_kernel): INT and FP8 with a per-tensor or per-row
+ * amax on 16-byte aligned tensors whose rows are a multiple of 8 wide take
+ * 8 values per thread, with the scale computed once per 8 values (the same
+ * division), and the E4M3 rounding's frexpf/ldexpf replaced by exponent
+ * bits and products with powers of two, which are exact in the range they
+ * are used in (|a| < 448 scaled by at most 2^9 up or 2^4 down; no result
+ * leaves fp32's normal range except a subnormal input scaled up, also
+ * exact), so the same bits as the scalar form (H100: the scalar kernel took
+ * ~80 us for a 2048 x 2560 input, bound by 64-bit divisions and libm calls).
+ *
  * Kept in step with src/quant/quant.c as of commit 29535f9 (INT clamp by
  * ternaries, MX block max dropping NaN); test_ops_cuda compares the two.
  *
@@ -169,6 +179,62 @@ static __global__ void fq_elem_kernel(uint16_t *out, const uint16_t *in, int64_t
 	}
 }
 
+/* 2^k for k in [-126, 127], exactly. */
+static __device__ __forceinline__ float pow2i(int k)
+{
+	return __uint_as_float((uint32_t)(k + 127) << 23);
+}
+
+/* round_e4m3 without libm calls: the same value for every input (file
+ * comment). */
+static __device__ __forceinline__ float round_e4m3_fast(float a)
+{
+	if (isnan(a))
+		return a;
+	float m = fabsf(a);
+	float q;
+	if (m >= 448.0f) {
+		q = 448.0f;
+	} else {
+		/* emin = -6; above 2^-6, m is a normal fp32 with exponent e */
+		int e = m < 0x1p-6f ? -6 : (int)((__float_as_uint(m) >> 23) & 0xffu) - 127;
+		int qe = e - 3;
+		q = rintf(m * pow2i(-qe)) * pow2i(qe);
+		if (q > 448.0f)
+			q = 448.0f;
+	}
+	return copysignf(q, a);
+}
+
+/* INT / FP8 with amax per tensor (axis0 == 0) or per row (axis0, cols % 8
+ * == 0 so that 8 values never straddle two rows). */
+static __global__ void fq_elem_v8_kernel(uint4 *out, const uint4 *in, int64_t n8, int64_t cols,
+					 struct lms_k_quant q, const float *amax)
+{
+	int64_t rcur = -1;
+	float sc = 0.0f, inv = 0.0f, a = 0.0f;
+	for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n8;
+	     i += (int64_t)gridDim.x * blockDim.x) {
+		int64_t r = q.axis0 ? i * 8 / cols : 0;
+		if (r != rcur) {
+			rcur = r;
+			a = amax[r];
+			if (q.scheme == LMS_K_QS_FP8) {
+				float af = a <= 0x1p-24f ? 1.0f : a;
+				sc = 448.0f / af;
+				inv = 1.0f / sc;
+			}
+		}
+		float v[8];
+		ld8(v, in[i]);
+#pragma unroll
+		for (int k = 0; k < 8; k++)
+			v[k] = q.scheme == LMS_K_QS_FP8 ? round_e4m3_fast(v[k] * sc) * inv
+							: fq_int(v[k], a, q.num_bits);
+		out[i] = st8(v);
+	}
+}
+
 /* ---- block schemes: MX and NVFP4, one thread per block ------------------ */
 
 static __device__ float mx_convert(float v, const struct lms_k_quant q)
@@ -273,8 +339,19 @@ extern "C" cudaError_t lms_k_fake_quant(cudaStream_t stream, uint16_t *out, cons
 		if ((q.scheme == LMS_K_QS_INT_BLOCK && q.block <= 0) ||
 		    (q.scheme != LMS_K_QS_DISABLED && amax == NULL))
 			return cudaErrorInvalidValue;
-		fq_elem_kernel<<<lms_grid_1d(rows * cols, THREADS), THREADS, 0, stream>>>(
-		    out, in, rows, cols, q, amax);
+		int64_t n = rows * cols, n8 = 0;
+		if ((q.scheme == LMS_K_QS_FP8 || q.scheme == LMS_K_QS_INT) && lms_al16(out) &&
+		    lms_al16(in) && (!q.axis0 || cols % 8 == 0))
+			n8 = n / 8;
+		if (n8)
+			fq_elem_v8_kernel<<<lms_grid_1d(n8, THREADS), THREADS, 0, stream>>>(
+			    (uint4 *)out, (const uint4 *)in, n8, cols, q, amax);
+		if (n8 == 0) /* the scalar form */
+			fq_elem_kernel<<<lms_grid_1d(n, THREADS), THREADS, 0, stream>>>(
+			    out, in, rows, cols, q, amax);
+		else if (n > n8 * 8) /* a per-tensor amax (axis0: n % 8 == 0): the tail */
+			fq_elem_kernel<<<1, THREADS, 0, stream>>>(out + n8 * 8, in + n8 * 8, 1,
+								  n - n8 * 8, q, amax);
 	}
 	return cudaGetLastError();
 }

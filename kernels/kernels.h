@@ -40,6 +40,22 @@ cudaError_t lms_k_rmsnorm_forward(cudaStream_t stream, uint16_t *out, float *rst
 cudaError_t lms_k_rmsnorm_backward(cudaStream_t stream, uint16_t *dx, const uint16_t *dy,
 				   const uint16_t *x, const uint16_t *w, const float *rstd,
 				   int rows, int n, float eps);
+/* The fused forms (backend.h struct lms_norm_fuse; same members, bf16 as
+ * uint16_t). Without the staged form's conditions they run the plain
+ * kernels in sequence. */
+struct lms_k_norm_fuse {
+	const uint16_t *add;
+	uint16_t *sum_out;
+	const uint16_t *residual;
+	const uint16_t *cos, *sin;
+	int heads;
+};
+cudaError_t lms_k_rmsnorm_forward_ex(cudaStream_t stream, uint16_t *out, float *rstd,
+				     const uint16_t *x, const uint16_t *w, int rows, int n,
+				     float eps, struct lms_k_norm_fuse f);
+cudaError_t lms_k_rmsnorm_backward_ex(cudaStream_t stream, uint16_t *dx, uint16_t *dy,
+				      const uint16_t *x, const uint16_t *w, const float *rstd,
+				      int rows, int n, float eps, struct lms_k_norm_fuse f);
 
 /* reduce.cu. absmax: when accumulate is 0 the launcher first zeroes amax. */
 cudaError_t lms_k_absmax_rows(cudaStream_t stream, float *amax, const uint16_t *x, int64_t rows,

@@ -15,13 +15,39 @@
  *   adds the slots in a fixed order (per-thread strided sums, then a fixed
  *   shuffle tree) and the total to the accumulator, in the same launch. No
  *   floating-point atomics, so two runs give identical bits (fp64 atomics
- *   made the last bits depend on the block order).
+ *   made the last bits depend on the block order). When yq, y and g are
+ *   16-byte aligned a thread takes 8 consecutive elements per load (the
+ *   n % 8 tail goes to block 0): a different, equally fixed order of the
+ *   fp64 additions than the 2-byte form, so the last bits of a score differ
+ *   from that form's (relative ~1e-16), never between two runs.
  *
  * Not here: quantizer-specific block amax (fake_quant.cu). */
 #include "common.cuh"
 #include "kernels.h"
 
 #define THREADS 256
+
+/* The block's max of m (THREADS threads: a shuffle tree, then the warps in
+ * order), atomically max-ed into *amax as the bits of an fp32 (m holds the
+ * upper 16 bits of |x|). Every thread calls it; smax is reused after the
+ * closing barrier. */
+static __device__ void block_umax_to(float *amax, unsigned m, unsigned *smax)
+{
+	for (int o = LMS_WARP / 2; o > 0; o >>= 1) {
+		unsigned other = __shfl_xor_sync(LMS_FULL_MASK, m, o);
+		m = other > m ? other : m;
+	}
+	if (threadIdx.x % LMS_WARP == 0)
+		smax[threadIdx.x / LMS_WARP] = m;
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		unsigned bm = 0;
+		for (int w = 0; w < THREADS / LMS_WARP; w++)
+			bm = smax[w] > bm ? smax[w] : bm;
+		atomicMax((unsigned *)amax, bm << 16);
+	}
+	__syncthreads();
+}
 
 /* Blocks per row: enough to fill the GPU for a per-tensor amax, one block
  * per 8 K elements otherwise. */
@@ -40,20 +66,7 @@ static __global__ void absmax_kernel(float *amax, const uint16_t *x, int64_t row
 			unsigned a = xr[j] & 0x7fffu;
 			m = a > m ? a : m;
 		}
-		for (int o = LMS_WARP / 2; o > 0; o >>= 1) {
-			unsigned other = __shfl_xor_sync(LMS_FULL_MASK, m, o);
-			m = other > m ? other : m;
-		}
-		if (threadIdx.x % LMS_WARP == 0)
-			smax[threadIdx.x / LMS_WARP] = m;
-		__syncthreads();
-		if (threadIdx.x == 0) {
-			unsigned bm = 0;
-			for (int w = 0; w < THREADS / LMS_WARP; w++)
-				bm = smax[w] > bm ? smax[w] : bm;
-			atomicMax((unsigned *)&amax[r], bm << 16);
-		}
-		__syncthreads();
+		block_umax_to(&amax[r], m, smax);
 	}
 }
 
@@ -81,19 +94,7 @@ static __global__ void absmax1_v8_kernel(float *amax, const uint4 *x8, int64_t n
 			unsigned a = tail[j] & 0x7fffu;
 			m = a > m ? a : m;
 		}
-	for (int o = LMS_WARP / 2; o > 0; o >>= 1) {
-		unsigned other = __shfl_xor_sync(LMS_FULL_MASK, m, o);
-		m = other > m ? other : m;
-	}
-	if (threadIdx.x % LMS_WARP == 0)
-		smax[threadIdx.x / LMS_WARP] = m;
-	__syncthreads();
-	if (threadIdx.x == 0) {
-		unsigned bm = 0;
-		for (int w = 0; w < THREADS / LMS_WARP; w++)
-			bm = smax[w] > bm ? smax[w] : bm;
-		atomicMax((unsigned *)amax, bm << 16);
-	}
+	block_umax_to(amax, m, smax);
 }
 
 extern "C" cudaError_t lms_k_absmax_rows(cudaStream_t stream, float *amax, const uint16_t *x,
@@ -147,17 +148,33 @@ static_assert(LMS_K_SQ_DOT_PARTIALS % THREADS == 0, "the last block reads whole 
  * is last does not matter: the order of the final sum is fixed. */
 static __global__ void sq_dot_kernel(double *acc, double *partials, unsigned *ticket,
 				     const uint16_t *yq, const uint16_t *y, const uint16_t *g,
-				     size_t n)
+				     size_t n, int v8)
 {
 	__shared__ double spart[THREADS / LMS_WARP];
 	__shared__ int last;
 	double s = 0.0;
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	size_t n8 = v8 ? n / 8 : 0, i0 = n8 * 8;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n8;
 	     i += (size_t)gridDim.x * blockDim.x) {
-		float delta = rbf(bf2f(yq[i]) - bf2f(y[i]));
-		float p = bf2f(g[i]) * delta;
-		s += (double)p * (double)p;
+		float a[8], b[8], c[8];
+		ld8(a, ((const uint4 *)yq)[i]);
+		ld8(b, ((const uint4 *)y)[i]);
+		ld8(c, ((const uint4 *)g)[i]);
+#pragma unroll
+		for (int k = 0; k < 8; k++) {
+			float p = c[k] * rbf(a[k] - b[k]);
+			s += (double)p * (double)p;
+		}
 	}
+	/* the 2-byte form over [i0, n): everything, or block 0 the v8 tail */
+	size_t start = v8 ? i0 + threadIdx.x : blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+	size_t step = v8 ? blockDim.x : (size_t)gridDim.x * blockDim.x;
+	if (!v8 || blockIdx.x == 0)
+		for (size_t i = start; i < n; i += step) {
+			float delta = rbf(bf2f(yq[i]) - bf2f(y[i]));
+			float p = bf2f(g[i]) * delta;
+			s += (double)p * (double)p;
+		}
 	double t = block_sum_fixed(s, spart);
 	if (threadIdx.x == 0) {
 		partials[blockIdx.x] = t;
@@ -199,7 +216,8 @@ extern "C" cudaError_t lms_k_sq_dot_accum(cudaStream_t stream, double *acc, cons
 	if (grid > LMS_K_SQ_DOT_PARTIALS)
 		grid = LMS_K_SQ_DOT_PARTIALS;
 	unsigned *ticket = (unsigned *)(partials + LMS_K_SQ_DOT_PARTIALS);
-	sq_dot_kernel<<<grid, THREADS, 0, stream>>>(acc, partials, ticket, yq, y, g, n);
+	int v8 = lms_al16(yq) && lms_al16(y) && lms_al16(g);
+	sq_dot_kernel<<<grid, THREADS, 0, stream>>>(acc, partials, ticket, yq, y, g, n, v8);
 	return cudaGetLastError();
 }
 

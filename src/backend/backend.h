@@ -120,6 +120,24 @@ struct lms_attn_dims {
 	float scale;
 };
 
+/* What the fused RMSNorm slots (rmsnorm_forward_ex, rmsnorm_backward_ex)
+ * do around the norm; NULL members: nothing. Each is the same operations
+ * in the same order as the plain ops it stands for, so the same bits.
+ *   add:      forward  sum = bf16(x + add) is normalized and written to
+ *                      sum_out (= add(sum_out, x, add), then the norm);
+ *             backward the norm's dy is bf16(dy + add) (= add(dy, dy, add)).
+ *   residual: backward dx = bf16(residual + dx) (= add(dx, residual, dx)).
+ *   cos, sin: RoPE on rows of one head (rows = N·heads, n = D): forward
+ *             rope_forward of the output, backward rope_backward of dy
+ *             before the norm (the tables as for rope_forward). */
+struct lms_norm_fuse {
+	const lms_bf16 *add;
+	lms_bf16 *sum_out;
+	const lms_bf16 *residual;
+	const lms_bf16 *cos, *sin;
+	int heads;
+};
+
 /* Opaque quantizer descriptor owned by src/quant/ (see fake_quant below). */
 struct lms_quant_desc;
 
@@ -283,6 +301,20 @@ struct lms_backend_ops {
 	enum lms_status (*fake_quant)(void *ctx, lms_bf16 *d_out, const lms_bf16 *d_in,
 				      int64_t rows, int64_t cols,
 				      const struct lms_quant_desc *desc);
+
+	/* ---- fused RMSNorm (optional; NULL: callers use the plain ops) -------
+	 * rmsnorm_forward / rmsnorm_backward with the work of struct
+	 * lms_norm_fuse done in the same pass over memory. Forward: out must
+	 * not alias x, add or sum_out. Backward: dx == dy allowed (required
+	 * with cos: the plain sequence rotates dy in place); dy's buffer may be
+	 * overwritten. lms_eng_norm_* (src/engine/) fall back to the plain ops. */
+	enum lms_status (*rmsnorm_forward_ex)(void *ctx, lms_bf16 *d_out, float *d_rstd,
+					      const lms_bf16 *d_x, const lms_bf16 *d_w, int rows,
+					      int n, float eps, const struct lms_norm_fuse *f);
+	enum lms_status (*rmsnorm_backward_ex)(void *ctx, lms_bf16 *d_dx, lms_bf16 *d_dy,
+					       const lms_bf16 *d_x, const lms_bf16 *d_w,
+					       const float *d_rstd, int rows, int n, float eps,
+					       const struct lms_norm_fuse *f);
 
 	/* ---- debugging aids (optional; NULL: ignored) -----------------------
 	 * set_label names the place of the ops that follow, for debug-mode and

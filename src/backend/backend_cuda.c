@@ -67,6 +67,49 @@ static enum lms_status cu_rmsnorm_bwd(void *vc, lms_bf16 *d_dx, const lms_bf16 *
 	return lms_cuda_check_finite(c, "rmsnorm_backward", "dx", d_dx, (size_t)rows * n, 0);
 }
 
+static struct lms_k_norm_fuse k_fuse(const struct lms_norm_fuse *f)
+{
+	struct lms_k_norm_fuse k = {0};
+	if (f) {
+		k.add = f->add;
+		k.sum_out = f->sum_out;
+		k.residual = f->residual;
+		k.cos = f->cos;
+		k.sin = f->sin;
+		k.heads = f->heads;
+	}
+	return k;
+}
+
+static enum lms_status cu_rmsnorm_fwd_ex(void *vc, lms_bf16 *d_out, float *d_rstd,
+					 const lms_bf16 *d_x, const lms_bf16 *d_w, int rows, int n,
+					 float eps, const struct lms_norm_fuse *f)
+{
+	struct cuda_ctx *c = vc;
+	struct lms_k_norm_fuse k = k_fuse(f);
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_after_launch(
+	    c, "rmsnorm_forward",
+	    lms_k_rmsnorm_forward_ex(c->stream, d_out, d_rstd, d_x, d_w, rows, n, eps, k)));
+	if (k.sum_out)
+		LMS_TRY(lms_cuda_check_finite(c, "rmsnorm_forward", "sum", k.sum_out,
+					      (size_t)rows * n, 0));
+	return lms_cuda_check_finite(c, "rmsnorm_forward", "out", d_out, (size_t)rows * n, 0);
+}
+
+static enum lms_status cu_rmsnorm_bwd_ex(void *vc, lms_bf16 *d_dx, lms_bf16 *d_dy,
+					 const lms_bf16 *d_x, const lms_bf16 *d_w,
+					 const float *d_rstd, int rows, int n, float eps,
+					 const struct lms_norm_fuse *f)
+{
+	struct cuda_ctx *c = vc;
+	lms_cuda_prof_begin(c);
+	LMS_TRY(lms_cuda_after_launch(c, "rmsnorm_backward",
+				      lms_k_rmsnorm_backward_ex(c->stream, d_dx, d_dy, d_x, d_w,
+								d_rstd, rows, n, eps, k_fuse(f))));
+	return lms_cuda_check_finite(c, "rmsnorm_backward", "dx", d_dx, (size_t)rows * n, 0);
+}
+
 static enum lms_status rope_common(struct cuda_ctx *c, const char *op, lms_bf16 *d_x,
 				   const lms_bf16 *d_cos, const lms_bf16 *d_sin, int N, int nh,
 				   int D, int backward)
@@ -341,6 +384,8 @@ static void set_ops(struct lms_backend_ops *o)
 	o->embedding = cu_embedding;
 	o->rmsnorm_forward = cu_rmsnorm_fwd;
 	o->rmsnorm_backward = cu_rmsnorm_bwd;
+	o->rmsnorm_forward_ex = cu_rmsnorm_fwd_ex;
+	o->rmsnorm_backward_ex = cu_rmsnorm_bwd_ex;
 	o->rope_forward = cu_rope_fwd;
 	o->rope_backward = cu_rope_bwd;
 	o->attention_workspace = cu_attn_workspace;

@@ -91,6 +91,10 @@ struct lms_engine {
 	lms_bf16 *h_cos, *h_sin;
 	float *h_losses;
 	float *h_inv_freq; /* (D/2) */
+	/* d_cos/d_sin hold the tables of positions 0..rope_T-1 in each of
+	 * rope_B rows (0: not known), which every batch of that shape has
+	 * unless positions follow the mask (LMS_POSITIONS_HF457) */
+	int rope_B, rope_T;
 
 	/* lms_engine_forward_from (opts.prefix_forward): residual stream
 	 * ping-pong buffers (N, C) and its logits (N, V), in d_prefix_block */

@@ -130,6 +130,45 @@ static enum lms_status fire_fwd(const struct lms_engine *e, const struct lms_lin
 	return fire(e, hooks, 0, layer, kind, x, w, y, NULL, in, out);
 }
 
+/* RMSNorm with the work of f around it (backend.h struct lms_norm_fuse):
+ * the backend's fused slot when it has one (the same bits in fewer passes
+ * over memory), else the plain ops in the order the fused slot stands for. */
+static enum lms_status norm_fwd(struct lms_engine *e, lms_bf16 *out, float *rstd,
+				const lms_bf16 *x, const lms_bf16 *w, int rows, int n,
+				const struct lms_norm_fuse *f)
+{
+	const float eps = (float)e->cfg.rms_norm_eps;
+	if (OPS.rmsnorm_forward_ex)
+		return OPS.rmsnorm_forward_ex(CTX, out, rstd, x, w, rows, n, eps, f);
+	if (f->add) {
+		LMS_TRY(OPS.add(CTX, f->sum_out, x, f->add, (size_t)rows * n));
+		x = f->sum_out;
+	}
+	LMS_TRY(OPS.rmsnorm_forward(CTX, out, rstd, x, w, rows, n, eps));
+	if (f->cos)
+		LMS_TRY(OPS.rope_forward(CTX, out, f->cos, f->sin, rows / f->heads, f->heads, n));
+	return LMS_OK;
+}
+
+/* The backward's counterpart: dy may be overwritten; dx == dy with RoPE. */
+static enum lms_status norm_bwd(struct lms_engine *e, lms_bf16 *dx, lms_bf16 *dy,
+				const lms_bf16 *x, const lms_bf16 *w, const float *rstd, int rows,
+				int n, const struct lms_norm_fuse *f)
+{
+	const float eps = (float)e->cfg.rms_norm_eps;
+	const size_t len = (size_t)rows * n;
+	if (OPS.rmsnorm_backward_ex)
+		return OPS.rmsnorm_backward_ex(CTX, dx, dy, x, w, rstd, rows, n, eps, f);
+	if (f->add)
+		LMS_TRY(OPS.add(CTX, dy, dy, f->add, len));
+	if (f->cos)
+		LMS_TRY(OPS.rope_backward(CTX, dy, f->cos, f->sin, rows / f->heads, f->heads, n));
+	if (!f->residual)
+		return OPS.rmsnorm_backward(CTX, dx, dy, x, w, rstd, rows, n, eps);
+	LMS_TRY(OPS.rmsnorm_backward(CTX, dy, dy, x, w, rstd, rows, n, eps));
+	return OPS.add(CTX, dx, f->residual, dy, len);
+}
+
 static struct lms_attn_dims attn_dims(const struct lms_engine *e)
 {
 	struct lms_attn_dims d = {e->B, e->T, e->H, e->G, e->D, 1.0f / sqrtf((float)e->D)};
@@ -173,14 +212,19 @@ static enum lms_status stage_batch(struct lms_engine *e, const struct lms_batch 
 			e->h_targets[n] = y;
 			e->n_valid += y != -100;
 		}
-	/* Positions, then cos/sin tables (fp32, rounded to bf16). */
-	for (int b = 0; b < B; b++) {
+	/* Positions, then cos/sin tables (fp32, rounded to bf16). Positions
+	 * 0..T-1 do not depend on the batch: those tables are built and
+	 * uploaded once per shape (host work that kept the GPU waiting at the
+	 * start of every step). */
+	int by_mask = e->cfg.family == LMS_MODEL_QWEN3_VL && e->opts.positions == LMS_POSITIONS_HF457;
+	int tables = by_mask || e->rope_B != B || e->rope_T != T;
+	e->rope_B = e->rope_T = 0;
+	for (int b = 0; tables && b < B; b++) {
 		int run = 0;
 		for (int t = 0; t < T; t++) {
 			int64_t n = (int64_t)b * T + t;
 			int pos = t;
-			if (e->cfg.family == LMS_MODEL_QWEN3_VL &&
-			    e->opts.positions == LMS_POSITIONS_HF457) {
+			if (by_mask) {
 				run += e->h_mask[n];
 				pos = e->h_mask[n] ? run - 1 : 1;
 			}
@@ -194,8 +238,14 @@ static enum lms_status stage_batch(struct lms_engine *e, const struct lms_batch 
 	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_ids, bt->ids, (size_t)N * sizeof(int32_t)));
 	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_mask, e->h_mask, (size_t)N * sizeof(int32_t)));
 	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_targets, e->h_targets, (size_t)N * sizeof(int32_t)));
-	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_cos, e->h_cos, (size_t)N * half * sizeof(lms_bf16)));
-	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_sin, e->h_sin, (size_t)N * half * sizeof(lms_bf16)));
+	if (tables) {
+		LMS_TRY(OPS.memcpy_h2d(CTX, e->d_cos, e->h_cos, (size_t)N * half * sizeof(lms_bf16)));
+		LMS_TRY(OPS.memcpy_h2d(CTX, e->d_sin, e->h_sin, (size_t)N * half * sizeof(lms_bf16)));
+		if (!by_mask) {
+			e->rope_B = B;
+			e->rope_T = T;
+		}
+	}
 	e->B = B;
 	e->T = T;
 	return LMS_OK;
@@ -224,10 +274,10 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_V, A->a, W->v, A->v, C, GD));
 
 	LABEL(e->lnames[l], "self_attn q/k norm, rope, attention");
-	LMS_TRY(OPS.rmsnorm_forward(CTX, A->qr, A->rstd_q, A->q, W->q_norm, N * e->H, e->D, eps));
-	LMS_TRY(OPS.rmsnorm_forward(CTX, A->kr, A->rstd_k, A->k, W->k_norm, N * e->G, e->D, eps));
-	LMS_TRY(OPS.rope_forward(CTX, A->qr, e->d_cos, e->d_sin, N, e->H, e->D));
-	LMS_TRY(OPS.rope_forward(CTX, A->kr, e->d_cos, e->d_sin, N, e->G, e->D));
+	struct lms_norm_fuse rq = {.cos = e->d_cos, .sin = e->d_sin, .heads = e->H};
+	struct lms_norm_fuse rk = {.cos = e->d_cos, .sin = e->d_sin, .heads = e->G};
+	LMS_TRY(norm_fwd(e, A->qr, A->rstd_q, A->q, W->q_norm, N * e->H, e->D, &rq));
+	LMS_TRY(norm_fwd(e, A->kr, A->rstd_k, A->k, W->k_norm, N * e->G, e->D, &rk));
 	if (!e->skip_att) /* else att, lse hold this layer's from the forward */
 		LMS_TRY(OPS.attention_forward(CTX, A->att, A->lse, A->qr, A->kr, A->v, e->d_mask,
 					      &dm, e->d_work, e->mem.workspace));
@@ -235,11 +285,9 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	LABEL(LIN(l, LMS_LINEAR_O), NULL);
 	LMS_TRY(linear_fwd(e, A->o, A->att, W->o, N, HD, C));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_O, A->att, W->o, A->o, HD, C));
-	LABEL(e->lnames[l], "self_attn residual add");
-	LMS_TRY(OPS.add(CTX, A->x_mid, A->x_in, A->o, (size_t)N * C));
-
-	LABEL(e->lnames[l], "post_attention_layernorm");
-	LMS_TRY(OPS.rmsnorm_forward(CTX, A->b, A->rstd_post, A->x_mid, W->post_norm, N, C, eps));
+	LABEL(e->lnames[l], "self_attn residual add, post_attention_layernorm");
+	struct lms_norm_fuse res = {.add = A->o, .sum_out = A->x_mid};
+	LMS_TRY(norm_fwd(e, A->b, A->rstd_post, A->x_in, W->post_norm, N, C, &res));
 	LABEL(LIN(l, LMS_LINEAR_GATE), NULL);
 	LMS_TRY(linear_fwd(e, A->gate, A->b, W->gate, N, C, F));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, C, F));
@@ -361,14 +409,14 @@ static enum lms_status forward_from(struct lms_engine *e, int start,
 /* ---- backward ------------------------------------------------------------ */
 
 /* Attention block backward: from dx_mid (the gradient at the residual after
- * attention, which is also dY of o_proj) to the gradient of a in gr.t1. */
+ * attention, which is also dY of o_proj) to the gradient of a as the two
+ * terms gr.t1 (v and k) and gr.t2 (q), added by the caller. */
 static enum lms_status attn_backward(struct lms_engine *e, int l, const struct eng_layer_acts *A,
 				     const lms_bf16 *dx_mid, const struct lms_linear_hook *hooks)
 {
 	const struct eng_layer_w *W = &e->lw[l];
 	struct eng_grads *g = &e->gr;
 	const int N = e->B * e->T, C = e->C, HD = e->H * e->D, GD = e->G * e->D;
-	const float eps = (float)e->cfg.rms_norm_eps;
 	struct lms_attn_dims dm = attn_dims(e);
 
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_O, A->att, W->o, A->o, dx_mid, HD, C));
@@ -381,22 +429,20 @@ static enum lms_status attn_backward(struct lms_engine *e, int l, const struct e
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_V, A->a, W->v, A->v, g->dv, C, GD));
 	/* RoPE and q/k norm backward, in place: dq, dk become dY of q_proj, k_proj. */
 	LABEL(e->lnames[l], "self_attn k rope/norm backward");
-	LMS_TRY(OPS.rope_backward(CTX, g->dk, e->d_cos, e->d_sin, N, e->G, e->D));
-	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dk, g->dk, A->k, W->k_norm, A->rstd_k, N * e->G, e->D,
-				     eps));
+	struct lms_norm_fuse rq = {.cos = e->d_cos, .sin = e->d_sin, .heads = e->H};
+	struct lms_norm_fuse rk = {.cos = e->d_cos, .sin = e->d_sin, .heads = e->G};
+	LMS_TRY(norm_bwd(e, g->dk, g->dk, A->k, W->k_norm, A->rstd_k, N * e->G, e->D, &rk));
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_K, A->a, W->k, A->k, g->dk, C, GD));
 	LABEL(e->lnames[l], "self_attn q rope/norm backward");
-	LMS_TRY(OPS.rope_backward(CTX, g->dq, e->d_cos, e->d_sin, N, e->H, e->D));
-	LMS_TRY(OPS.rmsnorm_backward(CTX, g->dq, g->dq, A->q, W->q_norm, A->rstd_q, N * e->H, e->D,
-				     eps));
+	LMS_TRY(norm_bwd(e, g->dq, g->dq, A->q, W->q_norm, A->rstd_q, N * e->H, e->D, &rq));
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_Q, A->a, W->q, A->q, g->dq, C, HD));
-	/* da = (dv·Wv + dk·Wk) + dq·Wq, each term bf16, as autograd adds them. */
+	/* da = (dv·Wv + dk·Wk) + dq·Wq, each term bf16, as autograd adds them;
+	 * the last add is the caller's (fused with input_layernorm's backward) */
 	LABEL(e->lnames[l], "self_attn q/k/v backward");
 	LMS_TRY(linear_bwd(e, g->t1, g->dv, W->v, N, C, GD));
 	LMS_TRY(linear_bwd(e, g->t2, g->dk, W->k, N, C, GD));
 	LMS_TRY(OPS.add(CTX, g->t1, g->t1, g->t2, (size_t)N * C));
-	LMS_TRY(linear_bwd(e, g->t2, g->dq, W->q, N, C, HD));
-	return OPS.add(CTX, g->t1, g->t1, g->t2, (size_t)N * C);
+	return linear_bwd(e, g->t2, g->dq, W->q, N, C, HD);
 }
 
 /* One layer's backward: gr.dx holds dLoss/dx_out on entry and dLoss/dx_in
@@ -407,8 +453,6 @@ static enum lms_status layer_backward(struct lms_engine *e, int l, const struct 
 	const struct eng_layer_w *W = &e->lw[l];
 	struct eng_grads *g = &e->gr;
 	const int N = e->B * e->T, C = e->C, F = e->F;
-	const size_t NC = (size_t)N * C;
-	const float eps = (float)e->cfg.rms_norm_eps;
 
 	/* MLP: x_out = x_mid + down(m); dY(down) = dx. */
 	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_DOWN, A->m, W->down, A->down, g->dx, F, C));
@@ -421,17 +465,15 @@ static enum lms_status layer_backward(struct lms_engine *e, int l, const struct 
 	LABEL(e->lnames[l], "mlp gate/up backward, post_attention_layernorm backward");
 	LMS_TRY(linear_bwd(e, g->t1, g->dup, W->up, N, C, F));
 	LMS_TRY(linear_bwd(e, g->t2, g->dgate, W->gate, N, C, F));
-	LMS_TRY(OPS.add(CTX, g->t1, g->t1, g->t2, NC)); /* db */
-	LMS_TRY(OPS.rmsnorm_backward(CTX, g->t1, g->t1, A->x_mid, W->post_norm, A->rstd_post, N, C,
-				     eps));
-	LMS_TRY(OPS.add(CTX, g->dx2, g->dx, g->t1, NC)); /* dx_mid */
+	/* db = t1 + t2; dx_mid = dx + norm_bwd(db) */
+	struct lms_norm_fuse post = {.add = g->t2, .residual = g->dx};
+	LMS_TRY(norm_bwd(e, g->dx2, g->t1, A->x_mid, W->post_norm, A->rstd_post, N, C, &post));
 
 	/* Attention: x_mid = x_in + o(att); dY(o) = dx_mid. */
-	LMS_TRY(attn_backward(e, l, A, g->dx2, hooks)); /* da in t1 */
+	LMS_TRY(attn_backward(e, l, A, g->dx2, hooks)); /* da = t1 + t2 */
 	LABEL(e->lnames[l], "input_layernorm backward");
-	LMS_TRY(
-	    OPS.rmsnorm_backward(CTX, g->t1, g->t1, A->x_in, W->input_norm, A->rstd_in, N, C, eps));
-	return OPS.add(CTX, g->dx, g->dx2, g->t1, NC); /* dx_in */
+	struct lms_norm_fuse in = {.add = g->t2, .residual = g->dx2}; /* dx_in */
+	return norm_bwd(e, g->dx, g->t1, A->x_in, W->input_norm, A->rstd_in, N, C, &in);
 }
 
 enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linear_hook *hooks)

@@ -1,5 +1,5 @@
 /* ops_util.h — helpers of test_ops_cuda.c shared with its other sources
- * (ops_attn.c): the two backends, seeded random bf16 data, device
+ * (ops_attn.c, ops_forms.c): the two backends, seeded random bf16 data, device
  * round trips, the per-element + NMSE comparison. Defined in
  * test_ops_cuda.c; every helper aborts on a backend error.
  *
@@ -27,5 +27,7 @@ void compare(const char *name, const void *got, const void *ref, size_t n, int i
 
 /* ops_attn.c */
 void run_attention_cases(void);
+/* ops_forms.c: the 8-wide kernel forms against the 2-byte ones */
+void run_vector_form_cases(void);
 
 #endif

@@ -650,6 +650,13 @@ static void run_fake_quant_cases(void)
 	case_fake_quant("nvfp4", 7, 37, 0); /* ragged last block */
 	case_fake_quant("mx:e2m1", 7, 37, 1);
 	case_fake_quant("int4:block128", 7, 300, 0);
+	/* the 8-wide form's tail (n % 8 != 0) and the scalar form (rows of 37
+	 * with a per-row amax) */
+	case_fake_quant("fp8", 7, 37, 0);
+	case_fake_quant("fp8", 7, 37, 1);
+	case_fake_quant("int8", 7, 37, 0);
+	case_fake_quant("fp8:axis0", 7, 37, 0);
+	case_fake_quant("int4:axis0", 7, 37, 0);
 }
 
 /* ---- error paths ---------------------------------------------------------- */
@@ -777,6 +784,8 @@ int main(void)
 	case_kl_div(6, 151936);
 	case_kl_div(37, 1001);
 	case_kl_div(1, 1);
+	printf("8-wide kernel forms (bit-equal to the 2-byte forms)\n");
+	run_vector_form_cases();
 	printf("errors\n");
 	case_errors();
 
