@@ -32,13 +32,19 @@ struct gemm_key {
 	uint32_t align_a, align_b, align_c;
 };
 
-struct gemm_plan {
-	int used;
-	struct gemm_key key;
+/* A cuBLASLt operation: its descriptors and the heuristic's algorithm
+ * (shared by gemm_cuda.c's and fp8_cuda.c's plan caches). */
+struct lt_desc {
 	cublasLtMatmulDesc_t op;
 	cublasLtMatrixLayout_t la, lb, lc;
 	cublasLtMatmulAlgo_t algo;
 	int have_algo;
+};
+
+struct gemm_plan {
+	int used;
+	struct gemm_key key;
+	struct lt_desc d;
 };
 
 struct cuda_ctx {
@@ -115,5 +121,24 @@ enum lms_status lms_cuda_sync(void *c);
 /* gemm_cuda.c: the table's gemm slot, and the release of its plan cache. */
 enum lms_status lms_cuda_gemm(void *ctx, const struct lms_gemm_args *args);
 void lms_cuda_gemm_plans_free(struct cuda_ctx *c);
+/* Destroys d's descriptors (NULL ones skipped) and zeroes it. */
+void lms_cuda_lt_release(struct lt_desc *d);
+/* The heuristic's first algorithm for d's descriptors (D laid out as C)
+ * within the backend's workspace, with the operands' minimum alignments in
+ * bytes when align is given ({A, B, C/D}, cuBLASLt's operand order); sets
+ * d->have_algo (0: none offered). Fails only on a cuBLASLt error. */
+enum lms_status lms_cuda_lt_choose(struct cuda_ctx *c, struct lt_desc *d, const uint32_t *align);
+
+/* A cuBLASLt call in a builder with `enum lms_status st`, `struct cuda_ctx
+ * *c` and a `fail:` label. */
+#define LT_TRY(call)                                                                               \
+	do {                                                                                       \
+		cublasStatus_t s_ = (call);                                                        \
+		if (s_ != CUBLAS_STATUS_SUCCESS) {                                                 \
+			st = lms_cuda_fail(c, "gemm", #call, cublasLtGetStatusString(s_),          \
+					   s_ == CUBLAS_STATUS_ALLOC_FAILED);                      \
+			goto fail;                                                                 \
+		}                                                                                  \
+	} while (0)
 
 #endif

@@ -27,10 +27,8 @@
 
 struct fp8_plan {
 	cublasLtHandle_t lt;
-	int M, in, out, used, have_algo;
-	cublasLtMatmulDesc_t op;
-	cublasLtMatrixLayout_t la, lb, lc;
-	cublasLtMatmulAlgo_t algo;
+	int M, in, out, used;
+	struct lt_desc d;
 };
 
 static struct fp8_plan g_plans[FP8_PLANS];
@@ -46,14 +44,7 @@ static struct cuda_ctx *cuda_of(struct lms_backend *be)
 
 static void plan_release(struct fp8_plan *p)
 {
-	if (p->lc)
-		cublasLtMatrixLayoutDestroy(p->lc);
-	if (p->lb)
-		cublasLtMatrixLayoutDestroy(p->lb);
-	if (p->la)
-		cublasLtMatrixLayoutDestroy(p->la);
-	if (p->op)
-		cublasLtMatmulDescDestroy(p->op);
+	lms_cuda_lt_release(&p->d);
 	memset(p, 0, sizeof *p);
 }
 
@@ -65,43 +56,24 @@ void lms_backend_cuda_fp8_release(struct lms_backend *be)
 			plan_release(&g_plans[i]);
 }
 
-#define LT(call)                                                                                   \
-	do {                                                                                       \
-		cublasStatus_t s_ = (call);                                                        \
-		if (s_ != CUBLAS_STATUS_SUCCESS) {                                                 \
-			st = lms_cuda_fail(c, "gemm", #call, cublasLtGetStatusString(s_),          \
-					   s_ == CUBLAS_STATUS_ALLOC_FAILED);                      \
-			goto fail;                                                                 \
-		}                                                                                  \
-	} while (0)
-
 static enum lms_status plan_build(struct cuda_ctx *c, int M, int in, int out, struct fp8_plan *p)
 {
 	enum lms_status st = LMS_OK;
-	cublasLtMatmulPreference_t pref = NULL;
 	cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
 	int8_t fast = 0;
+	struct lt_desc *d = &p->d;
 	memset(p, 0, sizeof *p);
-	LT(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-	LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-	LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-	LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof fast));
-	LT(cublasLtMatrixLayoutCreate(&p->la, CUDA_R_8F_E4M3, (uint64_t)in, (uint64_t)out, in));
-	LT(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_8F_E4M3, (uint64_t)in, (uint64_t)M, in));
-	LT(cublasLtMatrixLayoutCreate(&p->lc, CUDA_R_16BF, (uint64_t)out, (uint64_t)M, out));
-	LT(cublasLtMatmulPreferenceCreate(&pref));
-	uint64_t ws = LT_WORKSPACE_BYTES;
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-						sizeof ws));
-	cublasLtMatmulHeuristicResult_t res;
-	int found = 0;
-	cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->lc,
-							  pref, 1, &res, &found);
-	if (s == CUBLAS_STATUS_SUCCESS && found > 0) {
-		p->algo = res.algo;
-		p->have_algo = 1;
-	}
-	cublasLtMatmulPreferenceDestroy(pref);
+	LT_TRY(cublasLtMatmulDescCreate(&d->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+	LT_TRY(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+	LT_TRY(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+	LT_TRY(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast,
+					      sizeof fast));
+	LT_TRY(cublasLtMatrixLayoutCreate(&d->la, CUDA_R_8F_E4M3, (uint64_t)in, (uint64_t)out, in));
+	LT_TRY(cublasLtMatrixLayoutCreate(&d->lb, CUDA_R_8F_E4M3, (uint64_t)in, (uint64_t)M, in));
+	LT_TRY(cublasLtMatrixLayoutCreate(&d->lc, CUDA_R_16BF, (uint64_t)out, (uint64_t)M, out));
+	st = lms_cuda_lt_choose(c, d, NULL);
+	if (st != LMS_OK)
+		goto fail;
 	p->lt = c->lt;
 	p->M = M;
 	p->in = in;
@@ -109,8 +81,6 @@ static enum lms_status plan_build(struct cuda_ctx *c, int M, int in, int out, st
 	p->used = 1;
 	return LMS_OK;
 fail:
-	if (pref)
-		cublasLtMatmulPreferenceDestroy(pref);
 	plan_release(p);
 	return st;
 }
@@ -166,20 +136,21 @@ enum lms_status lms_backend_cuda_fp8_linear(struct lms_backend *be, lms_bf16 *d_
 	lms_cuda_prof_begin(c);
 	struct fp8_plan *p = NULL;
 	LMS_TRY(plan_get(c, M, in, out, &p));
-	if (!p->have_algo)
+	if (!p->d.have_algo)
 		return lms_fail(LMS_ERR_UNSUPPORTED, "use autoquant.replay_gemm=exact",
 				"%s: cuBLASLt offers no FP8 GEMM for M %d, in %d, out %d", c->name, M,
 				in, out);
 	BLAS_CHECK(c, "gemm",
-		   cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &d_inv_w,
+		   cublasLtMatmulDescSetAttribute(p->d.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &d_inv_w,
 						  sizeof d_inv_w));
 	BLAS_CHECK(c, "gemm",
-		   cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &d_inv_x,
+		   cublasLtMatmulDescSetAttribute(p->d.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &d_inv_x,
 						  sizeof d_inv_x));
 	const float alpha = 1.0f, beta = 0.0f;
 	BLAS_CHECK(c, "gemm",
-		   cublasLtMatmul(c->lt, p->op, &alpha, d_w8, p->la, d_x8, p->lb, &beta, d_y, p->lc, d_y,
-				  p->lc, &p->algo, c->d_lt_work, LT_WORKSPACE_BYTES, c->stream));
+		   cublasLtMatmul(c->lt, p->d.op, &alpha, d_w8, p->d.la, d_x8, p->d.lb, &beta, d_y,
+				  p->d.lc, d_y, p->d.lc, &p->d.algo, c->d_lt_work, LT_WORKSPACE_BYTES,
+				  c->stream));
 	LMS_TRY(lms_cuda_after_launch(c, "gemm", cudaSuccess));
 	if (c->debug)
 		return lms_cuda_check_finite(c, "gemm", "C", d_y, (size_t)M * (size_t)out, 0);

@@ -74,16 +74,22 @@ static void make_key(struct gemm_key *k, const struct lms_gemm_args *a)
 	k->align_c = ptr_align(a->d_c);
 }
 
+void lms_cuda_lt_release(struct lt_desc *d)
+{
+	if (d->lc)
+		cublasLtMatrixLayoutDestroy(d->lc);
+	if (d->lb)
+		cublasLtMatrixLayoutDestroy(d->lb);
+	if (d->la)
+		cublasLtMatrixLayoutDestroy(d->la);
+	if (d->op)
+		cublasLtMatmulDescDestroy(d->op);
+	memset(d, 0, sizeof *d);
+}
+
 static void plan_release(struct gemm_plan *p)
 {
-	if (p->lc)
-		cublasLtMatrixLayoutDestroy(p->lc);
-	if (p->lb)
-		cublasLtMatrixLayoutDestroy(p->lb);
-	if (p->la)
-		cublasLtMatrixLayoutDestroy(p->la);
-	if (p->op)
-		cublasLtMatmulDescDestroy(p->op);
+	lms_cuda_lt_release(&p->d);
 	memset(p, 0, sizeof *p);
 }
 
@@ -93,22 +99,42 @@ void lms_cuda_gemm_plans_free(struct cuda_ctx *c)
 		plan_release(&c->plans[i]);
 }
 
-#define LT(call)                                                                                   \
-	do {                                                                                       \
-		cublasStatus_t s_ = (call);                                                        \
-		if (s_ != CUBLAS_STATUS_SUCCESS) {                                                 \
-			st = lms_cuda_fail(c, "gemm", #call, cublasLtGetStatusString(s_),          \
-					   s_ == CUBLAS_STATUS_ALLOC_FAILED);                      \
-			goto fail;                                                                 \
-		}                                                                                  \
-	} while (0)
+enum lms_status lms_cuda_lt_choose(struct cuda_ctx *c, struct lt_desc *d, const uint32_t *align)
+{
+	enum lms_status st = LMS_OK;
+	cublasLtMatmulPreference_t pref = NULL;
+	uint64_t ws = LT_WORKSPACE_BYTES;
+	d->have_algo = 0;
+	LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
+	LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+						    &ws, sizeof ws));
+	if (align) {
+		static const cublasLtMatmulPreferenceAttributes_t attr[4] = {
+		    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+		    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+		for (int i = 0; i < 4; i++)
+			LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, attr[i], &align[i < 3 ? i : 2],
+								    sizeof align[0]));
+	}
+	cublasLtMatmulHeuristicResult_t res;
+	int found = 0;
+	cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(c->lt, d->op, d->la, d->lb, d->lc, d->lc,
+							  pref, 1, &res, &found);
+	if (s == CUBLAS_STATUS_SUCCESS && found > 0) { /* else: no algorithm, no error */
+		d->algo = res.algo;
+		d->have_algo = 1;
+	}
+fail:
+	if (pref)
+		cublasLtMatmulPreferenceDestroy(pref);
+	return st;
+}
 
 /* Descriptors and algorithm for key k (see the file comment for the
  * operand swap). On success *p is complete (have_algo may be 0). */
 static enum lms_status plan_build(struct cuda_ctx *c, const struct gemm_key *k, struct gemm_plan *p)
 {
 	enum lms_status st = LMS_OK;
-	cublasLtMatmulPreference_t pref = NULL;
 	cudaDataType_t ctype = k->c_dtype == LMS_GEMM_OUT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
 	cublasOperation_t opa = k->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
 	cublasOperation_t opb = k->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -116,55 +142,36 @@ static enum lms_status plan_build(struct cuda_ctx *c, const struct gemm_key *k, 
 	uint64_t ac = k->trans_b ? (uint64_t)k->n : (uint64_t)k->k;
 	uint64_t br = k->trans_a ? (uint64_t)k->m : (uint64_t)k->k;
 	uint64_t bc = k->trans_a ? (uint64_t)k->k : (uint64_t)k->m;
+	struct lt_desc *d = &p->d;
 	memset(p, 0, sizeof *p);
 	p->key = *k;
-	LT(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-	LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
-	LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
-	LT(cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, ar, ac, k->ldb));
-	LT(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, br, bc, k->lda));
-	LT(cublasLtMatrixLayoutCreate(&p->lc, ctype, (uint64_t)k->n, (uint64_t)k->m, k->ldc));
+	LT_TRY(cublasLtMatmulDescCreate(&d->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+	LT_TRY(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
+	LT_TRY(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+	LT_TRY(cublasLtMatrixLayoutCreate(&d->la, CUDA_R_16BF, ar, ac, k->ldb));
+	LT_TRY(cublasLtMatrixLayoutCreate(&d->lb, CUDA_R_16BF, br, bc, k->lda));
+	LT_TRY(cublasLtMatrixLayoutCreate(&d->lc, ctype, (uint64_t)k->n, (uint64_t)k->m, k->ldc));
 	if (k->batch > 1) {
 		int32_t bcount = k->batch;
 		int64_t sa = k->stride_b, sb = k->stride_a, sc = k->stride_c;
-		cublasLtMatrixLayout_t l3[3] = {p->la, p->lb, p->lc};
+		cublasLtMatrixLayout_t l3[3] = {d->la, d->lb, d->lc};
 		int64_t s3[3] = {sa, sb, sc};
 		for (int i = 0; i < 3; i++) {
-			LT(cublasLtMatrixLayoutSetAttribute(
+			LT_TRY(cublasLtMatrixLayoutSetAttribute(
 			    l3[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bcount, sizeof bcount));
-			LT(cublasLtMatrixLayoutSetAttribute(
+			LT_TRY(cublasLtMatrixLayoutSetAttribute(
 			    l3[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &s3[i],
 			    sizeof s3[i]));
 		}
 	}
-	LT(cublasLtMatmulPreferenceCreate(&pref));
-	uint64_t ws = LT_WORKSPACE_BYTES;
 	/* cuBLASLt's A is the caller's B and vice versa */
-	uint32_t al_a = k->align_b, al_b = k->align_a, al_c = k->align_c;
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-						sizeof ws));
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-						&al_a, sizeof al_a));
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-						&al_b, sizeof al_b));
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-						&al_c, sizeof al_c));
-	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-						&al_c, sizeof al_c));
-	cublasLtMatmulHeuristicResult_t res;
-	int found = 0;
-	cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->lc,
-							  pref, 1, &res, &found);
-	if (s == CUBLAS_STATUS_SUCCESS && found > 0) { /* else: the cublasGemmEx fallback */
-		p->algo = res.algo;
-		p->have_algo = 1;
-	}
-	cublasLtMatmulPreferenceDestroy(pref);
+	const uint32_t align[3] = {k->align_b, k->align_a, k->align_c};
+	st = lms_cuda_lt_choose(c, d, align);
+	if (st != LMS_OK)
+		goto fail;
 	p->used = 1;
 	return LMS_OK;
 fail:
-	if (pref)
-		cublasLtMatmulPreferenceDestroy(pref);
 	plan_release(p);
 	return st;
 }
@@ -207,10 +214,11 @@ enum lms_status lms_cuda_gemm(void *vc, const struct lms_gemm_args *a)
 	}
 	struct gemm_plan *p = NULL;
 	LMS_TRY(plan_get(c, a, &p));
-	if (p->have_algo) {
+	const struct lt_desc *d = &p->d;
+	if (d->have_algo) {
 		BLAS_CHECK(c, "gemm",
-			   cublasLtMatmul(c->lt, p->op, &a->alpha, a->d_b, p->la, a->d_a, p->lb,
-					  &a->beta, a->d_c, p->lc, a->d_c, p->lc, &p->algo,
+			   cublasLtMatmul(c->lt, d->op, &a->alpha, a->d_b, d->la, a->d_a, d->lb,
+					  &a->beta, a->d_c, d->lc, a->d_c, d->lc, &d->algo,
 					  c->d_lt_work, LT_WORKSPACE_BYTES, c->stream));
 	} else {
 		cudaDataType_t ctype = a->c_dtype == LMS_GEMM_OUT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
@@ -223,8 +231,10 @@ enum lms_status lms_cuda_gemm(void *vc, const struct lms_gemm_args *a)
 			       a->batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 	}
 	LMS_TRY(lms_cuda_after_launch(c, "gemm", cudaSuccess));
-	if (c->debug && a->ldc == a->n && (a->batch == 1 || a->stride_c == (int64_t)a->m * a->n))
-		return lms_cuda_check_finite(c, "gemm", "C", a->d_c, (size_t)a->m * a->n * a->batch,
-					     a->c_dtype == LMS_GEMM_OUT_F32);
+	if (c->debug && a->ldc == a->n) /* each batch's C (strides may leave gaps) */
+		for (int b = 0; b < a->batch; b++)
+			LMS_TRY(lms_cuda_check_finite(
+			    c, "gemm", "C", (const char *)a->d_c + (size_t)b * a->stride_c * esz,
+			    (size_t)a->m * a->n, a->c_dtype == LMS_GEMM_OUT_F32));
 	return LMS_OK;
 }

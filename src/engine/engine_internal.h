@@ -108,6 +108,7 @@ struct lms_engine {
 	int64_t n_valid;
 	int have_forward; /* backward may run */
 	int have_cache;	  /* acts[*].x_in and logits hold the last forward */
+	int have_dlogits; /* gr.dlogits holds the last forward's loss gradient */
 	/* recompute (not forward_only): acts[l].att and .lse are per layer
 	 * (carve_acts), written by the forward and kept for the backward, whose
 	 * recomputed layer forward sets skip_att and does not run the

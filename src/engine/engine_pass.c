@@ -67,6 +67,38 @@ static enum lms_status linear_bwd(struct lms_engine *e, lms_bf16 *dx, const lms_
 	return OPS.gemm(CTX, &g);
 }
 
+/* Offset in elements from a to b when b lies after a (0 otherwise). */
+static int64_t ahead(const lms_bf16 *a, const lms_bf16 *b)
+{
+	return b > a ? (int64_t)(b - a) : 0;
+}
+
+/* Two GEMMs of one shape whose operands lie at fixed distances (k_proj and
+ * v_proj: adjacent weights, adjacent outputs) as one strided batch of 2:
+ * one launch, and twice the tiles for the N = 1024 shapes that leave half
+ * the GPU idle (H100: 30 us each at 350 TFLOP/s). Only on a device backend
+ * (the CPU keeps its two plain GEMMs); the batch's GEMMs may round
+ * differently from the single ones (docs/cuda.md). g is the first GEMM;
+ * a1, b1, c1 the second one's operands (a1 == a: a shared input). */
+static enum lms_status gemm_pair(struct lms_engine *e, struct lms_gemm_args g, const void *a1,
+				 const void *b1, void *c1)
+{
+	int64_t sa = a1 == g.d_a ? 0 : ahead(g.d_a, a1), sb = ahead(g.d_b, b1);
+	int64_t sc = ahead(g.d_c, c1);
+	if (e->be->is_host || (a1 != g.d_a && sa == 0) || sb == 0 || sc == 0) {
+		LMS_TRY(OPS.gemm(CTX, &g));
+		g.d_a = a1;
+		g.d_b = b1;
+		g.d_c = c1;
+		return OPS.gemm(CTX, &g);
+	}
+	g.batch = 2;
+	g.stride_a = sa;
+	g.stride_b = sb;
+	g.stride_c = sc;
+	return OPS.gemm(CTX, &g);
+}
+
 static enum lms_status fire(const struct lms_engine *e, const struct lms_linear_hook *hooks,
 			    int backward, int layer, enum lms_linear_kind kind, const lms_bf16 *x,
 			    const lms_bf16 *w, const lms_bf16 *y, const lms_bf16 *dy, int in,
@@ -266,11 +298,15 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	LABEL(LIN(l, LMS_LINEAR_Q), NULL);
 	LMS_TRY(linear_fwd(e, A->q, A->a, W->q, N, C, HD));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_Q, A->a, W->q, A->q, C, HD));
+	LABEL(e->lnames[l], "self_attn k_proj, v_proj");
+	struct lms_gemm_args kv = {
+	    .m = N, .n = GD, .k = C, .d_a = A->a, .lda = C, .d_b = W->k, .ldb = C, .trans_b = 1,
+	    .d_c = A->k, .ldc = GD, .c_dtype = LMS_GEMM_OUT_BF16, .alpha = 1.0f, .batch = 1,
+	};
+	LMS_TRY(gemm_pair(e, kv, A->a, W->v, A->v));
 	LABEL(LIN(l, LMS_LINEAR_K), NULL);
-	LMS_TRY(linear_fwd(e, A->k, A->a, W->k, N, C, GD));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_K, A->a, W->k, A->k, C, GD));
 	LABEL(LIN(l, LMS_LINEAR_V), NULL);
-	LMS_TRY(linear_fwd(e, A->v, A->a, W->v, N, C, GD));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_V, A->a, W->v, A->v, C, GD));
 
 	LABEL(e->lnames[l], "self_attn q/k norm, rope, attention");
@@ -303,8 +339,20 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	return OPS.add(CTX, x_out, A->x_mid, A->down, (size_t)N * C);
 }
 
+/* The factor of the loss gradient: 1 for a summed loss, 1/valid tokens for
+ * the mean. */
+static float loss_scale(const struct lms_engine *e)
+{
+	if (e->opts.loss_reduction != LMS_LOSS_MEAN)
+		return 1.0f;
+	return e->n_valid ? 1.0f / (float)e->n_valid : 0.0f;
+}
+
 /* loss == NULL: no logits and no loss (lms_engine_forward_nologits); lm_head's
- * on_forward event then carries d_y == NULL. */
+ * on_forward event then carries d_y == NULL. An engine that can run the
+ * backward also gets dLoss/dlogits from the loss's pass over the logits
+ * (the same op computes both; the losses are the same bits either way), so
+ * the backward need not read the (N, V) logits again. */
 static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linear_hook *hooks,
 				    double *loss)
 {
@@ -326,7 +374,10 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 	LMS_TRY(fire_fwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, C, V));
 
 	LABEL("lm_head", "loss");
-	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, NULL, e->logits, e->d_targets, N, V, 1.0f));
+	lms_bf16 *dl = e->opts.forward_only ? NULL : e->gr.dlogits;
+	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, dl, e->logits, e->d_targets, N, V,
+				  dl ? loss_scale(e) : 1.0f));
+	e->have_dlogits = dl != NULL;
 	LMS_TRY(OPS.memcpy_d2h(CTX, e->h_losses, e->d_losses, (size_t)N * sizeof(float)));
 	LMS_TRY(OPS.sync(CTX));
 	double sum = 0.0;
@@ -344,6 +395,7 @@ enum lms_status lms_engine_forward(struct lms_engine *e, const struct lms_batch 
 {
 	e->have_forward = 0;
 	e->have_cache = 0;
+	e->have_dlogits = 0;
 	*loss = NAN;
 	LMS_TRY(stage_batch(e, batch));
 	LMS_TRY(forward_pass(e, hooks, loss));
@@ -357,6 +409,7 @@ enum lms_status lms_engine_forward_nologits(struct lms_engine *e, const struct l
 {
 	e->have_forward = 0;
 	e->have_cache = 0;
+	e->have_dlogits = 0;
 	LMS_TRY(stage_batch(e, batch));
 	return forward_pass(e, hooks, NULL);
 }
@@ -378,6 +431,7 @@ static enum lms_status forward_from(struct lms_engine *e, int start,
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "engine: forward_from layer %d > %d", start,
 				e->L);
 	e->have_forward = 0;
+	e->have_dlogits = 0;
 	const int N = e->B * e->T, C = e->C, V = e->V;
 	const lms_bf16 *x = NULL;
 	int k = 0;
@@ -439,9 +493,12 @@ static enum lms_status attn_backward(struct lms_engine *e, int l, const struct e
 	/* da = (dv·Wv + dk·Wk) + dq·Wq, each term bf16, as autograd adds them;
 	 * the last add is the caller's (fused with input_layernorm's backward) */
 	LABEL(e->lnames[l], "self_attn q/k/v backward");
-	LMS_TRY(linear_bwd(e, g->t1, g->dv, W->v, N, C, GD));
-	LMS_TRY(linear_bwd(e, g->t2, g->dk, W->k, N, C, GD));
-	LMS_TRY(OPS.add(CTX, g->t1, g->t1, g->t2, (size_t)N * C));
+	struct lms_gemm_args kv = {
+	    .m = N, .n = C, .k = GD, .d_a = g->dk, .lda = GD, .d_b = W->k, .ldb = C,
+	    .d_c = g->t1, .ldc = C, .c_dtype = LMS_GEMM_OUT_BF16, .alpha = 1.0f, .batch = 1,
+	};
+	LMS_TRY(gemm_pair(e, kv, g->dv, W->v, g->t2)); /* dk·Wk in t1, dv·Wv in t2 */
+	LMS_TRY(OPS.add(CTX, g->t1, g->t1, g->t2, (size_t)N * C)); /* one bf16 add, either order */
 	return linear_bwd(e, g->t2, g->dq, W->q, N, C, HD);
 }
 
@@ -486,13 +543,11 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 				"engine: backward without a successful forward");
 	struct eng_grads *g = &e->gr;
 	const int N = e->B * e->T, C = e->C, V = e->V;
-	float scale = 1.0f;
-	if (e->opts.loss_reduction == LMS_LOSS_MEAN)
-		scale = e->n_valid ? 1.0f / (float)e->n_valid : 0.0f;
 
 	LABEL("lm_head", "loss backward");
-	LMS_TRY(
-	    OPS.cross_entropy(CTX, e->d_losses, g->dlogits, e->logits, e->d_targets, N, V, scale));
+	if (!e->have_dlogits) /* else the forward's loss pass made them */
+		LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, g->dlogits, e->logits, e->d_targets, N,
+					  V, loss_scale(e)));
 	LMS_TRY(fire(e, hooks, 1, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, g->dlogits,
 		     C, V));
 	LABEL("lm_head", "backward");
