@@ -8,8 +8,8 @@
  * memory, no reductions. add, SwiGLU and RoPE have a second form for 16-byte
  * aligned tensors: one thread per 8 consecutive elements (uint4 loads and
  * stores, the scalar kernel for a length's tail), the same operations per
- * element, so the same bits (H100: the scalar forms moved 1.2-1.5 TB/s). In-place use allowed where the contract allows it
- * (each thread reads its inputs before writing its outputs).
+ * element, so the same bits (H100: the scalar forms moved 1.2-1.5 TB/s). In-place use allowed where
+ * the contract allows it (each thread reads its inputs before writing its outputs).
  *
  * Not here: anything with a reduction (rmsnorm.cu, reduce.cu, ...). */
 #include "common.cuh"
@@ -180,10 +180,10 @@ extern "C" cudaError_t lms_k_swiglu_backward(cudaStream_t stream, uint16_t *dgat
 					     const uint16_t *dout, const uint16_t *gate,
 					     const uint16_t *up, size_t n)
 {
-	size_t n8 = lms_al16(dgate) && lms_al16(dup) && lms_al16(dout) && lms_al16(gate) &&
-			    lms_al16(up)
-			? n / 8
-			: 0;
+	size_t n8 =
+	    lms_al16(dgate) && lms_al16(dup) && lms_al16(dout) && lms_al16(gate) && lms_al16(up)
+		? n / 8
+		: 0;
 	size_t t = n8 * 8;
 	if (n8)
 		swiglu_bwd_v8_kernel<<<lms_grid_1d((long long)n8, THREADS), THREADS, 0, stream>>>(

@@ -220,7 +220,8 @@ static __device__ __forceinline__ void stage_row(uint16_t *dst, const uint16_t *
 }
 
 static __global__ void rmsnorm_fwd_block(uint16_t *out, float *rstd, const uint16_t *x,
-					 const uint16_t *w, int n, float eps, struct lms_k_norm_fuse f)
+					 const uint16_t *w, int n, float eps,
+					 struct lms_k_norm_fuse f)
 {
 	extern __shared__ uint4 smem_fwd[];
 	__shared__ float s_r;
@@ -328,8 +329,8 @@ static cudaError_t fwd_fast(cudaStream_t stream, enum form fm, uint16_t *out, fl
 {
 	if (fm == FORM_REGS)
 		rmsnorm_fwd_regs<<<(unsigned)((rows + WARPS_PER_BLOCK - 1) / WARPS_PER_BLOCK),
-				   WARPS_PER_BLOCK * LMS_WARP, 0, stream>>>(out, rstd, x, w, rows, n,
-									    eps, f);
+				   WARPS_PER_BLOCK * LMS_WARP, 0, stream>>>(out, rstd, x, w, rows,
+									    n, eps, f);
 	else
 		rmsnorm_fwd_block<<<(unsigned)rows, STAGE_THREADS, (size_t)n * sizeof(uint16_t),
 				    stream>>>(out, rstd, x, w, n, eps, f);
@@ -342,8 +343,8 @@ static cudaError_t bwd_fast(cudaStream_t stream, enum form fm, uint16_t *dx, con
 {
 	if (fm == FORM_REGS)
 		rmsnorm_bwd_regs<<<(unsigned)((rows + WARPS_PER_BLOCK - 1) / WARPS_PER_BLOCK),
-				   WARPS_PER_BLOCK * LMS_WARP, 0, stream>>>(dx, dy, x, w, rstd, rows,
-									    n, eps, f);
+				   WARPS_PER_BLOCK * LMS_WARP, 0, stream>>>(dx, dy, x, w, rstd,
+									    rows, n, eps, f);
 	else
 		rmsnorm_bwd_block<<<(unsigned)rows, STAGE_THREADS, (size_t)2 * n * sizeof(uint16_t),
 				    stream>>>(dx, dy, x, w, rstd, n, eps, f);

@@ -110,11 +110,13 @@ enum lms_status lms_cuda_lt_choose(struct cuda_ctx *c, struct lt_desc *d, const 
 						    &ws, sizeof ws));
 	if (align) {
 		static const cublasLtMatmulPreferenceAttributes_t attr[4] = {
-		    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-		    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+		    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+		    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+		    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+		    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
 		for (int i = 0; i < 4; i++)
-			LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, attr[i], &align[i < 3 ? i : 2],
-								    sizeof align[0]));
+			LT_TRY(cublasLtMatmulPreferenceSetAttribute(
+			    pref, attr[i], &align[i < 3 ? i : 2], sizeof align[0]));
 	}
 	cublasLtMatmulHeuristicResult_t res;
 	int found = 0;
@@ -146,8 +148,10 @@ static enum lms_status plan_build(struct cuda_ctx *c, const struct gemm_key *k, 
 	memset(p, 0, sizeof *p);
 	p->key = *k;
 	LT_TRY(cublasLtMatmulDescCreate(&d->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-	LT_TRY(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
-	LT_TRY(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+	LT_TRY(
+	    cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
+	LT_TRY(
+	    cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
 	LT_TRY(cublasLtMatrixLayoutCreate(&d->la, CUDA_R_16BF, ar, ac, k->ldb));
 	LT_TRY(cublasLtMatrixLayoutCreate(&d->lb, CUDA_R_16BF, br, bc, k->lda));
 	LT_TRY(cublasLtMatrixLayoutCreate(&d->lc, ctype, (uint64_t)k->n, (uint64_t)k->m, k->ldc));

@@ -165,9 +165,8 @@ static enum lms_status fire_fwd(const struct lms_engine *e, const struct lms_lin
 /* RMSNorm with the work of f around it (backend.h struct lms_norm_fuse):
  * the backend's fused slot when it has one (the same bits in fewer passes
  * over memory), else the plain ops in the order the fused slot stands for. */
-static enum lms_status norm_fwd(struct lms_engine *e, lms_bf16 *out, float *rstd,
-				const lms_bf16 *x, const lms_bf16 *w, int rows, int n,
-				const struct lms_norm_fuse *f)
+static enum lms_status norm_fwd(struct lms_engine *e, lms_bf16 *out, float *rstd, const lms_bf16 *x,
+				const lms_bf16 *w, int rows, int n, const struct lms_norm_fuse *f)
 {
 	const float eps = (float)e->cfg.rms_norm_eps;
 	if (OPS.rmsnorm_forward_ex)
@@ -183,9 +182,9 @@ static enum lms_status norm_fwd(struct lms_engine *e, lms_bf16 *out, float *rstd
 }
 
 /* The backward's counterpart: dy may be overwritten; dx == dy with RoPE. */
-static enum lms_status norm_bwd(struct lms_engine *e, lms_bf16 *dx, lms_bf16 *dy,
-				const lms_bf16 *x, const lms_bf16 *w, const float *rstd, int rows,
-				int n, const struct lms_norm_fuse *f)
+static enum lms_status norm_bwd(struct lms_engine *e, lms_bf16 *dx, lms_bf16 *dy, const lms_bf16 *x,
+				const lms_bf16 *w, const float *rstd, int rows, int n,
+				const struct lms_norm_fuse *f)
 {
 	const float eps = (float)e->cfg.rms_norm_eps;
 	const size_t len = (size_t)rows * n;
@@ -248,7 +247,8 @@ static enum lms_status stage_batch(struct lms_engine *e, const struct lms_batch 
 	 * 0..T-1 do not depend on the batch: those tables are built and
 	 * uploaded once per shape (host work that kept the GPU waiting at the
 	 * start of every step). */
-	int by_mask = e->cfg.family == LMS_MODEL_QWEN3_VL && e->opts.positions == LMS_POSITIONS_HF457;
+	int by_mask =
+	    e->cfg.family == LMS_MODEL_QWEN3_VL && e->opts.positions == LMS_POSITIONS_HF457;
 	int tables = by_mask || e->rope_B != B || e->rope_T != T;
 	e->rope_B = e->rope_T = 0;
 	for (int b = 0; tables && b < B; b++) {
@@ -271,8 +271,10 @@ static enum lms_status stage_batch(struct lms_engine *e, const struct lms_batch 
 	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_mask, e->h_mask, (size_t)N * sizeof(int32_t)));
 	LMS_TRY(OPS.memcpy_h2d(CTX, e->d_targets, e->h_targets, (size_t)N * sizeof(int32_t)));
 	if (tables) {
-		LMS_TRY(OPS.memcpy_h2d(CTX, e->d_cos, e->h_cos, (size_t)N * half * sizeof(lms_bf16)));
-		LMS_TRY(OPS.memcpy_h2d(CTX, e->d_sin, e->h_sin, (size_t)N * half * sizeof(lms_bf16)));
+		LMS_TRY(
+		    OPS.memcpy_h2d(CTX, e->d_cos, e->h_cos, (size_t)N * half * sizeof(lms_bf16)));
+		LMS_TRY(
+		    OPS.memcpy_h2d(CTX, e->d_sin, e->h_sin, (size_t)N * half * sizeof(lms_bf16)));
 		if (!by_mask) {
 			e->rope_B = B;
 			e->rope_T = T;
@@ -300,8 +302,19 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_Q, A->a, W->q, A->q, C, HD));
 	LABEL(e->lnames[l], "self_attn k_proj, v_proj");
 	struct lms_gemm_args kv = {
-	    .m = N, .n = GD, .k = C, .d_a = A->a, .lda = C, .d_b = W->k, .ldb = C, .trans_b = 1,
-	    .d_c = A->k, .ldc = GD, .c_dtype = LMS_GEMM_OUT_BF16, .alpha = 1.0f, .batch = 1,
+	    .m = N,
+	    .n = GD,
+	    .k = C,
+	    .d_a = A->a,
+	    .lda = C,
+	    .d_b = W->k,
+	    .ldb = C,
+	    .trans_b = 1,
+	    .d_c = A->k,
+	    .ldc = GD,
+	    .c_dtype = LMS_GEMM_OUT_BF16,
+	    .alpha = 1.0f,
+	    .batch = 1,
 	};
 	LMS_TRY(gemm_pair(e, kv, A->a, W->v, A->v));
 	LABEL(LIN(l, LMS_LINEAR_K), NULL);
@@ -405,7 +418,7 @@ enum lms_status lms_engine_forward(struct lms_engine *e, const struct lms_batch 
 }
 
 enum lms_status lms_engine_forward_nologits(struct lms_engine *e, const struct lms_batch *batch,
-					   const struct lms_linear_hook *hooks)
+					    const struct lms_linear_hook *hooks)
 {
 	e->have_forward = 0;
 	e->have_cache = 0;
@@ -494,10 +507,20 @@ static enum lms_status attn_backward(struct lms_engine *e, int l, const struct e
 	 * the last add is the caller's (fused with input_layernorm's backward) */
 	LABEL(e->lnames[l], "self_attn q/k/v backward");
 	struct lms_gemm_args kv = {
-	    .m = N, .n = C, .k = GD, .d_a = g->dk, .lda = GD, .d_b = W->k, .ldb = C,
-	    .d_c = g->t1, .ldc = C, .c_dtype = LMS_GEMM_OUT_BF16, .alpha = 1.0f, .batch = 1,
+	    .m = N,
+	    .n = C,
+	    .k = GD,
+	    .d_a = g->dk,
+	    .lda = GD,
+	    .d_b = W->k,
+	    .ldb = C,
+	    .d_c = g->t1,
+	    .ldc = C,
+	    .c_dtype = LMS_GEMM_OUT_BF16,
+	    .alpha = 1.0f,
+	    .batch = 1,
 	};
-	LMS_TRY(gemm_pair(e, kv, g->dv, W->v, g->t2)); /* dk·Wk in t1, dv·Wv in t2 */
+	LMS_TRY(gemm_pair(e, kv, g->dv, W->v, g->t2));		   /* dk·Wk in t1, dv·Wv in t2 */
 	LMS_TRY(OPS.add(CTX, g->t1, g->t1, g->t2, (size_t)N * C)); /* one bf16 add, either order */
 	return linear_bwd(e, g->t2, g->dq, W->q, N, C, HD);
 }

@@ -31,7 +31,8 @@ static struct pair put(const lms_bf16 *h, size_t n)
 		p.base[i] = up(g_gpu, NULL, (n + 8) * sizeof(lms_bf16));
 		p.d[i] = (lms_bf16 *)p.base[i] + i;
 		if (h)
-			ok(g_gpu->ops.memcpy_h2d(g_gpu->ctx, p.d[i], h, n * sizeof(lms_bf16)), "h2d");
+			ok(g_gpu->ops.memcpy_h2d(g_gpu->ctx, p.d[i], h, n * sizeof(lms_bf16)),
+			   "h2d");
 	}
 	return p;
 }
@@ -169,7 +170,8 @@ static void forms_fake_quant(const char *spec, int rows, int cols)
 	struct pair px = put(x, n), po = put(NULL, n);
 	struct lms_quant_desc d = {q, d_a};
 	for (int i = 0; i < 2; i++)
-		ok(g_gpu->ops.fake_quant(g_gpu->ctx, po.d[i], px.d[i], rows, cols, &d), "fake_quant");
+		ok(g_gpu->ops.fake_quant(g_gpu->ctx, po.d[i], px.d[i], rows, cols, &d),
+		   "fake_quant");
 	char name[96];
 	snprintf(name, sizeof name, "fake_quant %s %dx%d", spec, rows, cols);
 	same(name, &po, n);
@@ -204,8 +206,8 @@ static void forms_fused_norm(int tokens, int heads, int n, int rope)
 		} else {
 			f.add = pa.d[i], f.sum_out = psum.d[i];
 		}
-		ok(g_gpu->ops.rmsnorm_forward_ex(g_gpu->ctx, po.d[i], NULL, px.d[i], pw.d[i], rows, n,
-						 eps, &f),
+		ok(g_gpu->ops.rmsnorm_forward_ex(g_gpu->ctx, po.d[i], NULL, px.d[i], pw.d[i], rows,
+						 n, eps, &f),
 		   "rmsnorm_forward_ex");
 		h[i] = malloc(nx * 2 * 2);
 		down(g_gpu, h[i], po.d[i], nx * 2);
@@ -213,7 +215,8 @@ static void forms_fused_norm(int tokens, int heads, int n, int rope)
 	}
 	h[2] = malloc(nx * 2 * 2);
 	if (rope) {
-		ok(g_gpu->ops.rmsnorm_forward(g_gpu->ctx, po.d[0], NULL, px.d[0], pw.d[0], rows, n, eps),
+		ok(g_gpu->ops.rmsnorm_forward(g_gpu->ctx, po.d[0], NULL, px.d[0], pw.d[0], rows, n,
+					      eps),
 		   "rmsnorm");
 		ok(g_gpu->ops.rope_forward(g_gpu->ctx, po.d[0], pc.d[0], ps.d[0], tokens, heads, n),
 		   "rope");
@@ -221,14 +224,15 @@ static void forms_fused_norm(int tokens, int heads, int n, int rope)
 		down(g_gpu, h[2] + nx, po.d[0], nx * 2);
 	} else {
 		ok(g_gpu->ops.add(g_gpu->ctx, psum.d[0], px.d[0], pa.d[0], nx), "add");
-		ok(g_gpu->ops.rmsnorm_forward(g_gpu->ctx, po.d[0], NULL, psum.d[0], pw.d[0], rows, n,
-					      eps),
+		ok(g_gpu->ops.rmsnorm_forward(g_gpu->ctx, po.d[0], NULL, psum.d[0], pw.d[0], rows,
+					      n, eps),
 		   "rmsnorm");
 		down(g_gpu, h[2], po.d[0], nx * 2);
 		down(g_gpu, h[2] + nx, psum.d[0], nx * 2);
 	}
 	int eq = !memcmp(h[0], h[2], nx * 4) && !memcmp(h[1], h[2], nx * 4);
-	snprintf(name, sizeof name, "rmsnorm_forward_ex %s %dx%d", rope ? "+rope" : "add+", rows, n);
+	snprintf(name, sizeof name, "rmsnorm_forward_ex %s %dx%d", rope ? "+rope" : "add+", rows,
+		 n);
 	printf("  %-48s %s\n", name, eq ? "fused == fallback == plain ops" : "DIFFER");
 	CHECK(eq);
 	/* backward: dy in place (rope) or with add and residual */
@@ -243,19 +247,20 @@ static void forms_fused_norm(int tokens, int heads, int n, int rope)
 			} else {
 				f.add = pa.d[d], f.residual = pres.d[d];
 			}
-			ok(g_gpu->ops.rmsnorm_backward_ex(g_gpu->ctx, out, pdy.d[d], px.d[d], pw.d[d],
-							  NULL, rows, n, eps, &f),
+			ok(g_gpu->ops.rmsnorm_backward_ex(g_gpu->ctx, out, pdy.d[d], px.d[d],
+							  pw.d[d], NULL, rows, n, eps, &f),
 			   "rmsnorm_backward_ex");
 		} else if (rope) {
-			ok(g_gpu->ops.rope_backward(g_gpu->ctx, out, pc.d[0], ps.d[0], tokens, heads, n),
+			ok(g_gpu->ops.rope_backward(g_gpu->ctx, out, pc.d[0], ps.d[0], tokens,
+						    heads, n),
 			   "rope");
-			ok(g_gpu->ops.rmsnorm_backward(g_gpu->ctx, out, out, px.d[0], pw.d[0], NULL, rows,
-						       n, eps),
+			ok(g_gpu->ops.rmsnorm_backward(g_gpu->ctx, out, out, px.d[0], pw.d[0], NULL,
+						       rows, n, eps),
 			   "rmsnorm bwd");
 		} else {
 			ok(g_gpu->ops.add(g_gpu->ctx, pdy.d[0], pdy.d[0], pa.d[0], nx), "add");
-			ok(g_gpu->ops.rmsnorm_backward(g_gpu->ctx, pdy.d[0], pdy.d[0], px.d[0], pw.d[0],
-						       NULL, rows, n, eps),
+			ok(g_gpu->ops.rmsnorm_backward(g_gpu->ctx, pdy.d[0], pdy.d[0], px.d[0],
+						       pw.d[0], NULL, rows, n, eps),
 			   "rmsnorm bwd");
 			ok(g_gpu->ops.add(g_gpu->ctx, out, pres.d[0], pdy.d[0], nx), "add");
 		}
