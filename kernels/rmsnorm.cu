@@ -3,8 +3,8 @@
  *   forward   r = 1/sqrt(fp32(Σx²/n) + eps),  out = bf16( w · bf16(x·r) )
  *   backward  g = bf16(dy·w), x̂ = x·r,  dx = bf16( r·(g − x̂·Σ(g·x̂)/n) )
  *
- * Invariants: one warp per row (rows are 128 wide for q/k norms and a few
- * thousand for the hidden norms, both fine for a warp); the row sums are
+ * Invariants: every form sums a row in one warp (the 2-byte form: one warp
+ * per row, loads straight from global memory); the row sums are
  * fp64 like the CPU backend's (src/backend/cpu_nn.c), accumulated per lane
  * with stride 32 and combined by a butterfly, so they round to the same
  * fp32 value as the CPU's sequential sum in all but rare ties. In-place
