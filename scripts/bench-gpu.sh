@@ -8,17 +8,22 @@
 # standard and the T = 2048 scenario for the attention share.
 #
 # Run from the repository root:
-#   scripts/bench-gpu.sh [--bin DIR] [--skip-tests] [-- bench options/overrides]
+#   scripts/bench-gpu.sh [--bin DIR] [--base DIR] [--skip-tests] [-- bench options/overrides]
 # --bin DIR: where lmsens, test_ops_cuda and test_engine_cuda are (default
 # build-gpu, with the test binaries under build-gpu/tests/gpu/).
+# --base DIR: an earlier build's lmsens, benchmarked on the standard scenario
+# in the same call (the A/B of docs/BENCHMARKS.md), with the two standard
+# jobs' scores compared (scripts/compare-scores.py).
 # Logs and bench.json go to $OUT (the device tool's folder) or /tmp/lmsens-bench-out.
 # Exit code: the bench's (the tests' failures are printed and make it 1 too).
 set -uo pipefail
 bindir=build-gpu
+basedir=
 tests=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--bin) bindir=$2; shift 2 ;;
+	--base) basedir=$2; shift 2 ;;
 	--skip-tests) tests=0; shift ;;
 	--) shift; break ;;
 	*) break ;;
@@ -55,6 +60,15 @@ cat "$model"/*.safetensors >/dev/null   # page cache warm: load is timed from me
 	--scenarios standard,bundle7,seq2048,lowmem "$@" >"$out/bench.log" 2>"$out/bench.err"
 brc=$?
 [ $brc -ne 0 ] && { echo "bench exit $brc"; tail -20 "$out/bench.err"; rc=1; }
+
+if [ -n "$basedir" ]; then
+	"$basedir/lmsens" bench --model "$model" --work /tmp/lmsens-bench/base --no-peak \
+		--scenarios standard "$@" >"$out/bench-base.log" 2>"$out/bench-base.err" || echo "base bench failed"
+	grep -A8 "^| scenario" "$out/bench-base.log" | sed 's/^/BASE /'
+	a=$(find /tmp/lmsens-bench/base/standard -name "*.h5" 2>/dev/null | sort | head -n 1)
+	b=$(find /tmp/lmsens-bench/work/standard -name "*.h5" 2>/dev/null | sort | head -n 1)
+	[ -n "$a" ] && [ -n "$b" ] && python3 scripts/compare-scores.py "$a" "$b" | sed 's/^/scores base vs bin: /'
+fi
 
 # kl_div: one forward per (group, format) per batch, so 32 steps take minutes;
 # one scoring step each, with and without the prefix reuse (per-step times)
