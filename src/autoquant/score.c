@@ -91,7 +91,9 @@ static enum lms_status score_step(struct aq_ctx *c, int s, double *tokens)
 				"NaN/Inf output; check the checkpoint and the captions",
 				"scoring batch %d: the loss is %g (non-finite logits)", s, c->score_loss[s]);
 	lms_aq_replay_reset(c);
-	LMS_TRY(lms_engine_backward(c->eng, &hooks));
+	/* the replays of a linear overlap the backward's next ops (CUDA's side
+	 * stream; the same ops in the same order, so the same bits) */
+	LMS_TRY(lms_engine_backward_overlap(c->eng, &hooks));
 	double *step = c->step_scores + (size_t)s * cells;
 	if (cells)
 		LMS_TRY(c->be->ops.memcpy_d2h(c->be->ctx, step, c->d_acc, cells * sizeof(double)));

@@ -27,8 +27,9 @@
  *   use (out == in) say so.
  * - Ops never allocate. Scratch is passed in: the attention ops take a
  *   workspace of attention_workspace() bytes. Ops run in order on the
- *   backend's one stream (ctx holds it); results are visible to the host
- *   after memcpy_d2h or sync.
+ *   backend's stream (ctx holds it; side_begin .. side_end below moves ops
+ *   to a second one); results are visible to the host after memcpy_d2h or
+ *   sync.
  * - Ops return LMS_OK, or an error recorded with lms_fail() (bad shape, a
  *   kernel launch or library failure). They do not validate the contents
  *   of tensors (ids are range-checked by the engine on the host).
@@ -137,6 +138,9 @@ struct lms_norm_fuse {
 	const lms_bf16 *cos, *sin;
 	int heads;
 };
+
+/* Marks of the side stream (side_end / side_join below). */
+#define LMS_SIDE_SLOTS 8
 
 /* Opaque quantizer descriptor owned by src/quant/ (see fake_quant below). */
 struct lms_quant_desc;
@@ -315,6 +319,25 @@ struct lms_backend_ops {
 					       const lms_bf16 *d_x, const lms_bf16 *d_w,
 					       const float *d_rstd, int rows, int n, float eps,
 					       const struct lms_norm_fuse *f);
+
+	/* ---- a second stream (optional; NULL: every op in issue order) -------
+	 * side_begin: the side stream waits for every op issued so far, and
+	 *   the ops issued until side_end run on it, in their issue order,
+	 *   concurrently with the ops issued on the main stream after side_end.
+	 * side_end: marks `slot` (< LMS_SIDE_SLOTS) at the side stream's end
+	 *   and sends later ops to the main stream again.
+	 * side_join: the main stream's later ops wait for the side stream's
+	 *   ops up to the last side_end(slot) (none yet: nothing to wait for).
+	 * Only the order between the two streams changes, never an op: results
+	 * are the bits of issuing everything in order on one stream, provided
+	 * the caller joins before the main stream overwrites what side work
+	 * reads, and issues the ops that use the backend's own scratch
+	 * (sq_dot_accum, fake_quant's dynamic amax) on one stream only. sync and
+	 * the copies to the host wait for both streams. A backend may run the
+	 * side work in line (debug and profile modes do: one stream). */
+	enum lms_status (*side_begin)(void *ctx);
+	enum lms_status (*side_end)(void *ctx, int slot);
+	enum lms_status (*side_join)(void *ctx, int slot);
 
 	/* ---- debugging aids (optional; NULL: ignored) -----------------------
 	 * set_label names the place of the ops that follow, for debug-mode and

@@ -8,7 +8,9 @@
  * Invariants:
  * - Every op makes its device current for the calling thread first (a
  *   process may hold backends on several devices).
- * - Every op runs on ctx->stream, in issue order; nothing synchronizes the
+ * - Every op runs on ctx->stream (the main stream, or the side stream
+ *   between side_begin and side_end: stream_cuda.c), in issue order per
+ *   stream; nothing synchronizes the
  *   host except memcpy_d2h, memcpy_h2d (the host buffer may be reused on
  *   return), sync, and debug mode.
  * - Every CUDA / cuBLAS failure returns LMS_ERR_LIBRARY (LMS_ERR_NOMEM for
@@ -296,8 +298,13 @@ static void cu_destroy(void *vc)
 	if (!c)
 		return;
 	(void)cudaSetDevice(c->device);
+	if (c->main_stream)
+		c->stream = c->main_stream; /* not left on the side stream */
+	if (c->d_lt_main)
+		c->d_lt_work = c->d_lt_main;
 	if (c->stream)
 		(void)cudaStreamSynchronize(c->stream);
+	lms_cuda_streams_free(c);
 	lms_cuda_prof_report(c);
 	if (c->prof_start)
 		(void)cudaEventDestroy(c->prof_start);
@@ -340,7 +347,13 @@ int lms_cuda_device_count(void)
 static enum lms_status ctx_init(struct cuda_ctx *c)
 {
 	CU_CHECK(c, "init", cudaSetDevice(c->device));
-	CU_CHECK(c, "init", cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+	/* stream_cuda.c: LMSENS_CUDA_SIDE_PRIO=low puts the main stream first */
+	const char *prio = getenv("LMSENS_CUDA_SIDE_PRIO");
+	int least = 0, greatest = 0;
+	CU_CHECK(c, "init", cudaDeviceGetStreamPriorityRange(&least, &greatest));
+	CU_CHECK(c, "init",
+		 cudaStreamCreateWithPriority(&c->stream, cudaStreamNonBlocking,
+					      prio && strcmp(prio, "low") == 0 ? greatest : 0));
 	BLAS_CHECK(c, "init", cublasCreate(&c->blas));
 	BLAS_CHECK(c, "init", cublasSetStream(c->blas, c->stream));
 	BLAS_CHECK(
@@ -368,7 +381,7 @@ static enum lms_status ctx_init(struct cuda_ctx *c)
 				 c->device);
 		}
 	}
-	return LMS_OK;
+	return lms_cuda_streams_init(c);
 }
 
 static void set_ops(struct lms_backend_ops *o)
@@ -400,6 +413,9 @@ static void set_ops(struct lms_backend_ops *o)
 	o->kl_div_accum = cu_kl_div_accum;
 	o->set_label = lms_cuda_set_label;
 	o->set_debug = lms_cuda_set_debug;
+	o->side_begin = lms_cuda_side_begin;
+	o->side_end = lms_cuda_side_end;
+	o->side_join = lms_cuda_side_join;
 	o->fake_quant = cu_fake_quant;
 	o->destroy = cu_destroy;
 }

@@ -49,10 +49,18 @@ struct gemm_plan {
 
 struct cuda_ctx {
 	int device;
-	cudaStream_t stream;
+	cudaStream_t stream; /* where ops go now: main, or side within side_begin/end */
 	cublasHandle_t blas;
 	cublasLtHandle_t lt;
-	void *d_lt_work;
+	void *d_lt_work; /* the current stream's cuBLASLt workspace */
+	/* stream_cuda.c: the two streams, each with its own cuBLASLt workspace
+	 * (two GEMMs in flight must not share one); side is NULL with
+	 * LMSENS_CUDA_STREAMS=1 (everything in line). */
+	cudaStream_t main_stream, side;
+	void *d_lt_main, *d_lt_side;
+	cudaEvent_t fork, mark[LMS_SIDE_SLOTS];
+	int marked[LMS_SIDE_SLOTS]; /* mark[i] recorded since the last settle */
+	int on_side;		    /* between side_begin and side_end */
 	void *stage[2]; /* pinned host buffers, STAGE_BYTES each (may be NULL) */
 	cudaEvent_t stage_done[2];
 	unsigned long long *d_count; /* debug mode: non-finite counter */
@@ -117,6 +125,16 @@ enum lms_status lms_cuda_d2h(void *c, void *dst, const void *d_src, size_t bytes
 enum lms_status lms_cuda_d2d(void *c, void *d_dst, const void *d_src, size_t bytes);
 enum lms_status lms_cuda_memset(void *c, void *d_dst, int byte, size_t bytes);
 enum lms_status lms_cuda_sync(void *c);
+
+/* stream_cuda.c: the side stream and its marks (after the main stream and
+ * its workspace exist), the table's side_* slots, the main stream's wait for
+ * every mark (settle: before a copy to the host), and their release. */
+enum lms_status lms_cuda_streams_init(struct cuda_ctx *c);
+void lms_cuda_streams_free(struct cuda_ctx *c);
+enum lms_status lms_cuda_side_begin(void *c);
+enum lms_status lms_cuda_side_end(void *c, int slot);
+enum lms_status lms_cuda_side_join(void *c, int slot);
+enum lms_status lms_cuda_side_settle(struct cuda_ctx *c);
 
 /* gemm_cuda.c: the table's gemm slot, and the release of its plan cache. */
 enum lms_status lms_cuda_gemm(void *ctx, const struct lms_gemm_args *args);

@@ -302,6 +302,8 @@ enum lms_status lms_cuda_d2h(void *vc, void *dst, const void *d_src, size_t byte
 	lms_cuda_prof_begin(c);
 	if (bytes == 0)
 		return LMS_OK;
+	if (!c->on_side) /* the main stream's copy sees the side work too */
+		LMS_TRY(lms_cuda_side_settle(c));
 	CU_CHECK(c, "memcpy_d2h",
 		 cudaMemcpyAsync(dst, d_src, bytes, cudaMemcpyDeviceToHost, c->stream));
 	CU_CHECK(c, "memcpy_d2h", cudaStreamSynchronize(c->stream));
@@ -334,7 +336,11 @@ enum lms_status lms_cuda_sync(void *vc)
 {
 	struct cuda_ctx *c = vc;
 	lms_cuda_use_device(c);
+	if (!c->on_side)
+		LMS_TRY(lms_cuda_side_settle(c));
 	CU_CHECK(c, "sync", cudaStreamSynchronize(c->stream));
+	if (c->side)
+		CU_CHECK(c, "sync", cudaStreamSynchronize(c->side));
 	return LMS_OK;
 }
 

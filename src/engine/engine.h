@@ -165,6 +165,17 @@ LMS_NODISCARD enum lms_status lms_engine_forward_nologits(struct lms_engine *e,
 LMS_NODISCARD enum lms_status lms_engine_backward(struct lms_engine *e,
 						  const struct lms_linear_hook *hooks);
 
+/* lms_engine_backward with each on_backward hook's ops on the backend's side
+ * stream (backend.h side_begin), where it has one, so that they overlap the
+ * backward's own ops; without one it is lms_engine_backward. The engine
+ * joins the side stream before it overwrites a buffer an event showed and at
+ * the end, so the results are those of lms_engine_backward, bit for bit,
+ * provided the hook's ops read only the event's buffers and memory of its
+ * own, and its own scratch is not used by the main stream meanwhile.
+ * Device results of the hooks are visible after the call (it synchronizes). */
+LMS_NODISCARD enum lms_status lms_engine_backward_overlap(struct lms_engine *e,
+							  const struct lms_linear_hook *hooks);
+
 /* Number of valid shifted tokens in the last forward's batch. */
 int64_t lms_engine_valid_tokens(const struct lms_engine *e);
 

@@ -114,6 +114,9 @@ struct lms_engine {
 	 * recomputed layer forward sets skip_att and does not run the
 	 * attention again (the same deterministic result). */
 	int skip_att;
+	/* lms_engine_backward_overlap: backward hooks on the backend's side
+	 * stream (engine_pass.c says where the main stream joins it) */
+	int side;
 
 	char (*names)[96]; /* [7L + 1] HF module names */
 	char (*lnames)[80]; /* [L + 2] "<lm_prefix>layers.<l>", then "<lm_prefix>norm"

@@ -162,6 +162,41 @@ static enum lms_status fire_fwd(const struct lms_engine *e, const struct lms_lin
 	return fire(e, hooks, 0, layer, kind, x, w, y, NULL, in, out);
 }
 
+/* ---- the side stream (lms_engine_backward_overlap) ----------------------
+ * A backward event's hook runs on the backend's side stream (backend.h
+ * side_begin): mark kind (the slot) records where its ops end. The main
+ * stream joins a mark before it overwrites what that hook read:
+ *   down (dx, layer l):        before layer l's input_layernorm backward;
+ *   up, gate (dup, dgate):     before layer l−1's SwiGLU backward;
+ *   o_proj (dx2):              before layer l−1's post-norm backward;
+ *   q, k, v (dq, dk, dv):      before layer l−1's attention backward;
+ *   all, before a recomputed layer forward (one working set for all layers)
+ *   and at the end of the backward (lm_head's hook reads only the logits
+ *   and the final norm's output, which the backward never writes).
+ * The activations of layer l are not written again in the backward without
+ * recomputation. */
+
+static enum lms_status fire_bwd(struct lms_engine *e, const struct lms_linear_hook *hooks,
+				int layer, enum lms_linear_kind kind, const lms_bf16 *x,
+				const lms_bf16 *w, const lms_bf16 *y, const lms_bf16 *dy, int in,
+				int out)
+{
+	if (!e->side || !hooks || !hooks->on_backward)
+		return fire(e, hooks, 1, layer, kind, x, w, y, dy, in, out);
+	LMS_TRY(OPS.side_begin(CTX));
+	enum lms_status st = fire(e, hooks, 1, layer, kind, x, w, y, dy, in, out);
+	enum lms_status se = OPS.side_end(CTX, (int)kind);
+	return st != LMS_OK ? st : se;
+}
+
+/* The main stream waits for the hooks of kinds a..b (inclusive). */
+static enum lms_status join(struct lms_engine *e, enum lms_linear_kind a, enum lms_linear_kind b)
+{
+	for (int k = (int)a; e->side && k <= (int)b; k++)
+		LMS_TRY(OPS.side_join(CTX, k));
+	return LMS_OK;
+}
+
 /* RMSNorm with the work of f around it (backend.h struct lms_norm_fuse):
  * the backend's fused slot when it has one (the same bits in fewer passes
  * over memory), else the plain ops in the order the fused slot stands for. */
@@ -486,23 +521,24 @@ static enum lms_status attn_backward(struct lms_engine *e, int l, const struct e
 	const int N = e->B * e->T, C = e->C, HD = e->H * e->D, GD = e->G * e->D;
 	struct lms_attn_dims dm = attn_dims(e);
 
-	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_O, A->att, W->o, A->o, dx_mid, HD, C));
+	LMS_TRY(fire_bwd(e, hooks, l, LMS_LINEAR_O, A->att, W->o, A->o, dx_mid, HD, C));
 	LABEL(LIN(l, LMS_LINEAR_O), "backward");
 	LMS_TRY(linear_bwd(e, g->datt, dx_mid, W->o, N, HD, C));
 	LABEL(e->lnames[l], "self_attn attention backward");
+	LMS_TRY(join(e, LMS_LINEAR_Q, LMS_LINEAR_V)); /* layer l+1's dq, dk, dv */
 	LMS_TRY(OPS.attention_backward(CTX, g->dq, g->dk, g->dv, g->datt, A->qr, A->kr, A->v,
 				       A->att, A->lse, e->d_mask, &dm, e->d_work,
 				       e->mem.workspace));
-	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_V, A->a, W->v, A->v, g->dv, C, GD));
+	LMS_TRY(fire_bwd(e, hooks, l, LMS_LINEAR_V, A->a, W->v, A->v, g->dv, C, GD));
 	/* RoPE and q/k norm backward, in place: dq, dk become dY of q_proj, k_proj. */
 	LABEL(e->lnames[l], "self_attn k rope/norm backward");
 	struct lms_norm_fuse rq = {.cos = e->d_cos, .sin = e->d_sin, .heads = e->H};
 	struct lms_norm_fuse rk = {.cos = e->d_cos, .sin = e->d_sin, .heads = e->G};
 	LMS_TRY(norm_bwd(e, g->dk, g->dk, A->k, W->k_norm, A->rstd_k, N * e->G, e->D, &rk));
-	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_K, A->a, W->k, A->k, g->dk, C, GD));
+	LMS_TRY(fire_bwd(e, hooks, l, LMS_LINEAR_K, A->a, W->k, A->k, g->dk, C, GD));
 	LABEL(e->lnames[l], "self_attn q rope/norm backward");
 	LMS_TRY(norm_bwd(e, g->dq, g->dq, A->q, W->q_norm, A->rstd_q, N * e->H, e->D, &rq));
-	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_Q, A->a, W->q, A->q, g->dq, C, HD));
+	LMS_TRY(fire_bwd(e, hooks, l, LMS_LINEAR_Q, A->a, W->q, A->q, g->dq, C, HD));
 	/* da = (dv·Wv + dk·Wk) + dq·Wq, each term bf16, as autograd adds them;
 	 * the last add is the caller's (fused with input_layernorm's backward) */
 	LABEL(e->lnames[l], "self_attn q/k/v backward");
@@ -535,24 +571,27 @@ static enum lms_status layer_backward(struct lms_engine *e, int l, const struct 
 	const int N = e->B * e->T, C = e->C, F = e->F;
 
 	/* MLP: x_out = x_mid + down(m); dY(down) = dx. */
-	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_DOWN, A->m, W->down, A->down, g->dx, F, C));
+	LMS_TRY(fire_bwd(e, hooks, l, LMS_LINEAR_DOWN, A->m, W->down, A->down, g->dx, F, C));
 	LABEL(LIN(l, LMS_LINEAR_DOWN), "backward");
 	LMS_TRY(linear_bwd(e, g->dm, g->dx, W->down, N, F, C));
 	LABEL(e->lnames[l], "mlp act_fn backward");
+	LMS_TRY(join(e, LMS_LINEAR_GATE, LMS_LINEAR_UP)); /* layer l+1's dgate, dup */
 	LMS_TRY(OPS.swiglu_backward(CTX, g->dgate, g->dup, g->dm, A->gate, A->up, (size_t)N * F));
-	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_UP, A->b, W->up, A->up, g->dup, C, F));
-	LMS_TRY(fire(e, hooks, 1, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, g->dgate, C, F));
+	LMS_TRY(fire_bwd(e, hooks, l, LMS_LINEAR_UP, A->b, W->up, A->up, g->dup, C, F));
+	LMS_TRY(fire_bwd(e, hooks, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, g->dgate, C, F));
 	LABEL(e->lnames[l], "mlp gate/up backward, post_attention_layernorm backward");
 	LMS_TRY(linear_bwd(e, g->t1, g->dup, W->up, N, C, F));
 	LMS_TRY(linear_bwd(e, g->t2, g->dgate, W->gate, N, C, F));
 	/* db = t1 + t2; dx_mid = dx + norm_bwd(db) */
 	struct lms_norm_fuse post = {.add = g->t2, .residual = g->dx};
+	LMS_TRY(join(e, LMS_LINEAR_O, LMS_LINEAR_O)); /* layer l+1's dx2 */
 	LMS_TRY(norm_bwd(e, g->dx2, g->t1, A->x_mid, W->post_norm, A->rstd_post, N, C, &post));
 
 	/* Attention: x_mid = x_in + o(att); dY(o) = dx_mid. */
 	LMS_TRY(attn_backward(e, l, A, g->dx2, hooks)); /* da = t1 + t2 */
 	LABEL(e->lnames[l], "input_layernorm backward");
 	struct lms_norm_fuse in = {.add = g->t2, .residual = g->dx2}; /* dx_in */
+	LMS_TRY(join(e, LMS_LINEAR_DOWN, LMS_LINEAR_DOWN)); /* this layer's dx */
 	return norm_bwd(e, g->dx, g->t1, A->x_in, W->input_norm, A->rstd_in, N, C, &in);
 }
 
@@ -571,8 +610,8 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 	if (!e->have_dlogits) /* else the forward's loss pass made them */
 		LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, g->dlogits, e->logits, e->d_targets, N,
 					  V, loss_scale(e)));
-	LMS_TRY(fire(e, hooks, 1, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits, g->dlogits,
-		     C, V));
+	LMS_TRY(fire_bwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->logits,
+			 g->dlogits, C, V));
 	LABEL("lm_head", "backward");
 	LMS_TRY(linear_bwd(e, g->dh, g->dlogits, e->lm_head, N, C, V));
 	LABEL(e->lnames[e->L], "backward");
@@ -581,6 +620,7 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 	for (int l = e->L - 1; l >= 0; l--) {
 		struct eng_layer_acts *A = &e->acts[l];
 		if (e->opts.recompute) { /* refill the shared working set; hooks fired already */
+			LMS_TRY(join(e, LMS_LINEAR_Q, LMS_LINEAR_DOWN)); /* they read it */
 			e->skip_att = 1; /* att, lse are kept per layer */
 			enum lms_status st = lms_eng_layer_forward(e, l, A, g->t2, NULL);
 			e->skip_att = 0;
@@ -588,7 +628,17 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 		}
 		LMS_TRY(layer_backward(e, l, A, hooks));
 	}
+	LMS_TRY(join(e, LMS_LINEAR_Q, LMS_LINEAR_LM_HEAD));
 	return OPS.sync(CTX);
+}
+
+enum lms_status lms_engine_backward_overlap(struct lms_engine *e,
+					    const struct lms_linear_hook *hooks)
+{
+	e->side = OPS.side_begin && OPS.side_end && OPS.side_join;
+	enum lms_status st = lms_engine_backward(e, hooks);
+	e->side = 0;
+	return st;
 }
 
 enum lms_status lms_engine_forward_from(struct lms_engine *e, int start,

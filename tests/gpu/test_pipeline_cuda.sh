@@ -18,9 +18,12 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 
 pairs=wfp8_afp8,wint8_aint8,wfp4_afp8
-run() { # backend reduction outdir [attention kernels: LMSENS_CUDA_ATTN]
-	LMSENS_CUDA_ATTN=${4:-} "$BIN" -cn demo -m quant_pair=$pairs runner.backend="$1" \
-		autoquant.loss_reduction="$2" hydra.sweep.dir="$3" >"$3.log" 2>&1
+run() { # backend reduction outdir [attention kernels: LMSENS_CUDA_ATTN] [overrides...]
+	local be=$1 red=$2 dir=$3 attn=${4:-}
+	shift 3
+	[ $# -gt 0 ] && shift
+	LMSENS_CUDA_ATTN=$attn "$BIN" -cn demo -m quant_pair=$pairs runner.backend="$be" \
+		autoquant.loss_reduction="$red" hydra.sweep.dir="$dir" "$@" >"$dir.log" 2>&1
 }
 mkdir -p out
 if ! run cuda mean out/cuda-mean; then
@@ -45,6 +48,21 @@ if [ -n "$H5CMP" ]; then
 			{ echo "FAIL: two CUDA runs give different statistics: $f"; exit 1; }
 	done
 	echo "  reproducibility: $(ls out/cuda-mean/*/*_autoquant_state.h5 | wc -l) statistics files of two CUDA runs are identical"
+	# The replays on the side stream (the default) against everything in
+	# line on one stream (LMSENS_CUDA_STREAMS=1), with every layer's
+	# activations kept and with recomputation (its own join points): the
+	# same bits (src/backend/stream_cuda.c).
+	LMSENS_CUDA_STREAMS=1 run cuda mean out/cuda-mean-1s || { cat out/cuda-mean-1s.log; exit 1; }
+	run cuda mean out/cuda-mean-rc "" autoquant.recompute=true || { cat out/cuda-mean-rc.log; exit 1; }
+	n=0
+	for f in out/cuda-mean/*/*_autoquant_state.h5; do
+		for o in cuda-mean-1s cuda-mean-rc; do
+			"$H5CMP" --ignore-config "$f" "out/$o/${f#out/cuda-mean/}" ||
+				{ echo "FAIL: side stream vs $o: different statistics: $f"; exit 1; }
+			n=$((n + 1))
+		done
+	done
+	echo "  side stream: $n statistics files identical to one stream's and to the recomputing run's"
 fi
 # the eager-exact attention kernels (the CPU's numerics)
 for red in mean sum; do
