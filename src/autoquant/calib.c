@@ -141,6 +141,9 @@ static enum lms_status calib_batches(struct aq_ctx *c, struct calib_state *s)
 	int n_run = n_mine > 0 ? n_mine : (c->n_calib > 0 ? 1 : 0);
 	enum lms_status st = LMS_OK;
 	lms_aq_progress_begin("calibrate", n_run, "batches");
+	/* the amax reductions overlap the forward's next ops (CUDA's side stream;
+	 * a max does not depend on the order) */
+	lms_engine_set_overlap(c->eng, 1);
 	for (int i = 0; st == LMS_OK && i < n_run; i++) {
 		int b = n_mine > 0 ? mine[i] : 0;
 		if (lms_aq_interrupted(c)) {
@@ -160,6 +163,7 @@ static enum lms_status calib_batches(struct aq_ctx *c, struct calib_state *s)
 			c->calib_loss[b] = loss;
 		lms_aq_progress_step(i + 1);
 	}
+	lms_engine_set_overlap(c->eng, 0);
 	free(mine);
 	return st;
 }

@@ -93,7 +93,10 @@ static enum lms_status score_step(struct aq_ctx *c, int s, double *tokens)
 	lms_aq_replay_reset(c);
 	/* the replays of a linear overlap the backward's next ops (CUDA's side
 	 * stream; the same ops in the same order, so the same bits) */
-	LMS_TRY(lms_engine_backward_overlap(c->eng, &hooks));
+	lms_engine_set_overlap(c->eng, 1);
+	enum lms_status st = lms_engine_backward(c->eng, &hooks);
+	lms_engine_set_overlap(c->eng, 0);
+	LMS_TRY(st);
 	double *step = c->step_scores + (size_t)s * cells;
 	if (cells)
 		LMS_TRY(c->be->ops.memcpy_d2h(c->be->ctx, step, c->d_acc, cells * sizeof(double)));

@@ -165,16 +165,17 @@ LMS_NODISCARD enum lms_status lms_engine_forward_nologits(struct lms_engine *e,
 LMS_NODISCARD enum lms_status lms_engine_backward(struct lms_engine *e,
 						  const struct lms_linear_hook *hooks);
 
-/* lms_engine_backward with each on_backward hook's ops on the backend's side
- * stream (backend.h side_begin), where it has one, so that they overlap the
- * backward's own ops; without one it is lms_engine_backward. The engine
- * joins the side stream before it overwrites a buffer an event showed and at
- * the end, so the results are those of lms_engine_backward, bit for bit,
- * provided the hook's ops read only the event's buffers and memory of its
- * own, and its own scratch is not used by the main stream meanwhile.
- * Device results of the hooks are visible after the call (it synchronizes). */
-LMS_NODISCARD enum lms_status lms_engine_backward_overlap(struct lms_engine *e,
-							  const struct lms_linear_hook *hooks);
+/* Overlap on (nonzero) or off (0, the default): while on, the ops that the
+ * hooks (on_forward, on_backward) issue run on the backend's side stream
+ * (backend.h side_begin), where it has one, concurrently with the pass's
+ * own ops; without one nothing changes. The engine joins the side stream
+ * before it overwrites a buffer an event showed, and each pass waits for
+ * it before returning, so the results are the in-line order's bit for bit,
+ * provided a hook's ops read only the event's buffers and memory of its own,
+ * write only memory of its own, and do not share backend scratch with the
+ * pass (the replacement of lms_engine_forward_from stays on the main stream).
+ * Calibration and gradient scoring (src/autoquant/) turn it on. */
+void lms_engine_set_overlap(struct lms_engine *e, int on);
 
 /* Number of valid shifted tokens in the last forward's batch. */
 int64_t lms_engine_valid_tokens(const struct lms_engine *e);

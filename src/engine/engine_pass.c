@@ -131,6 +131,57 @@ static enum lms_status fire(const struct lms_engine *e, const struct lms_linear_
 	return fn(hooks->user, &ev);
 }
 
+/* ---- the side stream (lms_engine_set_overlap) ----------------------------
+ * An event's hook runs on the backend's side stream (backend.h side_begin):
+ * mark kind (the slot) records where its ops end. Forward: a layer's
+ * activations are not written again in the pass unless the layers share one
+ * working set (recompute, forward_only): then each layer forward first joins
+ * every mark; each pass joins every mark at its end. Backward: the main
+ * stream joins a mark before it overwrites what that hook read:
+ *   down (dx, layer l):        before layer l's input_layernorm backward;
+ *   up, gate (dup, dgate):     before layer l−1's SwiGLU backward;
+ *   o_proj (dx2):              before layer l−1's post-norm backward;
+ *   q, k, v (dq, dk, dv):      before layer l−1's attention backward;
+ *   all, before a recomputed layer forward (one working set for all layers)
+ *   and at the end of the backward (lm_head's hook reads only the logits
+ *   and the final norm's output, which the backward never writes).
+ * The activations of layer l are not written again in the backward without
+ * recomputation. */
+
+static enum lms_status fire_side(const struct lms_engine *e, const struct lms_linear_hook *hooks,
+				 int backward, int layer, enum lms_linear_kind kind,
+				 const lms_bf16 *x, const lms_bf16 *w, const lms_bf16 *y,
+				 const lms_bf16 *dy, int in, int out)
+{
+	if (!e->side || !hooks || !(backward ? hooks->on_backward : hooks->on_forward))
+		return fire(e, hooks, backward, layer, kind, x, w, y, dy, in, out);
+	LMS_TRY(OPS.side_begin(CTX));
+	enum lms_status st = fire(e, hooks, backward, layer, kind, x, w, y, dy, in, out);
+	enum lms_status se = OPS.side_end(CTX, (int)kind);
+	return st != LMS_OK ? st : se;
+}
+
+static enum lms_status fire_bwd(struct lms_engine *e, const struct lms_linear_hook *hooks,
+				int layer, enum lms_linear_kind kind, const lms_bf16 *x,
+				const lms_bf16 *w, const lms_bf16 *y, const lms_bf16 *dy, int in,
+				int out)
+{
+	return fire_side(e, hooks, 1, layer, kind, x, w, y, dy, in, out);
+}
+
+/* The main stream waits for the hooks of kinds a..b (inclusive). */
+static enum lms_status join(struct lms_engine *e, enum lms_linear_kind a, enum lms_linear_kind b)
+{
+	for (int k = (int)a; e->side && k <= (int)b; k++)
+		LMS_TRY(OPS.side_join(CTX, k));
+	return LMS_OK;
+}
+
+static enum lms_status join_all(struct lms_engine *e)
+{
+	return join(e, LMS_LINEAR_Q, LMS_LINEAR_LM_HEAD);
+}
+
 /* Forward event: the substitution of lms_engine_forward_from (which may
  * overwrite y), then on_forward. */
 static enum lms_status fire_fwd(const struct lms_engine *e, const struct lms_linear_hook *hooks,
@@ -159,42 +210,7 @@ static enum lms_status fire_fwd(const struct lms_engine *e, const struct lms_lin
 		};
 		LMS_TRY(rp->fn(rp->user, &ev, y));
 	}
-	return fire(e, hooks, 0, layer, kind, x, w, y, NULL, in, out);
-}
-
-/* ---- the side stream (lms_engine_backward_overlap) ----------------------
- * A backward event's hook runs on the backend's side stream (backend.h
- * side_begin): mark kind (the slot) records where its ops end. The main
- * stream joins a mark before it overwrites what that hook read:
- *   down (dx, layer l):        before layer l's input_layernorm backward;
- *   up, gate (dup, dgate):     before layer l−1's SwiGLU backward;
- *   o_proj (dx2):              before layer l−1's post-norm backward;
- *   q, k, v (dq, dk, dv):      before layer l−1's attention backward;
- *   all, before a recomputed layer forward (one working set for all layers)
- *   and at the end of the backward (lm_head's hook reads only the logits
- *   and the final norm's output, which the backward never writes).
- * The activations of layer l are not written again in the backward without
- * recomputation. */
-
-static enum lms_status fire_bwd(struct lms_engine *e, const struct lms_linear_hook *hooks,
-				int layer, enum lms_linear_kind kind, const lms_bf16 *x,
-				const lms_bf16 *w, const lms_bf16 *y, const lms_bf16 *dy, int in,
-				int out)
-{
-	if (!e->side || !hooks || !hooks->on_backward)
-		return fire(e, hooks, 1, layer, kind, x, w, y, dy, in, out);
-	LMS_TRY(OPS.side_begin(CTX));
-	enum lms_status st = fire(e, hooks, 1, layer, kind, x, w, y, dy, in, out);
-	enum lms_status se = OPS.side_end(CTX, (int)kind);
-	return st != LMS_OK ? st : se;
-}
-
-/* The main stream waits for the hooks of kinds a..b (inclusive). */
-static enum lms_status join(struct lms_engine *e, enum lms_linear_kind a, enum lms_linear_kind b)
-{
-	for (int k = (int)a; e->side && k <= (int)b; k++)
-		LMS_TRY(OPS.side_join(CTX, k));
-	return LMS_OK;
+	return fire_side(e, hooks, 0, layer, kind, x, w, y, NULL, in, out);
 }
 
 /* RMSNorm with the work of f around it (backend.h struct lms_norm_fuse):
@@ -330,6 +346,8 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	const float eps = (float)e->cfg.rms_norm_eps;
 	struct lms_attn_dims dm = attn_dims(e);
 
+	if (e->opts.recompute || e->opts.forward_only) /* one working set: hooks read it */
+		LMS_TRY(join_all(e));
 	LABEL(e->lnames[l], "input_layernorm");
 	LMS_TRY(OPS.rmsnorm_forward(CTX, A->a, A->rstd_in, A->x_in, W->input_norm, N, C, eps));
 	LABEL(LIN(l, LMS_LINEAR_Q), NULL);
@@ -413,8 +431,9 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 	LMS_TRY(OPS.rmsnorm_forward(CTX, e->h, e->rstd_final, e->acts[e->L].x_in, e->final_norm, N,
 				    C, (float)e->cfg.rms_norm_eps));
 	if (!loss) {
-		LMS_TRY(fire(e, hooks, 0, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, NULL, NULL, C,
-			     V));
+		LMS_TRY(fire_side(e, hooks, 0, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, NULL, NULL,
+				  C, V));
+		LMS_TRY(join_all(e));
 		return OPS.sync(CTX);
 	}
 	LABEL("lm_head", NULL);
@@ -426,6 +445,7 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 	LMS_TRY(OPS.cross_entropy(CTX, e->d_losses, dl, e->logits, e->d_targets, N, V,
 				  dl ? loss_scale(e) : 1.0f));
 	e->have_dlogits = dl != NULL;
+	LMS_TRY(join_all(e));
 	LMS_TRY(OPS.memcpy_d2h(CTX, e->h_losses, e->d_losses, (size_t)N * sizeof(float)));
 	LMS_TRY(OPS.sync(CTX));
 	double sum = 0.0;
@@ -505,6 +525,7 @@ static enum lms_status forward_from(struct lms_engine *e, int start,
 	LABEL("lm_head", NULL);
 	LMS_TRY(linear_fwd(e, e->pf_logits, e->h, e->lm_head, N, C, V));
 	LMS_TRY(fire_fwd(e, hooks, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, e->pf_logits, C, V));
+	LMS_TRY(join_all(e));
 	return OPS.sync(CTX);
 }
 
@@ -619,8 +640,8 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 				     e->rstd_final, N, C, (float)e->cfg.rms_norm_eps));
 	for (int l = e->L - 1; l >= 0; l--) {
 		struct eng_layer_acts *A = &e->acts[l];
-		if (e->opts.recompute) { /* refill the shared working set; hooks fired already */
-			LMS_TRY(join(e, LMS_LINEAR_Q, LMS_LINEAR_DOWN)); /* they read it */
+		if (e->opts.recompute) { /* refill the shared working set (after a join of
+					  * every hook: lms_eng_layer_forward); hooks fired already */
 			e->skip_att = 1; /* att, lse are kept per layer */
 			enum lms_status st = lms_eng_layer_forward(e, l, A, g->t2, NULL);
 			e->skip_att = 0;
@@ -628,17 +649,13 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 		}
 		LMS_TRY(layer_backward(e, l, A, hooks));
 	}
-	LMS_TRY(join(e, LMS_LINEAR_Q, LMS_LINEAR_LM_HEAD));
+	LMS_TRY(join_all(e));
 	return OPS.sync(CTX);
 }
 
-enum lms_status lms_engine_backward_overlap(struct lms_engine *e,
-					    const struct lms_linear_hook *hooks)
+void lms_engine_set_overlap(struct lms_engine *e, int on)
 {
-	e->side = OPS.side_begin && OPS.side_end && OPS.side_join;
-	enum lms_status st = lms_engine_backward(e, hooks);
-	e->side = 0;
-	return st;
+	e->side = on && OPS.side_begin && OPS.side_end && OPS.side_join;
 }
 
 enum lms_status lms_engine_forward_from(struct lms_engine *e, int start,
