@@ -134,6 +134,10 @@ struct aq_ctx {
 	float *d_amax_tmp;            /* (1) dynamic per-tensor amax */
 	double *d_acc;                /* (NL·NF) score accumulators; kl_div: (B·T) per-row KL */
 	size_t xq_elems, wq_elems, yq_elems;
+	/* score.c: v_proj's backward event, replayed with k_proj's (one batched
+	 * GEMM) when kv_wait is set */
+	struct lms_linear_event kv_v;
+	int kv_wait;
 
 	/* timings (seconds) */
 	double t_load, t_calib, t_score;
@@ -196,6 +200,16 @@ LMS_NODISCARD enum lms_status lms_aq_replay(struct aq_ctx *c, int f, const struc
 LMS_NODISCARD enum lms_status lms_aq_replay_operands(struct aq_ctx *c, int f,
 						     const struct lms_linear_event *ev,
 						     const lms_bf16 **xq, const lms_bf16 **wq);
+/* replay.c: the replays of two linears of one shape that share X (k_proj
+ * and v_proj) for format f as one strided batch of 2 GEMMs: d_out0, d_out1
+ * get Yq of e0, e1 (the batch may round otherwise than two single GEMMs:
+ * docs/cuda.md). *paired = 0 with nothing replayed where that is not
+ * possible: a host backend, an FP8-GEMM format, a weight quantizer without
+ * cache slots for both, operands or outputs not at a fixed distance. */
+LMS_NODISCARD enum lms_status lms_aq_replay_pair(struct aq_ctx *c, int f,
+						 const struct lms_linear_event *e0,
+						 const struct lms_linear_event *e1, lms_bf16 *d_out0,
+						 lms_bf16 *d_out1, int *paired);
 /* replay.c: forgets which X the input scratch holds (a pass boundary). */
 void lms_aq_replay_reset(struct aq_ctx *c);
 /* replay.c: the distinct quantizers, their scratch, d_amax_tmp, xq_elems,

@@ -306,3 +306,47 @@ enum lms_status lms_aq_replay(struct aq_ctx *c, int f, const struct lms_linear_e
 	LMS_TRY(lms_aq_replay_operands(c, f, ev, &x, &w));
 	return lms_backend_linear_forward(c->be, d_out, x, w, ev->M, ev->in, ev->out);
 }
+
+enum lms_status lms_aq_replay_pair(struct aq_ctx *c, int f, const struct lms_linear_event *e0,
+				   const struct lms_linear_event *e1, lms_bf16 *d_out0,
+				   lms_bf16 *d_out1, int *paired)
+{
+	struct aq_replay *r = &c->rp;
+	*paired = 0;
+	if (c->be->is_host || (r->f8.on && lms_aq_fp8_format(c, f)) || e0->M != e1->M ||
+	    e0->in != e1->in || e0->out != e1->out || e0->d_x != e1->d_x || d_out1 <= d_out0)
+		return LMS_OK;
+	int j = r->w_of[f];
+	size_t nl = (size_t)c->n_linears;
+	if (j >= 0 && (r->w_off[(size_t)j * nl + (size_t)e0->index] < 0 ||
+		       r->w_off[(size_t)j * nl + (size_t)e1->index] < 0))
+		return LMS_OK; /* one weight scratch: the second would overwrite the first */
+	const lms_bf16 *x0, *w0, *x1, *w1;
+	LMS_TRY(lms_aq_replay_operands(c, f, e0, &x0, &w0));
+	LMS_TRY(lms_aq_replay_operands(c, f, e1, &x1, &w1));
+	if (x0 != x1 || w1 <= w0)
+		return LMS_OK;
+	struct lms_gemm_args g = {
+	    .m = e0->M,
+	    .n = e0->out,
+	    .k = e0->in,
+	    .d_a = x0,
+	    .lda = e0->in,
+	    .d_b = w0,
+	    .ldb = e0->in,
+	    .trans_b = 1,
+	    .d_c = d_out0,
+	    .ldc = e0->out,
+	    .c_dtype = LMS_GEMM_OUT_BF16,
+	    .alpha = 1.0f,
+	    .batch = 2,
+	    .stride_a = 0,
+	    .stride_b = (int64_t)(w1 - w0),
+	    .stride_c = (int64_t)(d_out1 - d_out0),
+	};
+	lms_backend_set_label(c->be, e0->name, "replay (with the next linear, one batch)",
+			      c->fmt[f].name);
+	LMS_TRY(c->be->ops.gemm(c->be->ctx, &g));
+	*paired = 1;
+	return LMS_OK;
+}

@@ -18,6 +18,9 @@
  * The replay itself (lms_aq_replay, replay.c: each distinct quantizer once,
  * cached quantized weights) is shared with the kl_div method (kldiv.c),
  * which writes Yq over the engine's Y instead of scoring it here.
+ * On a device backend the replays run on its side stream while the backward
+ * goes on (lms_engine_set_overlap: the same ops, the same bits), and v_proj's
+ * replay waits for k_proj's to run as one batched GEMM with it (replay_kv). 
  * Not here: grouping, monotonization and the search (bundle.c, group.h). */
 #include <math.h>
 #include <stdlib.h>
@@ -35,6 +38,40 @@ static enum lms_status replay(struct aq_ctx *c, int f, const struct lms_linear_e
 	return o->sq_dot_accum(c->be->ctx, acc, c->d_yq, ev->d_y, ev->d_dy, (size_t)ev->M * (size_t)ev->out);
 }
 
+/* k_proj's event with v_proj's (fired just before it in the same layer, same
+ * X, same shape): per format one batched replay GEMM of both where
+ * lms_aq_replay_pair can (the N = 1024 shapes alone leave much of a big GPU
+ * idle), else the two replays one after the other. Each (linear, format)
+ * keeps its own accumulator, so the order does not matter. */
+static enum lms_status replay_kv(struct aq_ctx *c, const struct lms_linear_event *k,
+				 const struct lms_linear_event *v)
+{
+	const struct lms_backend_ops *o = &c->be->ops;
+	size_t n = (size_t)k->M * (size_t)k->out, nf = (size_t)c->n_formats;
+	for (int f = 0; f < c->n_formats; f++) {
+		int paired = 0;
+		LMS_TRY(lms_aq_replay_pair(c, f, k, v, c->d_yq, c->d_yq + n, &paired));
+		if (!paired) {
+			LMS_TRY(replay(c, f, k));
+			LMS_TRY(replay(c, f, v));
+			continue;
+		}
+		LMS_TRY(o->sq_dot_accum(c->be->ctx, c->d_acc + (size_t)k->index * nf + (size_t)f,
+					c->d_yq, k->d_y, k->d_dy, n));
+		LMS_TRY(o->sq_dot_accum(c->be->ctx, c->d_acc + (size_t)v->index * nf + (size_t)f,
+					c->d_yq + n, v->d_y, v->d_dy, n));
+	}
+	return LMS_OK;
+}
+
+/* v_proj's event may wait for k_proj's (replay_kv): on a device backend,
+ * when k_proj of the same layer is scored and the scratch holds two outputs. */
+static int kv_defer(const struct aq_ctx *c, const struct lms_linear_event *ev)
+{
+	return ev->kind == LMS_LINEAR_V && !c->be->is_host && ev->index > 0 &&
+	       !c->skip[ev->index - 1] && 2 * (size_t)ev->M * (size_t)ev->out <= c->yq_elems;
+}
+
 static enum lms_status on_backward(void *user, const struct lms_linear_event *ev)
 {
 	struct aq_ctx *c = user;
@@ -45,6 +82,18 @@ static enum lms_status on_backward(void *user, const struct lms_linear_event *ev
 	if ((size_t)ev->M * (size_t)ev->out > c->yq_elems)
 		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: replay scratch too small", ev->name);
 	LMS_TRY(lms_aq_dump_capture(c, ev)); /* runner.debug_dump: a no-op unless this layer */
+	if (kv_defer(c, ev)) {
+		c->kv_v = *ev;
+		c->kv_wait = 1;
+		return LMS_OK;
+	}
+	if (c->kv_wait && ev->kind == LMS_LINEAR_K && c->kv_v.layer == ev->layer) {
+		c->kv_wait = 0;
+		return replay_kv(c, ev, &c->kv_v);
+	}
+	if (c->kv_wait)
+		return lms_fail(LMS_ERR_INTERNAL, NULL, "%s: v_proj's replay still waits for k_proj's",
+				ev->name);
 	/* the replay quantizes each distinct input and weight quantizer once */
 	for (int f = 0; f < c->n_formats; f++)
 		LMS_TRY(replay(c, f, ev));
@@ -91,6 +140,7 @@ static enum lms_status score_step(struct aq_ctx *c, int s, double *tokens)
 				"NaN/Inf output; check the checkpoint and the captions",
 				"scoring batch %d: the loss is %g (non-finite logits)", s, c->score_loss[s]);
 	lms_aq_replay_reset(c);
+	c->kv_wait = 0;
 	/* the replays of a linear overlap the backward's next ops (CUDA's side
 	 * stream; the same ops in the same order, so the same bits) */
 	lms_engine_set_overlap(c->eng, 1);
