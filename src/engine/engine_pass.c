@@ -390,11 +390,17 @@ enum lms_status lms_eng_layer_forward(struct lms_engine *e, int l, struct eng_la
 	LABEL(e->lnames[l], "self_attn residual add, post_attention_layernorm");
 	struct lms_norm_fuse res = {.add = A->o, .sum_out = A->x_mid};
 	LMS_TRY(norm_fwd(e, A->b, A->rstd_post, A->x_in, W->post_norm, N, C, &res));
+	LABEL(e->lnames[l], "mlp gate_proj, up_proj");
+	struct lms_gemm_args gu = kv;
+	gu.n = F;
+	gu.d_a = A->b;
+	gu.d_b = W->gate;
+	gu.d_c = A->gate;
+	gu.ldc = F;
+	LMS_TRY(gemm_pair(e, gu, A->b, W->up, A->up));
 	LABEL(LIN(l, LMS_LINEAR_GATE), NULL);
-	LMS_TRY(linear_fwd(e, A->gate, A->b, W->gate, N, C, F));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, C, F));
 	LABEL(LIN(l, LMS_LINEAR_UP), NULL);
-	LMS_TRY(linear_fwd(e, A->up, A->b, W->up, N, C, F));
 	LMS_TRY(fire_fwd(e, hooks, l, LMS_LINEAR_UP, A->b, W->up, A->up, C, F));
 	LABEL(e->lnames[l], "mlp act_fn");
 	LMS_TRY(OPS.swiglu_forward(CTX, A->m, A->gate, A->up, (size_t)N * F));
@@ -601,9 +607,22 @@ static enum lms_status layer_backward(struct lms_engine *e, int l, const struct 
 	LMS_TRY(fire_bwd(e, hooks, l, LMS_LINEAR_UP, A->b, W->up, A->up, g->dup, C, F));
 	LMS_TRY(fire_bwd(e, hooks, l, LMS_LINEAR_GATE, A->b, W->gate, A->gate, g->dgate, C, F));
 	LABEL(e->lnames[l], "mlp gate/up backward, post_attention_layernorm backward");
-	LMS_TRY(linear_bwd(e, g->t1, g->dup, W->up, N, C, F));
-	LMS_TRY(linear_bwd(e, g->t2, g->dgate, W->gate, N, C, F));
-	/* db = t1 + t2; dx_mid = dx + norm_bwd(db) */
+	struct lms_gemm_args gu = {
+	    .m = N,
+	    .n = C,
+	    .k = F,
+	    .d_a = g->dgate,
+	    .lda = F,
+	    .d_b = W->gate,
+	    .ldb = C,
+	    .d_c = g->t1,
+	    .ldc = C,
+	    .c_dtype = LMS_GEMM_OUT_BF16,
+	    .alpha = 1.0f,
+	    .batch = 1,
+	};
+	LMS_TRY(gemm_pair(e, gu, g->dup, W->up, g->t2)); /* dgate·Wg in t1, dup·Wu in t2 */
+	/* db = t1 + t2 (one bf16 add, either order); dx_mid = dx + norm_bwd(db) */
 	struct lms_norm_fuse post = {.add = g->t2, .residual = g->dx};
 	LMS_TRY(join(e, LMS_LINEAR_O, LMS_LINEAR_O)); /* layer l+1's dx2 */
 	LMS_TRY(norm_bwd(e, g->dx2, g->t1, A->x_mid, W->post_norm, A->rstd_post, N, C, &post));
