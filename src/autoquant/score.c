@@ -20,7 +20,7 @@
  * which writes Yq over the engine's Y instead of scoring it here.
  * On a device backend the replays run on its side stream while the backward
  * goes on (lms_engine_set_overlap: the same ops, the same bits), and v_proj's
- * replay waits for k_proj's to run as one batched GEMM with it (replay_kv). 
+ * replay waits for k_proj's to run as one batched GEMM with it (replay_kv).
  * Not here: grouping, monotonization and the search (bundle.c, group.h). */
 #include <math.h>
 #include <stdlib.h>

@@ -437,8 +437,8 @@ static enum lms_status forward_pass(struct lms_engine *e, const struct lms_linea
 	LMS_TRY(OPS.rmsnorm_forward(CTX, e->h, e->rstd_final, e->acts[e->L].x_in, e->final_norm, N,
 				    C, (float)e->cfg.rms_norm_eps));
 	if (!loss) {
-		LMS_TRY(fire_side(e, hooks, 0, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, NULL, NULL,
-				  C, V));
+		LMS_TRY(fire_side(e, hooks, 0, e->L, LMS_LINEAR_LM_HEAD, e->h, e->lm_head, NULL,
+				  NULL, C, V));
 		LMS_TRY(join_all(e));
 		return OPS.sync(CTX);
 	}
@@ -659,8 +659,9 @@ enum lms_status lms_engine_backward(struct lms_engine *e, const struct lms_linea
 				     e->rstd_final, N, C, (float)e->cfg.rms_norm_eps));
 	for (int l = e->L - 1; l >= 0; l--) {
 		struct eng_layer_acts *A = &e->acts[l];
-		if (e->opts.recompute) { /* refill the shared working set (after a join of
-					  * every hook: lms_eng_layer_forward); hooks fired already */
+		/* recompute: refill the shared working set (lms_eng_layer_forward joins
+		 * every hook first); the hooks fired already */
+		if (e->opts.recompute) {
 			e->skip_att = 1; /* att, lse are kept per layer */
 			enum lms_status st = lms_eng_layer_forward(e, l, A, g->t2, NULL);
 			e->skip_att = 0;
