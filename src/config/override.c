@@ -672,6 +672,20 @@ enum lms_status lms_override_parse_value(const char *text, struct lms_cfg **out)
 	return st;
 }
 
+/* Whether an interpolation whose "${" ends just before p closes within the
+ * string, counting braces as parse_primitive does. */
+static int interp_closes(const char *p)
+{
+	int depth = 1;
+	for (; *p; p++) {
+		if (*p == '{')
+			depth++;
+		else if (*p == '}' && --depth == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void value_text(struct lms_sb *b, const struct lms_cfg *v, int top)
 {
 	char buf[128];
@@ -691,10 +705,12 @@ static void value_text(struct lms_sb *b, const struct lms_cfg *v, int top)
 			if (k)
 				lms_sb_putc(b, ',');
 			/* Keys are unquoted: escape the grammar's special characters,
-			 * except inside ${...}, which the parser reads verbatim. */
+			 * except inside a closed ${...}, which the parser reads
+			 * verbatim (an unclosed one, from an escaped "$\{", is
+			 * written escaped again). */
 			int interp = 0;
 			for (const char *q = v->keys[k]; *q; q++) {
-				if (q[0] == '$' && q[1] == '{') {
+				if (q[0] == '$' && q[1] == '{' && (interp > 0 || interp_closes(q + 2))) {
 					interp++;
 					lms_sb_puts(b, "${");
 					q++;
