@@ -126,6 +126,16 @@ prof seq2048 autoquant.score_size=4
 grep -h "attention" "$out/bench_ops_cuda.log" 2>/dev/null
 grep -h -A40 -i "profile" "$out/prof-standard.log" | head -45 > "$out/prof-tables.txt"
 grep -h -A40 -i "profile" "$out/prof-seq2048.log" | head -45 >> "$out/prof-tables.txt"
+# the attention share (docs/BENCHMARKS.md targets): attention forward +
+# backward over all op time without the weight upload (memcpy_h2d)
+for name in standard seq2048; do
+	awk -v n="$name" '/profile \(GPU time/ {p = 1} p && / ms / {
+		ms = 0
+		for (i = 1; i <= NF; i++) if ($i == "ms") { ms = $(i - 1); break }
+		tot += ms; if ($0 ~ /memcpy_h2d/) up = ms; if ($0 ~ /attention_/) att += ms }
+		END { if (tot > up) printf "%s: attention %.1f ms of %.1f ms op time without the weight upload: %.2f %%\n", n, att, tot - up, 100 * att / (tot - up) }' \
+		"$out/prof-$name.log" >>"$out/prof-tables.txt"
+done
 cat "$out/prof-tables.txt"
 cat "$out/bench.log"
 exit $rc
