@@ -403,8 +403,13 @@ int lms_dist_run_mpi(const struct lms_plan *plan, const struct lms_dist_hooks *h
 					   nccl_max_f32, nccl_sum_f64, red_interrupted};
 	/* the communicator's set-up starts now, in the background, and overlaps
 	 * the planning, the model load and the calibration (reduce_nccl.c) */
-	if (r.grp != MPI_COMM_NULL && r.grp_size > 1 && plan_wants_nccl(plan))
-		lms_nccl_start(&r.grp, lms_dist_thread_multiple(), &r.nccl_pending);
+	if (r.grp != MPI_COMM_NULL && r.grp_size > 1 && plan_wants_nccl(plan)) {
+		/* LMSENS_NCCL_BACKGROUND=0: in line at the first reduction (the
+		 * same on every rank: one environment for the whole launch) */
+		const char *bg = getenv("LMSENS_NCCL_BACKGROUND");
+		int threaded = lms_dist_thread_multiple() && !(bg && strcmp(bg, "0") == 0);
+		lms_nccl_start(&r.grp, threaded, &r.nccl_pending);
+	}
 #endif
 	r.work = calloc((size_t)r.cap + 1, sizeof *r.work);
 	r.res = calloc((size_t)r.cap + 1, sizeof *r.res);
